@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian machine for the demo and the tests:
+#   1. Debian packages (Open vSwitch, iptables both backends, iproute2, ethtool, sshd, ...)
+#   2. a venv in .venv with the pinned Python requirements
+#   3. the collections sdn.egress depends on, in .cache/collections, from Galaxy when it
+#      answers, otherwise extracted from the last `ansible` PyPI wheel that bundles them
+# Re-running is cheap: each step is skipped when its result is already there.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+PY=${PYTHON:-python3}
+VENV=.venv
+COLL=.cache/collections
+WHEEL_VERSION=10.7.0   # last `ansible` release that bundles openvswitch.openvswitch
+NEEDED="openvswitch/openvswitch ansible/netcommon ansible/utils kubernetes/core ansible/posix"
+DEBS="openvswitch-switch openvswitch-common iptables iproute2 ethtool tcpdump openssh-server openssh-client make procps python3-venv rsync"
+
+need_debs=""
+for p in $DEBS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need_debs="$need_debs $p"
+done
+if [ -n "$need_debs" ]; then
+  echo "bootstrap: installing Debian packages:$need_debs"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $need_debs >/dev/null
+fi
+
+stamp=$VENV/.requirements.sha
+want=$(sha256sum requirements/python.txt | cut -d' ' -f1)
+if [ ! -x $VENV/bin/python ] || [ "$(cat $stamp 2>/dev/null)" != "$want" ]; then
+  echo "bootstrap: creating $VENV"
+  $PY -m venv $VENV
+  $VENV/bin/pip install -q --disable-pip-version-check -r requirements/python.txt
+  echo "$want" > $stamp
+fi
+
+mkdir -p $COLL/ansible_collections/sdn
+missing=""
+for c in $NEEDED; do
+  [ -f "$COLL/ansible_collections/$c/MANIFEST.json" ] || missing="$missing $c"
+done
+if [ -n "$missing" ]; then
+  echo "bootstrap: fetching collections:$missing"
+  if ! timeout 60 $VENV/bin/ansible-galaxy collection install -r requirements.yml -p $COLL >/dev/null 2>&1; then
+    tmp=$(mktemp -d)
+    $VENV/bin/pip download -q --disable-pip-version-check --no-deps "ansible==$WHEEL_VERSION" -d "$tmp"
+    # shellcheck disable=SC2086
+    $VENV/bin/python scripts/extract_collections.py "$tmp"/ansible-$WHEEL_VERSION-*.whl $COLL $NEEDED
+    rm -rf "$tmp"
+  fi
+fi
+# this checkout is the sdn.egress collection
+ln -sfn ../../../.. $COLL/ansible_collections/sdn/egress
+echo "bootstrap: ready"
