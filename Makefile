@@ -1,0 +1,65 @@
+# sdn.egress: one entry point for a newcomer on a fresh Debian machine.
+#   make demo   - install what is needed, build the lab, converge it, show real egress traffic
+#   make test   - install what is needed, run unit, integration, sanity, lint and molecule
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+COLL := .cache/collections
+SANITY_ROOT := .cache/sanity/ansible_collections/sdn/egress
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLL)
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: all bootstrap test unit integration sanity lint molecule demo lab-up lab-down lab-check bench build changelog clean
+
+all: test
+
+bootstrap:
+	@./scripts/bootstrap.sh
+
+unit: bootstrap
+	$(PY) -m pytest tests/unit -q
+
+integration: bootstrap
+	$(PY) -m pytest tests/integration -q -p no:cacheprovider
+
+sanity: bootstrap
+	rm -rf .cache/sanity && mkdir -p $(SANITY_ROOT)
+	git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- ./ $(SANITY_ROOT)/
+	cd $(SANITY_ROOT) && $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --local --color no \
+	  --skip-test shellcheck --exclude lab/ --exclude scripts/ --exclude tests/integration/ --exclude molecule/
+
+lint: bootstrap
+	$(BIN)/ansible-lint --profile production
+
+molecule: bootstrap
+	$(BIN)/molecule test
+
+test: unit integration sanity lint molecule
+	@echo "make test: all suites passed"
+
+lab-up: bootstrap
+	$(PY) lab/lab.py up
+
+lab-down:
+	@if [ -x $(PY) ]; then $(PY) lab/lab.py down; else python3 lab/lab.py down; fi
+
+lab-check: bootstrap
+	$(PY) lab/lab.py check
+
+demo: lab-up
+	$(BIN)/ansible-playbook playbooks/egress.yml -i inventories/lab
+	$(PY) lab/lab.py check
+
+bench: lab-up
+	$(PY) bench/run.py
+
+build: bootstrap
+	$(BIN)/ansible-galaxy collection build --force --output-path build/
+
+changelog: bootstrap
+	$(BIN)/antsibull-changelog lint
+
+clean:
+	rm -rf build .cache/sanity tests/output

@@ -1,0 +1,114 @@
+"""The lab's address plan: nodes, projects (NetNamespaces), pods, the external host.
+
+Only documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24) and the pod
+network 10.128.0.0/14 are used, and only inside `sdnlab-*` network namespaces, except the
+management bridge in the root namespace (203.0.113.128/25, no forwarding into the lab).
+"""
+import ipaddress
+import os
+
+PREFIX = "sdnlab-"
+
+# repo root = two levels above this package (lab/sdnlab -> repo); state lives in .cache/lab
+REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+STATE_DIR = os.environ.get("SDNLAB_STATE_DIR") or os.path.join(REPO_ROOT, ".cache", "lab")
+INVENTORY_DIR = os.path.join(REPO_ROOT, "inventories", "lab")
+
+CLUSTER_CIDR = "10.128.0.0/14"
+POD_MTU = 1450
+UNDERLAY_NET = "192.0.2.0/24"
+EGRESS_NET = "198.51.100.0/24"          # the routers' second interface (eth1, like ens19)
+EXTERNAL_NET = "203.0.113.0/25"         # behind the ext router
+MGMT_NET = "203.0.113.128/25"           # management link: root namespace <-> node sshd only
+MGMT_ROOT_IP = "203.0.113.129"
+MGMT_BRIDGE = "sdnlab-mgmt"             # in the root namespace
+
+EXT_NS = PREFIX + "ext"
+SRV_NS = PREFIX + "srv"
+SWITCH_NS = PREFIX + "sw"
+EXT_UNDERLAY_IP = "192.0.2.254"
+EXT_EGRESS_IP = "198.51.100.254"
+EXT_SERVER_GW = "203.0.113.1"
+SERVER_IP = "203.0.113.10"
+SERVER_PORT = 8080
+
+# lab-only shim carrying OVS pkt_mark to the kernel: eth_src = 0e:6d:<mark, 32 bits>
+SHIM_MAC_PREFIX = 0x0E6D
+LAB_COOKIE = "0x1ab"                    # cookie of the lab's own (simulated SDN) flows
+
+
+class Node:
+    def __init__(self, name, index, host_ip, subnet, mgmt_ip, eth1=None):
+        self.name = name
+        self.index = index
+        self.host_ip = host_ip
+        self.subnet = subnet
+        self.mgmt_ip = mgmt_ip
+        self.eth1 = eth1                  # "198.51.100.12/24" on egress-capable nodes
+        net = ipaddress.ip_network(subnet)
+        self.gateway = str(net.network_address + 1)
+        self.netns = PREFIX + name
+        self.dir = os.path.join(STATE_DIR, name)
+        self.ovs_rundir = os.path.join(self.dir, "ovs")
+        self.mgmt_root_if = "sdnlab-m%d" % index
+
+    def pod_ip(self, slot):
+        return str(ipaddress.ip_network(self.subnet).network_address + 10 + slot)
+
+    def __repr__(self):
+        return "Node(%s)" % self.name
+
+
+class Project:
+    def __init__(self, name, vnid, nodes):
+        self.name = name
+        self.vnid = vnid
+        self.nodes = nodes                # node names with one pod of this project
+
+
+class Pod:
+    def __init__(self, project, node, slot):
+        self.project = project
+        self.node = node
+        self.slot = slot
+        self.ip = node.pod_ip(slot)
+        octets = [int(o) for o in self.ip.split(".")]
+        self.mac = "0a:58:%02x:%02x:%02x:%02x" % tuple(octets)   # as openshift-sdn derives it
+        self.ofport = 3 + slot
+        self.host_if = "veth%d" % slot                            # in the node namespace
+        self.netns = "%spod-%s-%s" % (PREFIX, project.name, node.name)
+        self.name = "%s-%s" % (project.name, node.name)
+
+
+NODES = [
+    Node("master01", 1, "192.0.2.11", "10.128.0.0/23", "203.0.113.131"),
+    Node("router01", 2, "192.0.2.12", "10.129.0.0/23", "203.0.113.132", eth1="198.51.100.12/24"),
+    Node("router02", 3, "192.0.2.13", "10.130.0.0/23", "203.0.113.133", eth1="198.51.100.13/24"),
+]
+NODE_BY_NAME = {n.name: n for n in NODES}
+
+_ALL = [n.name for n in NODES]
+PROJECTS = [
+    Project("egress-test", 7305526, _ALL),
+    Project("egress-test2", 14640467, _ALL),
+    Project("egress-test3", 3064846, _ALL),
+    Project("plain", 1234567, ["master01", "router01"]),
+]
+PROJECT_BY_NAME = {p.name: p for p in PROJECTS}
+
+
+def pods():
+    out = []
+    for slot, project in enumerate(PROJECTS):
+        for node_name in project.nodes:
+            out.append(Pod(project, NODE_BY_NAME[node_name], slot))
+    return out
+
+
+def pods_on(node):
+    return [p for p in pods() if p.node is node]
+
+
+def all_netns():
+    """Every namespace name the lab creates, in creation order."""
+    return [SWITCH_NS, EXT_NS, SRV_NS] + [n.netns for n in NODES] + [p.netns for p in pods()]
