@@ -52,6 +52,11 @@ if [ -n "$missing" ]; then
     rm -rf "$tmp"
   fi
 fi
+# ansible-test sanity bootstraps pip in its venvs with a script from outside PyPI; give it ours
+pip_ver=$(sed -n "s/^ *pip='\([0-9.]*\)',$/\1/p" $VENV/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -n1)
+getpip="$HOME/.ansible/test/cache/get_pip_${pip_ver//./_}.py"
+[ -f "$getpip" ] || { mkdir -p "$(dirname "$getpip")"; cp scripts/get_pip_offline.py "$getpip"; }
+
 # this checkout is the sdn.egress collection
 ln -sfn ../../../.. $COLL/ansible_collections/sdn/egress
 echo "bootstrap: ready"

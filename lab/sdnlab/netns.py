@@ -63,3 +63,28 @@ def veth(a_ns, a_if, b_ns, b_if, mtu=None):
             run([IP, "link", "set", ifname, "netns", ns.name])
         argv = [IP, "link", "set", ifname, "up"] + (["mtu", str(mtu)] if mtu else [])
         (ns.run if ns is not None else run)(argv)
+
+
+def veth_between(a_ns, a_if, b_ns, b_if, mtu=None):
+    """Create a veth pair directly inside two namespaces (names never touch the root namespace).
+
+    a_ns/b_ns are namespace names (str) or None for the calling namespace."""
+    argv = [IP] + (["-n", a_ns] if a_ns else []) + ["link", "add", a_if]
+    if mtu:
+        argv += ["mtu", str(mtu)]
+    argv += ["type", "veth", "peer", "name", b_if]
+    if mtu:
+        argv += ["mtu", str(mtu)]
+    if b_ns:
+        argv += ["netns", b_ns]
+    elif a_ns:
+        argv += ["netns", "1"]
+    run(argv)
+
+
+def ip_batch(ns_name, lines):
+    """Run many `ip` commands in one process (ip -n NS -batch -)."""
+    if not lines:
+        return
+    argv = [IP] + (["-n", ns_name] if ns_name else []) + ["-batch", "-"]
+    run(argv, input="\n".join(lines) + "\n")

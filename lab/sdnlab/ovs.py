@@ -8,6 +8,15 @@ from .netns import run
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 
 
+def running(pid):
+    """True while `pid` exists and is not a zombie (an exited daemon whose reaper is slow)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 class Ovs:
     """An OVS instance living in `netns`, with its run/db/log directory `rundir`."""
 
@@ -49,8 +58,32 @@ class Ovs:
     def vsctl(self, *args):
         return run(["ovs-vsctl", "--db=%s" % self.db, "--timeout=20"] + list(args), env=self.env).stdout
 
-    def ofctl(self, *args):
-        return run(["ovs-ofctl", "-O", "OpenFlow13"] + list(args), env=self.env).stdout
+    def ofctl(self, *args, input=None):
+        return run(["ovs-ofctl", "-O", "OpenFlow13"] + list(args), env=self.env, input=input).stdout
+
+    def add_phy_bridge(self, uplink, bridge="br-phy"):
+        """A netdev bridge (NORMAL switching) holding the uplink, so the node IP can sit on it and
+        the userspace VXLAN finds its routes and ARP entries."""
+        self.vsctl("add-br", bridge, "--", "set", "bridge", bridge, "datapath_type=netdev",
+                   "--", "add-port", bridge, uplink)
+        return bridge
+
+    def pids(self):
+        """{daemon: pid or None} from the pidfiles, None when the process is gone."""
+        out = {}
+        for daemon in ("ovsdb-server", "ovs-vswitchd"):
+            out[daemon] = None
+            try:
+                with open(self._pidfile(daemon)) as f:
+                    pid = int(f.read().strip())
+                if running(pid):
+                    out[daemon] = pid
+            except (OSError, ValueError):
+                pass
+        return out
+
+    def alive(self):
+        return all(self.pids().values())
 
     def appctl(self, *args):
         return run(["ovs-appctl"] + list(args), env=self.env).stdout
@@ -70,10 +103,8 @@ class Ovs:
                 continue
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
+                if not running(pid):
                     break
-                time.sleep(0.05)
+                time.sleep(0.02)
             else:
                 os.kill(pid, signal.SIGKILL)

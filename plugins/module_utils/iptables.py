@@ -298,10 +298,6 @@ class ChainPlan:
             if b not in kept_block:
                 self.ops.append("-I %s %d %s" % (chain, len(head) + b + 1, line[len(prefix):]))
 
-    @property
-    def changed(self):
-        return bool(self.ops)
-
 
 def restore_payload(sections):
     """Lines of one ``iptables-restore --noflush`` input.

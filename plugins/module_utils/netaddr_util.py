@@ -120,7 +120,8 @@ def make_label(ifname, suffix):
 
 
 def is_ours(addr, suffix):
-    return addr["label"] == "%s:%s" % (addr["interface"], suffix)
+    """Whether an address carries our label; with suffix None nothing is ours."""
+    return suffix is not None and addr["label"] == "%s:%s" % (addr["interface"], suffix)
 
 
 def entry(address, interface, prefix, label):
@@ -161,7 +162,7 @@ def _describe(nets):
     return ", ".join("%s %s" % (name, net) for name in sorted(nets) for net in nets[name]) or "none"
 
 
-def choose_interface(interfaces, address, suffix, interface=None, prefix=None):
+def choose_interface(interfaces, address, suffix=None, interface=None, prefix=None):
     """(interface, prefix) for claiming `address`.
 
     Without `interface`: the one interface whose local network holds the address (none or

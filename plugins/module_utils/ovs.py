@@ -144,18 +144,15 @@ def parse_error_line(stderr):
 
 def format_flow(flow):
     """A flow exactly as `ovs-ofctl --no-stats --no-names dump-flows` prints it."""
-    items = []
-    if flow.cookie:
-        items.append('cookie=0x%x' % flow.cookie)
+    text = 'cookie=0x%x, ' % flow.cookie if flow.cookie else ''
     if flow.table:
-        items.append('table=%d' % flow.table)
+        text += 'table=%d, ' % flow.table
     match = [flow.match] if flow.match else []
     if flow.priority != DEFAULT_PRIORITY:
         match.insert(0, 'priority=%d' % flow.priority)
     if match:
-        items.append(','.join(match))
-    prefix = ', '.join(items)
-    return '%sactions=%s' % (prefix + ' ' if prefix else '', flow.actions)
+        text += ','.join(match) + ' '
+    return text + 'actions=' + flow.actions
 
 
 def flow_command(command, flow, cookie):

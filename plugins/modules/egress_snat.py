@@ -116,7 +116,7 @@ options:
     description:
       - Also keep C(-A <reject_chain> -d <egress IP>/32 -m conntrack --ctstate NEW -m comment
         --comment "<owner> <name>" -j REJECT --reject-with icmp-port-unreachable) in the filter table,
-        one per distinct egress IP and name.
+        one per distinct egress IP, named after the first rule (in rule order) that uses the IP.
       - When V(false), O(state=present) leaves owned REJECT rules alone and O(state=overridden) deletes them.
     type: bool
     default: false
@@ -133,6 +133,9 @@ options:
     choices: [auto, nft, legacy]
     default: auto
 notes:
+  - iptables-restore commits each table at its C(COMMIT) line (both backends), so a run that changes
+    the nat and the filter table is atomic per table; if the filter part fails, the task fails and
+    the nat part stays applied (the next run converges).
   - Rules are deleted and inserted by number, computed from the C(iptables-save) output read in the same
     run; a concurrent change of the chain between that read and the restore makes the read-back check fail
     the task instead of silently leaving a wrong chain.
@@ -337,10 +340,11 @@ class EgressSnat:
         if p["reject_inbound"] or state != "present":
             reject_block = []
             if p["reject_inbound"] and state != "absent":
+                ips = set()
                 for e in ordered:
-                    line = render_reject(p["reject_chain"], e["egress_ip"], e["comment"])
-                    if line not in reject_block:
-                        reject_block.append(line)
+                    if e["egress_ip"] not in ips:
+                        ips.add(e["egress_ip"])
+                        reject_block.append(render_reject(p["reject_chain"], e["egress_ip"], e["comment"]))
             if state == "absent":
                 still = set(Rule(line).to_source for line in nat.after if Rule(line).owned(owner))
                 gone = set(e["egress_ip"] for e in entries if e["egress_ip"]) | set(

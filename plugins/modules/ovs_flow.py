@@ -346,7 +346,8 @@ def main():
 
     desired = normalise(module, ofctl, items) if items else []
     seen = {}
-    for (label, dummy, dummy, dummy, dummy), flow in zip(items, desired):
+    for item, flow in zip(items, desired):
+        label = item[0]
         other = seen.setdefault(flow_key(flow), label)
         if other != label:
             module.fail_json(msg='%s: same table, priority and match as %s (%s)'
@@ -358,14 +359,13 @@ def main():
     plan = plan_flows(desired, parse_dump_flows(out), cookie, params['state'],
                       params['scope_table'], params['force'])
 
-    for index, foreign in plan.pop('conflicts'):
-        label = items[index][0]
-        text = '%sflow %r is owned by cookie 0x%x, not 0x%x' % (
-            label + ': ' if label else '', format_flow(foreign), foreign.cookie, cookie)
-        if params['state'] == 'absent':
-            module.warn('%s; left in place' % text)
-        else:
-            module.fail_json(msg='%s; set force=true to replace it' % text)
+    conflicts = ['%sflow %r is owned by cookie 0x%x, not 0x%x' % (
+        items[index][0] + ': ' if items[index][0] else '', format_flow(foreign), foreign.cookie, cookie)
+        for index, foreign in plan.pop('conflicts')]
+    if conflicts and params['state'] != 'absent':
+        module.fail_json(msg='%s; set force=true to replace' % '; '.join(conflicts))
+    for text in conflicts:
+        module.warn('%s; left in place' % text)
 
     if plan['commands'] and not module.check_mode:
         rc, out, err = module.run_command(add_flows_argv(ofctl, protocol, switch),

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""sdn.egress built-in lab: an openshift-sdn-like cluster in network namespaces on one machine.
+
+    lab/lab.py up [--iptables nft|legacy] [--iptables-node NODE=legacy] [--rebuild]
+                                                          build (or reuse a healthy) lab
+    lab/lab.py down                                       remove every namespace/process
+    lab/lab.py status [--json]                            processes, nodes, health
+    lab/lab.py node-down NODE | node-up NODE              simulate a node failure / recovery
+    lab/lab.py check [--json] [--timeout S]               which source IP does each pod leave with?
+
+State and run directories live in .cache/lab under the repository root. Needs root.
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from sdnlab import cluster, topology  # noqa: E402
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="lab.py", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("up", help="build the lab (reuse it when it is healthy)")
+    p.add_argument("--iptables", choices=["nft", "legacy"],
+                   default=os.environ.get("SDNLAB_IPTABLES", "nft"),
+                   help="iptables backend the nodes' SDN uses (default nft, env SDNLAB_IPTABLES)")
+    p.add_argument("--iptables-node", action="append", default=[], metavar="NODE=BACKEND",
+                   help="per-node iptables backend override, e.g. router02=legacy (repeatable)")
+    p.add_argument("--rebuild", action="store_true", help="tear down and rebuild even when healthy")
+    sub.add_parser("down", help="tear the lab down")
+    p = sub.add_parser("status", help="show the lab's state")
+    p.add_argument("--json", action="store_true")
+    for name in ("node-down", "node-up"):
+        p = sub.add_parser(name)
+        p.add_argument("node", choices=[n.name for n in topology.NODES])
+    p = sub.add_parser("check", help="probe egress from every pod to the external server")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--timeout", type=float, default=3.0, help="per-connection timeout in seconds")
+    p.add_argument("--project", action="append", help="only these projects (repeatable)")
+    args = ap.parse_args(argv)
+
+    if os.geteuid() != 0:
+        ap.error("the lab needs root (network namespaces, OVS, iptables)")
+    if args.cmd == "up":
+        overrides = {}
+        for item in args.iptables_node:
+            node, _, backend = item.partition("=")
+            if node not in topology.NODE_BY_NAME or backend not in ("nft", "legacy"):
+                ap.error("--iptables-node wants NODE=nft|legacy with NODE one of %s, not %r"
+                         % (", ".join(topology.NODE_BY_NAME), item))
+            overrides[node] = backend
+        try:
+            res = cluster.up(backend=args.iptables, rebuild=args.rebuild, node_backends=overrides)
+        except (RuntimeError, OSError) as exc:
+            sys.stderr.write("lab: up failed: %s\nlab: run `lab/lab.py down` to clean up the partial lab\n" % exc)
+            return 1
+        down = sorted(cluster.nodes_down())
+        if down:
+            sys.stderr.write("lab: nodes still down: %s (lab/lab.py node-up NODE)\n" % ", ".join(down))
+        print("lab %s in %.1fs; inventory: inventories/lab (ssh key %s)"
+              % ("reused" if res["reused"] else "built", res["seconds"],
+                 os.path.relpath(cluster.CLIENT_KEY, topology.REPO_ROOT)))
+        return 0
+    if args.cmd == "down":
+        cluster.down()
+        return 0
+    if args.cmd == "status":
+        st = cluster.status()
+        if args.json:
+            print(json.dumps(st, indent=1))
+        else:
+            print("healthy: %s%s" % (st["healthy"], "" if st["healthy"] else " (%s)" % "; ".join(st["problems"])))
+            print("built: %s  iptables: %s  nodes down: %s" % (st["built"], st["iptables"], ", ".join(st["nodes_down"]) or "-"))
+            fmt = "%-10s %-12s %-15s %-12s %-10s %-10s %-8s %s"
+            print(fmt % ("NODE", "HOST IP", "MGMT IP", "OVSDB", "VSWITCHD", "SSHD", "IPT", "SUBNET"))
+            for n in st["nodes"]:
+                print(fmt % (n["name"], n["host_ip"], n["mgmt_ip"], n["ovsdb_server"] or "-", n["ovs_vswitchd"] or "-",
+                             n["sshd"] or "-", n["iptables"], n["subnet"]))
+            print("echo server: %s" % (st["echo_server"] or "not running"))
+        return 0 if st["healthy"] else 1
+    if args.cmd == "node-down":
+        cluster.node_down(args.node)
+        return 0
+    if args.cmd == "node-up":
+        cluster.node_up(args.node)
+        return 0
+    if args.cmd == "check":
+        from sdnlab import check
+        return check.main(as_json=args.json, timeout=args.timeout, projects=args.project)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

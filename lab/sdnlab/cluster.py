@@ -1,0 +1,429 @@
+"""Build, inspect and tear down the lab (see topology.py for the address plan).
+
+    switch ns (sdnlab-sw): Linux bridges `under` (192.0.2.0/24) and `egress` (198.51.100.0/24)
+    node ns (sdnlab-<node>): eth0 -> OVS netdev bridge br-phy (node IP), eth1 (routers only),
+        br0 (vxlan0=1, tun0=2, pod veths 3..), mgmt0 (sshd), the SDN's iptables chains
+    ext ns (sdnlab-ext): router between 192.0.2.0/24 (.254), 198.51.100.0/24 (.254) and
+        203.0.113.0/25 (.1); srv ns (sdnlab-srv): the echo server at 203.0.113.10
+    root ns: bridge sdnlab-mgmt 203.0.113.129/25 + one veth per node (management only)
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from . import sdn
+from . import topology as topo
+from .netns import IP, Netns, exists, ip_batch, run, veth_between
+from .ovs import Ovs
+
+STATE_FILE = os.path.join(topo.STATE_DIR, "state.json")
+SSH_DIR = os.path.join(topo.STATE_DIR, "ssh")
+CLIENT_KEY = os.path.join(SSH_DIR, "id_ed25519")
+AUTHORIZED_KEYS = os.path.join(SSH_DIR, "authorized_keys")
+SERVER_PIDFILE = os.path.join(topo.STATE_DIR, "echo-server.pid")
+SERVER_LOG = os.path.join(topo.STATE_DIR, "echo-server.log")
+NETNS_DIR = os.path.join(topo.STATE_DIR, "netns")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def log(msg):
+    sys.stderr.write("lab: %s\n" % msg)
+    sys.stderr.flush()
+
+
+# ---------------------------------------------------------------- state
+def load_state():
+    try:
+        with open(STATE_FILE) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def save_state(state):
+    os.makedirs(topo.STATE_DIR, exist_ok=True)
+    tmp = STATE_FILE + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(state, f, indent=1, sort_keys=True)
+    os.replace(tmp, STATE_FILE)
+
+
+def nodes_down():
+    return set(load_state().get("nodes_down", []))
+
+
+def netns_obj(name):
+    return Netns(name, os.path.join(NETNS_DIR, name), sys.executable)
+
+
+def node_ovs(node):
+    return Ovs(netns_obj(node.netns), node.ovs_rundir)
+
+
+def sshd_pidfile(node):
+    return os.path.join(node.dir, "sshd.pid")
+
+
+def backend_file(node):
+    return os.path.join(node.dir, "iptables-backend")
+
+
+def node_backend(node):
+    try:
+        with open(backend_file(node)) as f:
+            return f.read().strip() or "nft"
+    except OSError:
+        return "nft"
+
+
+# ---------------------------------------------------------------- processes
+def _read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _ours(pid):
+    """True when `pid` is alive and was started by this lab (its argv names the state dir)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            cmdline = f.read().decode(errors="replace")
+    except OSError:
+        return False
+    return topo.STATE_DIR in cmdline
+
+
+def pid_alive(path):
+    pid = _read_pid(path)
+    return pid if pid and _ours(pid) else None
+
+
+def stop_pidfile(path, timeout=5.0):
+    pid = pid_alive(path)
+    if pid:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _ours(pid):
+            time.sleep(0.02)
+        if _ours(pid):
+            os.kill(pid, signal.SIGKILL)
+    if os.path.exists(path):
+        os.unlink(path)
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise RuntimeError("timed out after %.0fs waiting for %s" % (timeout, what))
+
+
+# ---------------------------------------------------------------- ssh
+def ensure_keys():
+    os.makedirs(SSH_DIR, exist_ok=True)
+    if not os.path.exists(CLIENT_KEY):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sdnlab", "-f", CLIENT_KEY])
+    with open(CLIENT_KEY + ".pub") as f:
+        pub = f.read()
+    with open(AUTHORIZED_KEYS, "w") as f:
+        f.write(pub)
+    os.chmod(AUTHORIZED_KEYS, 0o600)
+    for node in topo.NODES:
+        os.makedirs(node.dir, exist_ok=True)
+        hostkey = os.path.join(node.dir, "ssh_host_ed25519_key")
+        if not os.path.exists(hostkey):
+            run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "sdnlab-" + node.name, "-f", hostkey])
+
+
+def sshd_config(node):
+    path = os.path.join(node.dir, "sshd_config")
+    with open(path, "w") as f:
+        f.write("\n".join([
+            "# sdnlab: sshd inside %s, management link only" % node.netns,
+            "Port 22",
+            "ListenAddress %s" % node.mgmt_ip,
+            "HostKey %s" % os.path.join(node.dir, "ssh_host_ed25519_key"),
+            "PidFile %s" % sshd_pidfile(node),
+            "AuthorizedKeysFile %s" % AUTHORIZED_KEYS,
+            "PermitRootLogin prohibit-password",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "StrictModes no",
+            "UseDNS no",
+            "PrintMotd no",
+            "LogLevel ERROR",
+            "Subsystem sftp internal-sftp",
+            "",
+        ]))
+    return path
+
+
+def start_sshd(node):
+    if pid_alive(sshd_pidfile(node)):
+        return
+    os.makedirs("/run/sshd", mode=0o755, exist_ok=True)      # sshd's privilege-separation dir
+    sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+    netns_obj(node.netns).run([sshd, "-f", sshd_config(node)])
+    wait_for(lambda: pid_alive(sshd_pidfile(node)), 10, "sshd on %s" % node.name)
+
+
+# ---------------------------------------------------------------- build
+def _sysctl(ns, pairs):
+    run([IP, "netns", "exec", ns, "sysctl", "-q", "-w"] + ["%s=%s" % kv for kv in pairs])
+
+
+def _tx_off(ns, ifname):
+    run([IP, "netns", "exec", ns, "ethtool", "-K", ifname, "tx", "off"])
+
+
+def _ovs_port_sysctls(ifname):
+    return [("net.ipv4.conf.%s.arp_ignore" % ifname, 8), ("net.ipv4.conf.%s.forwarding" % ifname, 0),
+            ("net.ipv6.conf.%s.disable_ipv6" % ifname, 1)]
+
+
+def build_switch_and_ext():
+    sw, ext, srv = topo.SWITCH_NS, topo.EXT_NS, topo.SRV_NS
+    ip_batch(sw, ["link add under type bridge", "link add egress type bridge",
+                  "link set under up", "link set egress up"])
+    veth_between(ext, "eth0", sw, "x0")
+    veth_between(ext, "eth1", sw, "x1")
+    veth_between(ext, "eth2", srv, "eth0")
+    ip_batch(sw, ["link set x0 master under", "link set x0 up", "link set x1 master egress", "link set x1 up"])
+    ip_batch(ext, ["addr add %s/24 dev eth0" % topo.EXT_UNDERLAY_IP, "addr add %s/24 dev eth1" % topo.EXT_EGRESS_IP,
+                   "addr add %s/25 dev eth2" % topo.EXT_SERVER_GW,
+                   "link set eth0 up", "link set eth1 up", "link set eth2 up"])
+    ip_batch(srv, ["addr add %s/25 dev eth0" % topo.SERVER_IP, "link set eth0 up",
+                   "route add default via %s" % topo.EXT_SERVER_GW])
+    # replies to an egress IP on 198.51.100.0/24 leave through eth1 although the request came
+    # in on eth0 (the egress node routes to 203.0.113.0/25 via 192.0.2.254): loose rp_filter.
+    _sysctl(ext, [("net.ipv4.ip_forward", 1), ("net.ipv4.conf.all.rp_filter", 2),
+                  ("net.ipv4.conf.default.rp_filter", 2), ("net.ipv4.conf.all.arp_accept", 1),
+                  ("net.ipv6.conf.all.disable_ipv6", 1)])
+    for ns, ifname in ((ext, "eth0"), (ext, "eth1"), (ext, "eth2"), (srv, "eth0"), (sw, "x0"), (sw, "x1")):
+        _tx_off(ns, ifname)
+
+
+def start_echo_server():
+    os.makedirs(topo.STATE_DIR, exist_ok=True)
+    if os.path.exists(SERVER_PIDFILE):
+        os.unlink(SERVER_PIDFILE)
+    argv = [IP, "netns", "exec", topo.SRV_NS, sys.executable, os.path.join(HERE, "echo_server.py"),
+            "--bind", topo.SERVER_IP, "--port", str(topo.SERVER_PORT),
+            "--pidfile", SERVER_PIDFILE, "--log", SERVER_LOG]
+    with open(os.devnull, "rb") as devnull, open(SERVER_LOG, "a") as logf:
+        subprocess.Popen(argv, stdin=devnull, stdout=logf, stderr=logf, start_new_session=True, close_fds=True)
+    wait_for(lambda: pid_alive(SERVER_PIDFILE), 10, "the echo server")
+
+
+def build_node(node, backend):
+    ns, sw = node.netns, topo.SWITCH_NS
+    os.makedirs(node.dir, exist_ok=True)
+    with open(backend_file(node), "w") as f:
+        f.write(backend + "\n")
+    _sysctl(ns, [("net.ipv4.ip_forward", 1), ("net.ipv4.conf.all.rp_filter", 2),
+                 ("net.ipv4.conf.default.rp_filter", 2), ("net.ipv6.conf.default.disable_ipv6", 1)])
+    veth_between(ns, "eth0", sw, "n%d" % node.index)
+    links = ["link set n%d master under" % node.index, "link set n%d up" % node.index]
+    if node.eth1:
+        veth_between(ns, "eth1", sw, "e%d" % node.index)
+        links += ["link set e%d master egress" % node.index, "link set e%d up" % node.index]
+    ip_batch(sw, links)
+    # management link from the root namespace
+    veth_between(None, node.mgmt_root_if, ns, "mgmt0")
+    ip_batch(None, ["link set %s master %s" % (node.mgmt_root_if, topo.MGMT_BRIDGE),
+                    "link set %s up" % node.mgmt_root_if])
+
+    ovs = node_ovs(node)
+    ovs.start()
+    ovs.add_sdn_bridge()
+    ovs.add_phy_bridge("eth0")
+    pods = topo.pods_on(node)
+    for pod in pods:
+        veth_between(ns, pod.host_if, pod.netns, "eth0", mtu=topo.POD_MTU)
+    sysctls = _ovs_port_sysctls("eth0")
+    for pod in pods:
+        sysctls += _ovs_port_sysctls(pod.host_if)
+    _sysctl(ns, sysctls)
+    if pods:
+        args = []
+        for pod in pods:
+            args += ["--", "add-port", "br0", pod.host_if, "--", "set", "interface", pod.host_if,
+                     "ofport_request=%d" % pod.ofport]
+        ovs.vsctl(*args[1:])
+    cmds = ["link set eth0 up", "link set br-phy up", "addr add %s/24 dev br-phy" % node.host_ip,
+            "route add %s via %s" % (topo.EXTERNAL_NET, topo.EXT_UNDERLAY_IP),
+            "link set tun0 mtu %d" % topo.POD_MTU, "addr add %s/%s dev tun0" % (node.gateway, node.subnet.split("/")[1]),
+            "link set tun0 up", "route add %s dev tun0 proto kernel" % topo.CLUSTER_CIDR,
+            "addr add %s/25 dev mgmt0" % node.mgmt_ip, "link set mgmt0 up"]
+    if node.eth1:
+        cmds += ["addr add %s dev eth1" % node.eth1, "link set eth1 up"]
+    cmds += ["link set %s up" % pod.host_if for pod in pods]
+    ip_batch(ns, cmds)
+    for ifname in ["eth1"] if node.eth1 else []:
+        _tx_off(ns, ifname)
+    _tx_off(sw, "n%d" % node.index)
+    if node.eth1:
+        _tx_off(sw, "e%d" % node.index)
+    for pod in pods:
+        ip_batch(pod.netns, ["link set eth0 address %s" % pod.mac,
+                             "addr add %s/%s dev eth0" % (pod.ip, node.subnet.split("/")[1]),
+                             "link set eth0 up",
+                             "route add default via %s" % node.gateway,
+                             "route add %s dev eth0" % topo.CLUSTER_CIDR])
+        _sysctl(pod.netns, [("net.ipv6.conf.all.disable_ipv6", 1)])
+        _tx_off(pod.netns, "eth0")
+    ovs.ofctl("add-flows", "br0", "-", input="\n".join(sdn.base_flows(node)) + "\n")
+    run([IP, "netns", "exec", ns, sdn.iptables_cmd(backend, "iptables-restore"), "--noflush"],
+        input=sdn.iptables_payload(node))
+    start_sshd(node)
+
+
+def healthy():
+    """(ok, problems): every namespace exists and every lab process is alive."""
+    problems = []
+    state = load_state()
+    if not state.get("built"):
+        problems.append("no lab state (never built or torn down)")
+    for name in topo.all_netns():
+        if not exists(name):
+            problems.append("namespace %s missing" % name)
+    down = set(state.get("nodes_down", []))
+    for node in topo.NODES:
+        pids = node_ovs(node).pids()
+        for daemon, pid in pids.items():
+            if not pid or not _ours(pid):
+                problems.append("%s: %s not running" % (node.name, daemon))
+        if node.name not in down and not pid_alive(sshd_pidfile(node)):
+            problems.append("%s: sshd not running" % node.name)
+    if not pid_alive(SERVER_PIDFILE):
+        problems.append("echo server not running")
+    return not problems, problems
+
+
+def up(backend="nft", rebuild=False, node_backends=None):
+    """Build the lab; `backend` is the nodes' iptables backend, `node_backends` {node: backend}
+    overrides it per node (iptables is per namespace; the machine's alternative is untouched)."""
+    t0 = time.monotonic()
+    node_backends = dict(node_backends or {})
+    for name, value in node_backends.items():
+        if name not in topo.NODE_BY_NAME:
+            raise RuntimeError("unknown node %r in --iptables-node" % name)
+        sdn.iptables_cmd(value)
+    wanted = {n.name: node_backends.get(n.name, backend) for n in topo.NODES}
+    if not rebuild:
+        ok, problems = healthy()
+        if ok:
+            state = load_state()
+            if state.get("iptables") == backend and {n.name: node_backend(n) for n in topo.NODES} == wanted:
+                log("lab is up and healthy, reusing it (use --rebuild to start over)")
+                return {"reused": True, "seconds": round(time.monotonic() - t0, 2)}
+            log("lab is up with other iptables backends, rebuilding for %s"
+                % ", ".join("%s=%s" % kv for kv in sorted(wanted.items())))
+        elif load_state() or any(exists(n) for n in topo.all_netns()):
+            log("lab is not healthy (%s), rebuilding" % "; ".join(problems[:3]))
+    down(quiet=True)
+    os.makedirs(topo.STATE_DIR, exist_ok=True)
+    save_state({"built": None, "iptables": backend, "nodes_down": []})
+    ensure_keys()
+    for name in topo.all_netns():
+        netns_obj(name).create()
+    ip_batch(None, ["link add %s type bridge" % topo.MGMT_BRIDGE,
+                    "addr add %s/25 dev %s" % (topo.MGMT_ROOT_IP, topo.MGMT_BRIDGE),
+                    "link set %s up" % topo.MGMT_BRIDGE])
+    build_switch_and_ext()
+    start_echo_server()
+    errors = []
+
+    def worker(node):
+        try:
+            build_node(node, wanted[node.name])
+        except Exception as exc:  # reported below
+            errors.append("%s: %s" % (node.name, exc))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in topo.NODES]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError("building the lab failed: " + "; ".join(errors))
+    save_state({"built": time.strftime("%Y-%m-%dT%H:%M:%S"), "iptables": backend, "nodes_down": []})
+    seconds = round(time.monotonic() - t0, 2)
+    log("lab is up in %.1fs" % seconds)
+    return {"reused": False, "seconds": seconds}
+
+
+def down(quiet=False):
+    """Stop every lab process (by pidfile) and delete every lab namespace and link."""
+    for node in topo.NODES:
+        stop_pidfile(sshd_pidfile(node))
+        ovs = node_ovs(node)
+        if any(pid and _ours(pid) for pid in ovs.pids().values()):
+            ovs.stop()
+    stop_pidfile(SERVER_PIDFILE)
+    names = set(topo.all_netns())
+    if os.path.isdir("/run/netns"):
+        names |= {n for n in os.listdir("/run/netns") if n.startswith(topo.PREFIX)}
+    # pods first, node namespaces last (their veth peers go away with them)
+    for name in sorted(names, key=lambda n: (not n.startswith(topo.PREFIX + "pod-"), n)):
+        if exists(name):
+            run([IP, "netns", "del", name], check=False)
+    for ifname in [n.mgmt_root_if for n in topo.NODES] + [topo.MGMT_BRIDGE]:
+        if os.path.exists("/sys/class/net/%s" % ifname):
+            run([IP, "link", "del", ifname], check=False)
+    if os.path.exists(STATE_FILE):
+        os.unlink(STATE_FILE)
+    if not quiet:
+        log("lab is down")
+
+
+# ---------------------------------------------------------------- node failure
+def node_down(name):
+    node = topo.NODE_BY_NAME[name]
+    stop_pidfile(sshd_pidfile(node))
+    links = ["eth0", "mgmt0"] + (["eth1"] if node.eth1 else [])
+    ip_batch(node.netns, ["link set %s down" % l for l in links])
+    state = load_state()
+    state["nodes_down"] = sorted(set(state.get("nodes_down", [])) | {name})
+    save_state(state)
+    log("%s is down (sshd stopped, %s down)" % (name, ", ".join(links)))
+
+
+def node_up(name):
+    node = topo.NODE_BY_NAME[name]
+    links = ["eth0", "mgmt0"] + (["eth1"] if node.eth1 else [])
+    ip_batch(node.netns, ["link set %s up" % l for l in links])
+    start_sshd(node)
+    state = load_state()
+    state["nodes_down"] = sorted(set(state.get("nodes_down", [])) - {name})
+    save_state(state)
+    log("%s is up" % name)
+
+
+def status():
+    ok, problems = healthy()
+    state = load_state()
+    out = {"healthy": ok, "problems": problems, "built": state.get("built"),
+           "iptables": state.get("iptables"), "nodes_down": state.get("nodes_down", []),
+           "state_dir": topo.STATE_DIR, "nodes": []}
+    for node in topo.NODES:
+        pids = node_ovs(node).pids()
+        out["nodes"].append({"name": node.name, "netns": node.netns, "host_ip": node.host_ip,
+                             "mgmt_ip": node.mgmt_ip, "subnet": node.subnet, "ovs_rundir": node.ovs_rundir,
+                             "ovsdb_server": pids["ovsdb-server"], "ovs_vswitchd": pids["ovs-vswitchd"],
+                             "sshd": pid_alive(sshd_pidfile(node)), "iptables": node_backend(node)})
+    out["echo_server"] = pid_alive(SERVER_PIDFILE)
+    return out
