@@ -27,8 +27,8 @@ sanity: bootstrap
 	@# ansible-test wants the collection at ansible_collections/sdn/egress, outside any other git
 	@# work tree; the copy is the collection as shipped (galaxy.yml build_ignore), without the lab
 	set -e; top=$$(mktemp -d); dest=$$top/ansible_collections/sdn/egress; mkdir -p $$dest; \
-	git ls-files -co --exclude-standard -z | rsync -a --from0 --files-from=- \
-	  --exclude=/lab --exclude=/scripts --exclude=/.ci --exclude=/bench ./ $$dest/; \
+	git ls-files -co --exclude-standard | grep -v -E '^(lab|scripts|bench|\.ci)/' \
+	  | rsync -a --files-from=- ./ $$dest/; \
 	cd $$dest && $(CURDIR)/$(BIN)/ansible-test sanity --python 3.11 --local --color no; rc=$$?; \
 	rm -rf $$top; exit $$rc
 
