@@ -47,7 +47,7 @@ def main(argv=None):
     if args.cmd == "up":
         overrides = {}
         for item in args.iptables_node:
-            node, _, backend = item.partition("=")
+            node, dummy, backend = item.partition("=")
             if node not in topology.NODE_BY_NAME or backend not in ("nft", "legacy"):
                 ap.error("--iptables-node wants NODE=nft|legacy with NODE one of %s, not %r"
                          % (", ".join(topology.NODE_BY_NAME), item))

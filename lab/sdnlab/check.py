@@ -68,7 +68,7 @@ def probe(pod, proto, timeout):
     argv = [IP, "netns", "exec", pod.netns, sys.executable, os.path.join(cluster.HERE, "traffic.py"),
             topo.SERVER_IP, str(topo.SERVER_PORT), "--proto", proto, "--timeout", str(timeout)]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 10)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 10, check=False)
         return json.loads(proc.stdout.strip().splitlines()[-1])
     except (subprocess.TimeoutExpired, ValueError, IndexError) as exc:
         return {"proto": proto, "ok": False, "seen": None, "error": "client failed: %s" % exc}
@@ -119,9 +119,9 @@ def run_check(timeout=3.0, projects=None):
 def print_table(report, out=sys.stdout):
     cols = [("PROJECT", "project"), ("POD IP", "pod_ip"), ("NODE", "node"), ("PROTO", "proto"),
             ("SEEN", "seen"), ("EXPECTED", "expected"), ("RESULT", "result")]
-    table = [[h for h, _ in cols]]
+    table = [[h for h, dummy in cols]]
     for r in report["rows"]:
-        cells = [str(r[k]) if r[k] is not None else "-" for _, k in cols]
+        cells = [str(r[k]) if r[k] is not None else "-" for dummy, k in cols]
         if r["seen"] is None and r["error"] and r["result"] != "SKIP":
             cells[4] = "- (%s)" % r["error"][:24]
         table.append(cells)

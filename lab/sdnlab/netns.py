@@ -8,7 +8,7 @@ IP = "/usr/sbin/ip"
 
 def run(argv, check=True, input=None, env=None, timeout=60):
     """Run an argv list, return CompletedProcess with text output; raise with stderr on failure."""
-    proc = subprocess.run(argv, input=input, capture_output=True, text=True, env=env, timeout=timeout)
+    proc = subprocess.run(argv, input=input, capture_output=True, text=True, env=env, timeout=timeout, check=False)
     if check and proc.returncode != 0:
         raise RuntimeError("%s failed (rc=%d): %s" % (" ".join(argv), proc.returncode, proc.stderr.strip()))
     return proc

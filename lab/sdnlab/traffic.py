@@ -36,7 +36,7 @@ def udp_probe(host, port, timeout):
             s.sendto(b"who\n", (host, port))
             s.settimeout(min(0.5, left))
             try:
-                data, _ = s.recvfrom(256)
+                data, dummy = s.recvfrom(256)
                 return data.decode().strip()
             except socket.timeout:
                 continue

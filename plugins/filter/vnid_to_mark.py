@@ -10,7 +10,8 @@ DOCUMENTATION = r"""
 name: vnid_to_mark
 short_description: Packet mark openshift-sdn uses for a VNID's egress IP
 version_added: 0.1.0
-author: sdn.egress developers
+author:
+  - sdn.egress developers (@sdn-egress)
 description:
   - Computes the packet mark that openshift-sdn (C(getMarkForVNID)) sets in OVS and matches in
     the egress SNAT rule for a NetNamespace's VNID (C(netid)).

@@ -82,7 +82,7 @@ def flow_spec(table, priority, match, actions):
 
 def _split_priority(match_text):
     """'priority=100,ip,reg0=0x1' -> (100, 'ip,reg0=0x1'); no priority -> OpenFlow default."""
-    first, _, rest = match_text.partition(',')
+    first, dummy, rest = match_text.partition(',')
     if first.startswith('priority='):
         return int(first[len('priority='):]), rest
     return DEFAULT_PRIORITY, match_text
@@ -101,7 +101,7 @@ def parse_dump_flows(text):
             continue  # reply header ("OFPST_FLOW reply ...") or blank line
         meta, match_text = {}, ''
         for item in head.strip().strip(',').split(', '):
-            key, _, value = item.strip().partition('=')
+            key, dummy, value = item.strip().partition('=')
             if key in _DUMP_META_KEYS:
                 meta[key] = value
             else:
@@ -119,10 +119,10 @@ def parse_flow_mods(text):
     """
     flows = []
     for line in text.splitlines():
-        _, sep, body = line.partition('): ADD ')
+        dummy, sep, body = line.partition('): ADD ')
         if not sep:
             continue  # "usable protocols: ...", "chosen protocol: ..."
-        head, _, actions = body.partition('actions=')
+        head, dummy, actions = body.partition('actions=')
         table, rest = 0, []
         for token in head.split():
             if token.startswith('table:'):

@@ -607,7 +607,7 @@ def _check_addresses(groups, nodes, cluster_networks, problems):
 
 def _check_node_networks(node, problems):
     """An egress IP must sit in one of the node's known networks and in its egress_cidrs."""
-    networks = [iface.network for _, iface in node["interfaces"]]
+    networks = [iface.network for dummy, iface in node["interfaces"]]
     if node["host_net"] is not None:
         networks.append(node["host_net"])
     path = "nodes[%s].egress_ips" % node["name"]
@@ -649,7 +649,7 @@ def _auto_assign(candidates, nodes, facts):
                 index.add(net, node["name"])
     options = {}
     for ip in candidates:
-        names = sorted(set(name for _, name in index.find(ip)))
+        names = sorted(set(name for dummy, name in index.find(ip)))
         if names:
             options[ip] = names
     assigned = {}

@@ -29,7 +29,7 @@ description:
   - All input is validated, and the whole change is planned, before anything is changed.
   - IPv4 only.
 author:
-  - sdn.egress developers
+  - sdn.egress developers (@sdn-egress)
 options:
   address:
     description:
@@ -80,8 +80,10 @@ notes:
 attributes:
   check_mode:
     support: full
+    description: Nothing is changed; the result tells what a real run would claim and release.
   diff_mode:
     support: full
+    description: Shows our addresses before and after.
 seealso:
   - module: sdn.egress.garp_claim
 """

@@ -20,14 +20,16 @@ description:
   - The lock is bookkeeping, not dataplane state, so this module never reports C(changed).
   - In check mode the lock is not created; the module only waits until no other run holds it.
 author:
-  - sdn.egress developers
+  - sdn.egress developers (@sdn-egress)
 options:
   path:
     description: Lock directory on the node.
     type: path
     default: /run/lock/sdn-egress.lock
   token:
-    description: Identifies the run that holds the lock; use one value per playbook run.
+    description:
+      - Identifies the run that holds the lock; use one value per playbook run.
+      - It is not a secret; it is returned and shown in messages naming the holder.
     type: str
     required: true
   state:
@@ -46,10 +48,14 @@ options:
 attributes:
   check_mode:
     support: full
+    description: The lock is not created; the module only waits until no other run holds it.
   diff_mode:
     support: none
+    description: The lock is bookkeeping, not dataplane state; there is no diff.
   platform:
+    support: full
     platforms: posix
+    description: Target OS/families that can be operated against.
 """
 
 EXAMPLES = r"""
@@ -160,7 +166,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", default="/run/lock/sdn-egress.lock"),
-            token=dict(type="str", required=True),
+            token=dict(type="str", required=True, no_log=False),
             state=dict(type="str", choices=["acquired", "released"], default="acquired"),
             timeout=dict(type="float", default=300),
             stale_after=dict(type="float", default=3600),

@@ -11,7 +11,8 @@ DOCUMENTATION = r"""
 module: egress_plan
 short_description: Plan egress IP flows, SNAT rules and addresses for every node
 version_added: 0.1.0
-author: sdn.egress developers
+author:
+  - sdn.egress developers (@sdn-egress)
 description:
   - Turns declared NetNamespace and HostSubnet facts into what every node of an openshift-sdn
     (OVS) cluster must have for its egress IPs - OpenFlow flows in table 100, SNAT and REJECT
@@ -27,7 +28,7 @@ description:
   - Every assigned egress IP gets its address, SNAT and REJECT rule on its node even when it
     is not the namespace's active IP (as openshift-sdn does), so failover only rewrites flows.
   - Egress IPs no HostSubnet lists are given, like openshift-sdn C(egressCIDRs) does, to a
-    reachable node whose O(nodes[].egress_cidrs) holds them (fewest egress IPs wins, ties by
+    reachable node whose C(egress_cidrs) (see O(nodes)) hold them (fewest egress IPs wins, ties by
     node name); namespaces listing several egress IPs are left alone, as in 3.x.
   - Unlike openshift-sdn, a namespace with a single egress IP on an unreachable node is
     dropped too.
@@ -130,6 +131,7 @@ attributes:
     support: none
     description: Nothing is changed, there is no diff.
   platform:
+    support: full
     platforms: all
     description: Runs on the controller.
 notes:

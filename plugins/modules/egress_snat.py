@@ -31,7 +31,7 @@ description:
     prints. All changes of a run are applied at once by one C(iptables-restore --noflush --wait 30)
     call whose input deletes and inserts rules by number; the result is read back and checked.
 author:
-  - sdn.egress contributors
+  - sdn.egress developers (@sdn-egress)
 version_added: 0.1.0
 requirements:
   - iptables 1.8 (C(iptables-save)/C(iptables-restore), nf_tables or legacy backend)

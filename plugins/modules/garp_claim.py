@@ -29,7 +29,7 @@ description:
     would send) frames. In check mode nothing is sent, not even probes.
   - Needs root or C(CAP_NET_RAW) on the target. IPv4 on Ethernet interfaces only.
 author:
-  - sdn.egress developers
+  - sdn.egress developers (@sdn-egress)
 options:
   address:
     description:
@@ -83,8 +83,10 @@ notes:
 attributes:
   check_mode:
     support: full
+    description: Nothing is sent, not even probes; C(changed) tells whether a real run would send frames.
   diff_mode:
     support: full
+    description: Shows what would be announced.
 seealso:
   - module: sdn.egress.egress_addr
 """

@@ -26,7 +26,7 @@ description:
   - Malformed flows fail before anything is changed, naming the option (for example
     C(flows[2].match)) and its value.
 author:
-  - sdn.egress developers
+  - sdn.egress developers (@sdn-egress)
 options:
   bridge:
     description: Name of the bridge, for example C(br0).
@@ -117,12 +117,16 @@ options:
 attributes:
   check_mode:
     support: full
+    description: Can run in check_mode and return changed status prediction without modifying target.
     details: Reads and normalises flows, then reports the exact commands it would apply.
   diff_mode:
     support: full
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     details: Shows the owned and affected flows before and after.
   platform:
+    support: full
     platforms: posix
+    description: Target OS/families that can be operated against.
 requirements:
   - ovs-ofctl (Open vSwitch 2.8 or later) on the managed host
 notes:

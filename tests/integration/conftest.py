@@ -127,7 +127,7 @@ def ansible(workdir):
                    ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"),
                    ANSIBLE_LOCAL_TEMP=os.path.join(workdir, "ansible-local"),
                    ANSIBLE_REMOTE_TEMP=os.path.join(workdir, "ansible-remote"))
-        proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+        proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600, check=False)
         return PlaybookResult(proc)
 
     return play

@@ -93,7 +93,7 @@ def test_outside_every_network_needs_interface_and_prefix(node, ansible):
     assert ("eth1", "203.0.113.7/32", "eth1:sdne") in addrs(node)
     # our own out-of-network address did not make 203.0.113.0/24 local
     assert "not in the local network of any interface" in failed(ansible(task(address="203.0.113.8"),
-                                                                          netns=node))["msg"]
+                                                                         netns=node))["msg"]
 
 
 def test_address_on_another_interface_fails_clearly(node, ansible):

@@ -1,7 +1,5 @@
 """egress_lock through ansible-playbook: one run holds a node, another waits or fails."""
 import os
-import subprocess
-import sys
 import threading
 
 

@@ -114,7 +114,7 @@ def test_first_run_second_run_and_check_mode(netns, ansible, backend):
 def test_overridden_removes_only_unlisted_owned(netns, ansible, backend):
     tables = Tables(netns, backend, SEED)
     extra = {"mark": 0x1234, "egress_ip": "198.51.100.34", "name": "gone"}
-    run, _ = snat(ansible, netns, backend, rules=RULES + [extra], reject_inbound=True)
+    run, dummy = snat(ansible, netns, backend, rules=RULES + [extra], reject_inbound=True)
     assert run.rc == 0, run
     assert len(tables.chain()) == 2 + len(SEED) + 3
 
@@ -134,7 +134,7 @@ def test_overridden_removes_only_unlisted_owned(netns, ansible, backend):
 @backends
 def test_rule_moved_below_anchor_is_put_back(netns, ansible, backend):
     tables = Tables(netns, backend)
-    run, _ = snat(ansible, netns, backend, rules=RULES)
+    run, dummy = snat(ansible, netns, backend, rules=RULES)
     assert run.rc == 0, run
     assert tables.chain() == [RETURN] + OURS + [ANCHOR]
     tables.restore(["*nat", "-D %s 2" % CHAIN, "-A %s" % OURS[0][len("-A "):], "COMMIT"])

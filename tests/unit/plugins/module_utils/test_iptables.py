@@ -332,7 +332,7 @@ def test_random_chains(seed):
     block = [snat(hex(m), "192.0.2.%d" % m) for m in sorted(rnd.sample(range(1, 40), rnd.randint(0, 8)))]
     pool = block + [snat("0x%x" % (100 + i), "192.0.2.200") for i in range(3)] + [
         foreign_snat("0x%x" % (200 + i), "203.0.113.%d" % i) for i in range(6)] + [ANCHOR, RETURN]
-    current = [rnd.choice(pool) for _ in range(rnd.randint(0, 20))]
+    current = [rnd.choice(pool) for dummy in range(rnd.randint(0, 20))]
     if rnd.random() < 0.3:
         current = [c for c in current if c != ANCHOR]
 

@@ -219,7 +219,7 @@ def test_plan_replaces_our_address_with_another_prefix_only_when_asked():
     assert out["claim"] == [claim("203.0.113.77", "ens19", 31)]
     # a foreign address is never replaced
     assert nu.plan(ifs, ["198.51.100.60"], "present", "sdne", prefix=32) == {"release": [], "claim": [],
-                                                                              "warnings": []}
+                                                                             "warnings": []}
 
 
 def test_plan_overridden_releases_only_our_unlisted_addresses():

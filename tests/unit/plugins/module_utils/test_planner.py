@@ -125,7 +125,7 @@ def test_marks_never_collide(rule):
     Checked here on every combination of the bits involved plus a fixed random sample.
     """
     rng = random.Random(7305526)
-    sample = set(rng.randrange(0, 0x1000000) for _ in range(1500))
+    sample = set(rng.randrange(0, 0x1000000) for dummy in range(1500))
     for masquerade_bit in range(32):
         special = sorted(set(bit for bit in (0, 15, 23, masquerade_bit) if bit < 24))
         vnids = set(sample)

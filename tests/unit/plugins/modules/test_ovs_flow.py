@@ -43,7 +43,7 @@ class FakeSwitch:
         self.calls.append(dict(argv=list(args), data=data, env=dict(module.run_command_environ_update)))
         command = args[args.index('--no-names') + 1:]
         if command[0] == 'parse-flows':
-            proc = subprocess.run(args, input=data + '\n', capture_output=True, text=True)
+            proc = subprocess.run(args, input=data + '\n', capture_output=True, text=True, check=False)
             return proc.returncode, proc.stdout, proc.stderr
         if command[:2] == ['--no-stats', 'dump-flows']:
             return 0, ''.join(' %s\n' % format_flow(f) for f in self.flows.values()), ''
@@ -54,7 +54,7 @@ class FakeSwitch:
 
     def apply(self, line):
         op, spec = line.split(' ', 1)
-        head, _, actions = spec.partition(' actions=')
+        head, dummy, actions = spec.partition(' actions=')
         cookie, table, priority, match = (head.split(',', 3) + [''])[:4]
         cookie = int(cookie[len('cookie='):].split('/')[0], 16)
         key = (int(table[len('table='):]), int(priority[len('priority='):]), match)
