@@ -138,11 +138,18 @@ def probe(sock, mac, ip, count, timeout, clock=time.monotonic):
 
 def announce(sock, frames, count, interval, sleep=time.sleep):
     """Send `frames` (one burst) `count` times, `interval` seconds apart; returns frames sent."""
+    return announce_all([(sock, frames)], count, interval, sleep)
+
+
+def announce_all(batches, count, interval, sleep=time.sleep):
+    """Like announce() for several (socket, frames) pairs: each burst sends every pair's frames,
+    so announcing many addresses costs `count` bursts, not `count` bursts per address."""
     sent = 0
     for burst in range(count):
         if burst:
             sleep(interval)
-        for frame in frames:
-            sock.send(frame)
-            sent += 1
+        for sock, frames in batches:
+            for frame in frames:
+                sock.send(frame)
+                sent += 1
     return sent

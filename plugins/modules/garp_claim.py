@@ -27,6 +27,8 @@ description:
     nothing.
   - Sending is an action, so the module reports C(changed) whenever it sends (or in check mode
     would send) frames. In check mode nothing is sent, not even probes.
+  - With O(addresses) several addresses are announced together: each burst carries the frames of
+    every address, so announcing many addresses takes O(count) bursts in all, not per address.
   - Needs root or C(CAP_NET_RAW) on the target. IPv4 on Ethernet interfaces only.
 author:
   - sdn.egress developers (@sdn-egress)
@@ -34,8 +36,14 @@ options:
   address:
     description:
       - The IPv4 address to announce.
+      - Exactly one of O(address) and O(addresses) is required.
     type: str
-    required: true
+  addresses:
+    description:
+      - Several IPv4 addresses to announce together, each from the interface that holds it.
+      - Cannot be combined with O(interface) or O(probe). An empty list sends nothing.
+    type: list
+    elements: str
   interface:
     description:
       - The interface to announce on (its MAC is announced).
@@ -107,6 +115,10 @@ EXAMPLES = r"""
     mode: both
     count: 1
 
+- name: Announce every address claimed by a previous task in one go
+  sdn.egress.garp_claim:
+    addresses: "{{ claim.claimed | map(attribute='address') }}"
+
 - name: Only the request form, five times, half a second apart
   sdn.egress.garp_claim:
     address: 192.0.2.50
@@ -123,14 +135,20 @@ sent:
   sample: 6
 mac:
   description: The MAC address announced for O(address).
-  returned: success
+  returned: success with O(address)
   type: str
   sample: 02:42:c0:00:02:0c
 interface:
   description: The interface the frames were (or would be) sent on.
-  returned: success
+  returned: success with O(address)
   type: str
   sample: eth1
+announced:
+  description: Each address announced (or, in check mode, to be announced), with its interface and MAC.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"address": 192.0.2.50, "interface": eth1, "mac": "02:42:c0:00:02:0c"}]
 frames:
   description: The frames of one burst, decoded; each burst repeats them.
   returned: success
@@ -172,6 +190,7 @@ from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import (
     holders,
     parse_ip_addr,
     validate_address,
+    validate_addresses,
     validate_ifname,
 )
 
@@ -211,10 +230,25 @@ def pick_interface(module, interfaces, address, interface):
     return by_name[name]
 
 
+def announce_targets(module, interfaces, addresses, interface):
+    """[(address, interface dict)] for every address, refusing non-Ethernet or down links."""
+    targets = []
+    for address in addresses:
+        iface = pick_interface(module, interfaces, address, interface)
+        if iface["link_type"] != "ether" or not iface["mac"]:
+            fail(module, "interface: %s is not an Ethernet interface (link type %s); ARP needs one"
+                         % (iface["name"], iface["link_type"]))
+        if not iface["up"]:
+            fail(module, "interface: %s is down; cannot send ARP on it" % iface["name"])
+        targets.append((address, iface))
+    return targets
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            address=dict(type="str", required=True),
+            address=dict(type="str"),
+            addresses=dict(type="list", elements="str"),
             interface=dict(type="str"),
             count=dict(type="int", default=3),
             interval=dict(type="float", default=1.0),
@@ -223,11 +257,17 @@ def main():
             probe_count=dict(type="int", default=3),
             probe_timeout=dict(type="float", default=1.0),
         ),
+        required_one_of=[["address", "addresses"]],
+        mutually_exclusive=[["address", "addresses"], ["addresses", "interface"], ["addresses", "probe"]],
         supports_check_mode=True,
     )
     params = module.params
+    single = params["address"] is not None
     try:
-        address = validate_address(params["address"])
+        if single:
+            addresses = [validate_address(params["address"])]
+        else:
+            addresses = validate_addresses(params["addresses"])
         interface = validate_ifname(params["interface"]) if params["interface"] is not None else None
     except NetaddrError as exc:
         fail(module, str(exc))
@@ -237,6 +277,8 @@ def main():
     for field, low in (("interval", 0.0), ("probe_timeout", 0.01)):
         if not low <= params[field] <= 60:
             fail(module, "%s: %r must be between %g and 60 seconds" % (field, params[field], low))
+    if not addresses:
+        module.exit_json(changed=False, sent=0, announced=[], frames=[], probe=NOT_PROBED)
 
     ip_bin = module.get_bin_path("ip", required=True)
     argv = [ip_bin, "-j", "addr", "show"]
@@ -247,42 +289,47 @@ def main():
         interfaces = parse_ip_addr(out)
     except NetaddrError as exc:
         fail(module, str(exc))
-    iface = pick_interface(module, interfaces, address, interface)
-    if iface["link_type"] != "ether" or not iface["mac"]:
-        fail(module, "interface: %s is not an Ethernet interface (link type %s); ARP needs one"
-                     % (iface["name"], iface["link_type"]))
-    if not iface["up"]:
-        fail(module, "interface: %s is down; cannot send ARP on it" % iface["name"])
+    targets = announce_targets(module, interfaces, addresses, interface)
 
-    mac = iface["mac"]
-    frames = [garp.announcement(form, mac, address) for form in garp.FORMS[params["mode"]]]
-    result = dict(changed=True, sent=0, mac=mac, interface=iface["name"], probe=NOT_PROBED,
-                  frames=[garp.describe(f) for f in frames])
+    forms = garp.FORMS[params["mode"]]
+    batches = {}
+    for address, iface in targets:
+        batches.setdefault(iface["name"], (iface, []))[1].extend(
+            garp.announcement(form, iface["mac"], address) for form in forms)
+    result = dict(changed=True, sent=0, probe=NOT_PROBED,
+                  announced=[dict(address=a, interface=i["name"], mac=i["mac"]) for a, i in targets],
+                  frames=[garp.describe(f) for dummy, frames in batches.values() for f in frames])
+    if single:
+        result.update(mac=targets[0][1]["mac"], interface=targets[0][1]["name"])
     if module._diff:
-        result["diff"] = dict(before="", after="announce %s is-at %s on %s: %d x %s\n" % (
-            address, mac, iface["name"], params["count"], "+".join(garp.FORMS[params["mode"]])))
+        result["diff"] = dict(before="", after="".join(
+            "announce %s is-at %s on %s: %d x %s\n" % (a, i["mac"], i["name"], params["count"], "+".join(forms))
+            for a, i in targets))
     if module.check_mode:
         module.exit_json(**result)
 
+    sockets = []
     try:
-        sock = garp.open_socket(iface["name"])
-    except (OSError, IOError) as exc:
-        fail(module, "cannot open a raw ARP socket on %s (needs root or CAP_NET_RAW): %s"
-                     % (iface["name"], exc))
-    try:
+        for name, (iface, frames) in sorted(batches.items()):
+            try:
+                sockets.append((garp.open_socket(name), frames))
+            except (OSError, IOError) as exc:
+                fail(module, "cannot open a raw ARP socket on %s (needs root or CAP_NET_RAW): %s" % (name, exc))
         if params["probe"]:
-            outcome = garp.probe(sock, mac, address, params["probe_count"], params["probe_timeout"])
+            address, iface = targets[0]
+            outcome = garp.probe(sockets[0][0], iface["mac"], address, params["probe_count"], params["probe_timeout"])
             result["probe"] = dict(outcome, performed=True)
             if outcome["conflict"]:
                 result.update(changed=False, msg="address: %s is in use by %s (ARP %s from it on %s while probing); "
                               "nothing was announced" % (address, outcome["conflicting_mac"], outcome["answer"]["op"],
                                                          iface["name"]))
                 module.fail_json(**result)
-        result["sent"] = garp.announce(sock, frames, params["count"], params["interval"])
+        result["sent"] = garp.announce_all(sockets, params["count"], params["interval"])
     except (OSError, IOError) as exc:
-        module.fail_json(msg="sending ARP on %s failed: %s" % (iface["name"], exc), **result)
+        module.fail_json(msg="sending ARP failed: %s" % exc, **result)
     finally:
-        sock.close()
+        for sock, dummy in sockets:
+            sock.close()
     module.exit_json(**result)
 
 

@@ -219,3 +219,38 @@ def test_probe_without_other_holder_then_announces(lan, ansible):
                                  "answer": None}
     assert res.last["sent"] == 2
     assert lan.wait_neighbour(lan.mac_a)
+
+
+def test_addresses_are_announced_together_in_shared_bursts(lan, ansible):
+    """Two claimed addresses, one call: every burst carries both, so the run takes `count`
+    bursts in all; the neighbour entry moves and both addresses are on the wire twice."""
+    second = "192.0.2.51"
+    assert lan.neighbour() == lan.mac_b
+    proc = lan.capture()
+    tasks = [{"name": "claim", "sdn.egress.egress_addr": {"addresses": [EGRESS_IP, second], "node_ip": "192.0.2.11"}},
+             {"name": "announce", "sdn.egress.garp_claim": {
+                 "addresses": "{{ claim_result.claimed | map(attribute='address') | list }}",
+                 "count": 2, "interval": 0.3, "mode": "reply"}}]
+    tasks[0]["register"] = "claim_result"
+    res = ansible(tasks, netns=lan.a)
+    assert res.rc == 0, res
+    announce = res.last
+    assert announce["sent"] == 4
+    assert sorted(a["address"] for a in announce["announced"]) == [EGRESS_IP, second]
+    assert all(a["interface"] == "eth0" and a["mac"] == lan.mac_a for a in announce["announced"])
+    assert "mac" not in announce
+    assert lan.wait_neighbour(lan.mac_a)
+    frames = lan.frames(proc)
+    wire = [f["sender_ip"] for f in frames if f["sender_ip"] in (EGRESS_IP, second)]
+    assert sorted(wire[:2]) == sorted(wire[2:]) == [EGRESS_IP, second], wire
+    gap = about(frames, EGRESS_IP)[1]["time"] - about(frames, EGRESS_IP)[0]["time"]
+    assert gap >= 0.25, "bursts %.3f s apart, interval was 0.3" % gap
+
+
+def test_addresses_reject_bad_item_and_probe(lan, ansible):
+    bad = ansible([{"name": "g", "sdn.egress.garp_claim": {"addresses": [EGRESS_IP, "192.0.2.300"]}}], netns=lan.a)
+    assert bad.rc != 0 and "addresses[1]" in bad.last["msg"] and "192.0.2.300" in bad.last["msg"], bad
+    both = ansible([{"name": "g", "sdn.egress.garp_claim": {"addresses": [EGRESS_IP], "probe": True}}], netns=lan.a)
+    assert both.rc != 0 and "mutually exclusive" in both.last["msg"], both
+    empty = ansible([{"name": "g", "sdn.egress.garp_claim": {"addresses": []}}], netns=lan.a)
+    assert empty.rc == 0 and not empty.changed and empty.last["sent"] == 0, empty
