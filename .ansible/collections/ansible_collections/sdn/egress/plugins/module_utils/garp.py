@@ -1,0 +1,155 @@
+# -*- coding: utf-8 -*-
+# Copyright: sdn.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Gratuitous ARP over raw AF_PACKET sockets (stdlib only, Linux).
+
+Frame forms (Ethernet destination always broadcast, source = our MAC):
+- reply form ("arping -A", RFC 5944 4.6): opcode 2, sender = target = (our MAC, IP).
+  Linux only treats an unsolicited reply as gratuitous when target MAC == sender MAC.
+- request form ("arping -U", RFC 5227 ARP Announcement): opcode 1, sender = (our MAC, IP),
+  target = (00:00:00:00:00:00, IP).
+- probe (RFC 5227 2.1.1): opcode 1, sender = (our MAC, 0.0.0.0), target = (zero MAC, IP).
+"""
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import select
+import socket
+import struct
+import time
+
+ETH_P_ARP = 0x0806
+ETH_P_IP = 0x0800
+ARPHRD_ETHER = 1
+OP_REQUEST = 1
+OP_REPLY = 2
+BROADCAST = b"\xff" * 6
+ZERO_MAC = b"\x00" * 6
+FRAME_MIN = 60  # Ethernet minimum without FCS; the ARP payload is padded with zeros
+
+_ETH = struct.Struct("!6s6sH")
+_ARP = struct.Struct("!HHBBH6s4s6s4s")
+FORMS = {"reply": ("reply",), "request": ("request",), "both": ("reply", "request")}
+
+
+def mac_bytes(mac):
+    parts = mac.split(":")
+    if len(parts) != 6:
+        raise ValueError("%r is not a MAC address" % (mac,))
+    return bytes(bytearray(int(p, 16) for p in parts))
+
+
+def mac_text(raw):
+    return ":".join("%02x" % b for b in bytearray(raw))
+
+
+def build_arp_frame(op, src_mac, sender_ip, target_mac, target_ip, eth_dst=BROADCAST):
+    """An Ethernet/ARP frame (bytes); MACs as bytes, IPs as dotted strings."""
+    arp = _ARP.pack(ARPHRD_ETHER, ETH_P_IP, 6, 4, op, src_mac, socket.inet_aton(sender_ip),
+                    target_mac, socket.inet_aton(target_ip))
+    frame = _ETH.pack(eth_dst, src_mac, ETH_P_ARP) + arp
+    return frame + b"\x00" * (FRAME_MIN - len(frame))
+
+
+def announcement(form, mac, ip):
+    """The gratuitous ARP frame of `form` ("reply" or "request") for ip at mac (text)."""
+    raw = mac_bytes(mac)
+    if form == "reply":
+        return build_arp_frame(OP_REPLY, raw, ip, raw, ip)
+    return build_arp_frame(OP_REQUEST, raw, ip, ZERO_MAC, ip)
+
+
+def probe_frame(mac, ip):
+    return build_arp_frame(OP_REQUEST, mac_bytes(mac), "0.0.0.0", ZERO_MAC, ip)
+
+
+def parse_arp_frame(frame):
+    """{eth_dst, eth_src, op, sender_mac, sender_ip, target_mac, target_ip} or None (not Ethernet/IPv4 ARP)."""
+    if len(frame) < _ETH.size + _ARP.size:
+        return None
+    eth_dst, eth_src, ethertype = _ETH.unpack_from(frame)
+    if ethertype != ETH_P_ARP:
+        return None
+    htype, ptype, hlen, plen, op, sha, spa, tha, tpa = _ARP.unpack_from(frame, _ETH.size)
+    if (htype, ptype, hlen, plen) != (ARPHRD_ETHER, ETH_P_IP, 6, 4):
+        return None
+    return {
+        "eth_dst": mac_text(eth_dst), "eth_src": mac_text(eth_src), "op": op,
+        "sender_mac": mac_text(sha), "sender_ip": socket.inet_ntoa(spa),
+        "target_mac": mac_text(tha), "target_ip": socket.inet_ntoa(tpa),
+    }
+
+
+def describe(frame):
+    """A frame as a result dict (op as text)."""
+    info = parse_arp_frame(frame)
+    info["op"] = "reply" if info["op"] == OP_REPLY else "request"
+    return info
+
+
+def conflict(arp, ip, own_mac):
+    """True when a parsed ARP frame shows another host using or probing for `ip` (RFC 5227 2.1.1)."""
+    if arp is None or arp["sender_mac"] == own_mac.lower():
+        return False
+    if arp["sender_ip"] == ip:
+        return True
+    return arp["op"] == OP_REQUEST and arp["sender_ip"] == "0.0.0.0" and arp["target_ip"] == ip
+
+
+def open_socket(ifname):
+    """A raw packet socket that sends on and receives ARP from `ifname` only."""
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # protocol 0: no traffic before bind
+    try:
+        sock.bind((ifname, ETH_P_ARP))
+    except Exception:
+        sock.close()
+        raise
+    return sock
+
+
+def probe(sock, mac, ip, count, timeout, clock=time.monotonic):
+    """Send `count` ARP probes spread over `timeout` seconds and listen until it ends.
+
+    Returns {"probes_sent", "conflict", "conflicting_mac", "answer"}; stops at the first
+    frame from another MAC that uses or probes for `ip`.
+    """
+    frame = probe_frame(mac, ip)
+    start = clock()
+    deadline = start + timeout
+    spacing = float(timeout) / count
+    sent = 0
+    while True:
+        now = clock()
+        if sent < count and now >= start + sent * spacing:
+            sock.send(frame)
+            sent += 1
+            continue
+        if now >= deadline:
+            return {"probes_sent": sent, "conflict": False, "conflicting_mac": None, "answer": None}
+        wake = min(deadline, start + sent * spacing) if sent < count else deadline
+        readable = select.select([sock], [], [], max(0.0, wake - now))[0]
+        if readable:
+            arp = parse_arp_frame(sock.recv(2048))
+            if conflict(arp, ip, mac):
+                arp["op"] = "reply" if arp["op"] == OP_REPLY else "request"
+                return {"probes_sent": sent, "conflict": True, "conflicting_mac": arp["sender_mac"], "answer": arp}
+
+
+def announce(sock, frames, count, interval, sleep=time.sleep):
+    """Send `frames` (one burst) `count` times, `interval` seconds apart; returns frames sent."""
+    return announce_all([(sock, frames)], count, interval, sleep)
+
+
+def announce_all(batches, count, interval, sleep=time.sleep):
+    """Like announce() for several (socket, frames) pairs: each burst sends every pair's frames,
+    so announcing many addresses costs `count` bursts, not `count` bursts per address."""
+    sent = 0
+    for burst in range(count):
+        if burst:
+            sleep(interval)
+        for sock, frames in batches:
+            for frame in frames:
+                sock.send(frame)
+                sent += 1
+    return sent

@@ -1,0 +1,317 @@
+# -*- coding: utf-8 -*-
+# Copyright: sdn.egress contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure helpers for iptables: parse ``iptables-save`` output, render rules exactly as
+``iptables-save`` prints them (same bytes with iptables-nft and iptables-legacy 1.8),
+compute where rules must go in a chain, and build one ``iptables-restore --noflush`` payload.
+
+Standard library only; no Ansible imports.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import bisect
+import ipaddress
+
+MARK_MAX = 0xFFFFFFFF
+COMMENT_MAX = 255          # xt_comment keeps 255 bytes and silently truncates the rest
+CHAIN_NAME_MAX = 28        # iptables refuses longer chain names
+
+# xtables_save_string(): words made of these characters are printed bare, anything else is
+# printed in double quotes with ", \ and ' escaped by a backslash.
+_BARE = frozenset("_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_ESCAPED = frozenset("\"\\'")
+
+
+# ---------------------------------------------------------------------------------------
+# normalisation / validation (each raises ValueError with a message that names the value)
+
+def normalize_mark(value):
+    """Return the mark as iptables-save prints it (``0x2ec40e``) from an int or a hex/decimal string."""
+    if isinstance(value, bool):
+        raise ValueError("%r is not a mark (an integer 0..0xffffffff)" % (value,))
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            if text[:2].lower() == "0x":
+                number = int(text[2:], 16)
+            elif text.isdigit():
+                number = int(text, 10)
+            else:
+                raise ValueError(text)
+        except ValueError:
+            raise ValueError("%r is not a mark (an integer 0..0xffffffff, e.g. 0x2ec40e)" % (value,))
+    else:
+        raise ValueError("%r is not a mark (an integer 0..0xffffffff)" % (value,))
+    if not 0 <= number <= MARK_MAX:
+        raise ValueError("%r is out of range for a mark (0..0xffffffff)" % (value,))
+    return hex(number)
+
+
+def normalize_ipv4(value):
+    try:
+        return str(ipaddress.IPv4Address(str(value).strip()))
+    except ValueError:
+        raise ValueError("%r is not a valid IPv4 address" % (value,))
+
+
+def normalize_cidr(value):
+    """``10.128.0.0/14`` -> ``10.128.0.0/14``; host bits set or IPv6 are errors."""
+    try:
+        return str(ipaddress.IPv4Network(str(value).strip(), strict=True))
+    except ValueError as exc:
+        raise ValueError("%r is not a valid IPv4 network (%s)" % (value, exc))
+
+
+def check_chain_name(value):
+    if not value or len(value) > CHAIN_NAME_MAX or value[0] in "-!" or any(c.isspace() for c in value):
+        raise ValueError("%r is not a valid chain name (1..%d characters, no blanks, not starting with - or !)"
+                         % (value, CHAIN_NAME_MAX))
+    return value
+
+
+def check_comment_text(value, allow_space=True):
+    """Comments go into a line-based restore payload: no control characters, no blanks in the tag."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("%r contains control characters" % (value,))
+    if not allow_space and (not value or any(c.isspace() for c in value)):
+        raise ValueError("%r must be non-empty and contain no blanks" % (value,))
+    return value
+
+
+def owner_comment(owner, name=None):
+    comment = "%s %s" % (owner, name) if name else owner
+    if len(comment.encode("utf-8")) > COMMENT_MAX:
+        raise ValueError("comment %r is longer than %d bytes" % (comment, COMMENT_MAX))
+    return comment
+
+
+def is_owned(comment, owner):
+    """Owned: the comment is exactly the owner tag, or the tag followed by a space."""
+    return comment is not None and (comment == owner or comment.startswith(owner + " "))
+
+
+# ---------------------------------------------------------------------------------------
+# tokens: quoting as iptables-save prints, splitting as iptables-restore reads
+
+def quote(value):
+    """Quote one argument exactly like iptables-save (xtables_save_string)."""
+    if value and all(c in _BARE for c in value):
+        return value
+    return '"%s"' % "".join("\\" + c if c in _ESCAPED else c for c in value)
+
+
+def split_line(line):
+    """Split a rule line into arguments the way iptables-restore does.
+
+    Double quotes group; inside them a backslash escapes the next character. Outside quotes
+    a backslash is literal. Blanks separate arguments.
+    """
+    args = []
+    buf = []
+    in_quote = escaped = started = False
+    for char in line:
+        if in_quote:
+            if escaped:
+                buf.append(char)
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_quote = False
+            else:
+                buf.append(char)
+        elif char == '"':
+            in_quote = started = True
+        elif char in " \t\n":
+            if started:
+                args.append("".join(buf))
+                buf = []
+                started = False
+        else:
+            buf.append(char)
+            started = True
+    if in_quote:
+        raise ValueError("unterminated quote in %r" % (line,))
+    if started:
+        args.append("".join(buf))
+    return args
+
+
+def rule_key(line):
+    """Comparison key of a rule line: its arguments after unquoting (quoting style does not matter)."""
+    return tuple(split_line(line))
+
+
+# ---------------------------------------------------------------------------------------
+# iptables-save parsing
+
+class Rule:
+    """One ``-A CHAIN ...`` line of iptables-save with the fields this collection needs."""
+
+    def __init__(self, line):
+        self.line = line
+        self.args = split_line(line)
+        if len(self.args) < 2 or self.args[0] != "-A":
+            raise ValueError("not a rule line: %r" % (line,))
+        self.chain = self.args[1]
+        self.comments = []
+        self.target = self.mark = self.source = self.destination = self.to_source = None
+        args = self.args
+        for i, arg in enumerate(args[:-1]):
+            value = args[i + 1]
+            negated = i > 0 and args[i - 1] == "!"
+            if arg == "--comment":
+                self.comments.append(value)
+            elif arg == "-j":
+                self.target = value
+            elif arg == "--mark" and not negated and "/" not in value:
+                self.mark = value          # masked or negated mark matches are not "this mark"
+            elif arg == "-s" and not negated:
+                self.source = value
+            elif arg == "-d" and not negated:
+                self.destination = value
+            elif arg == "--to-source":
+                self.to_source = value
+
+    def owned(self, owner):
+        return any(is_owned(c, owner) for c in self.comments)
+
+
+class Table:
+    def __init__(self, name):
+        self.name = name
+        self.chains = []          # chain names in the order iptables-save declares them
+        self.rules = {}           # chain -> [raw rule lines]
+
+    def has_chain(self, chain):
+        return chain in self.rules
+
+
+def parse_save(text):
+    """Parse iptables-save output into {table name: Table}."""
+    tables = {}
+    table = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.rstrip("\r")
+        if not line.strip() or line.startswith("#"):
+            continue
+        if line.startswith("*"):
+            table = tables[line[1:].strip()] = Table(line[1:].strip())
+        elif table is None:
+            raise ValueError("line %d outside a table: %r" % (number, line))
+        elif line == "COMMIT":
+            table = None
+        elif line.startswith(":"):
+            chain = line[1:].split()[0]
+            table.chains.append(chain)
+            table.rules[chain] = []
+        elif line.startswith("-A "):
+            chain = split_line(line)[1]
+            table.rules.setdefault(chain, []).append(line)
+        else:
+            raise ValueError("line %d not understood: %r" % (number, line))
+    return tables
+
+
+# ---------------------------------------------------------------------------------------
+# rendering (byte-identical to iptables-save of iptables 1.8, nft and legacy)
+
+def render_snat(chain, cidr, mark, egress_ip, comment):
+    return "-A %s -s %s -m mark --mark %s -m comment --comment %s -j SNAT --to-source %s" % (
+        chain, cidr, mark, quote(comment), egress_ip)
+
+
+def render_reject(chain, egress_ip, comment):
+    return ("-A %s -d %s/32 -m conntrack --ctstate NEW -m comment --comment %s "
+            "-j REJECT --reject-with icmp-port-unreachable" % (chain, egress_ip, quote(comment)))
+
+
+# ---------------------------------------------------------------------------------------
+# placement and the restore payload
+
+def _longest_increasing(values):
+    """Indices (into values) of one longest strictly increasing subsequence."""
+    tails, tail_idx, prev = [], [], [None] * len(values)
+    for i, value in enumerate(values):
+        pos = bisect.bisect_left(tails, value)
+        if pos == len(tails):
+            tails.append(value)
+            tail_idx.append(i)
+        else:
+            tails[pos] = value
+            tail_idx[pos] = i
+        prev[i] = tail_idx[pos - 1] if pos else None
+    out = []
+    i = tail_idx[-1] if tail_idx else None
+    while i is not None:
+        out.append(i)
+        i = prev[i]
+    return out[::-1]
+
+
+class ChainPlan:
+    """Desired content of one chain and the -D/-I lines that turn the current content into it.
+
+    ``current``: raw lines of the chain now. ``block``: our rendered rules, in their order,
+    without duplicates. ``drop(rule)``: True for current rules to delete (never called for
+    lines equal to a block line). ``anchor_target``: the block goes right above the first
+    kept rule jumping there; without it (or without such a rule) the block ends the chain.
+
+    Kept rules are never deleted; a block rule already in the right window and order stays,
+    any other copy is deleted and the rule inserted at its place. Deletes run from the
+    bottom up (numbers below are not shifted), inserts top down at their final position.
+    """
+
+    def __init__(self, chain, current, block, drop, anchor_target=None):
+        self.chain = chain
+        self.before = list(current)
+        index = {}
+        for i, line in enumerate(block):
+            key = rule_key(line)
+            if key in index:
+                raise ValueError("duplicate rule in block: %r" % (line,))
+            index[key] = i
+        keys = [rule_key(line) for line in current]
+        stay = [i for i, line in enumerate(current) if keys[i] not in index and not drop(Rule(line))]
+        anchor = None
+        if anchor_target:
+            anchor = next((i for i in stay if Rule(current[i]).target == anchor_target), None)
+        high = len(current) if anchor is None else anchor
+        low = max([i for i in stay if i < high] or [-1])
+        window = [i for i in range(low + 1, high) if keys[i] in index]
+        chosen = [window[w] for w in _longest_increasing([index[keys[i]] for i in window])]
+        kept_block = dict((index[keys[i]], current[i]) for i in chosen)
+        retained = set(stay) | set(chosen)
+
+        head = [current[i] for i in stay if i < high]
+        tail = [current[i] for i in stay if i >= high]
+        self.after = head + [kept_block.get(b, line) for b, line in enumerate(block)] + tail
+        self.deleted = [current[i] for i in range(len(current)) if i not in retained]
+        self.ops = ["-D %s %d" % (chain, i + 1) for i in sorted(set(range(len(current))) - retained, reverse=True)]
+        prefix = "-A %s " % chain
+        for b, line in enumerate(block):
+            if b not in kept_block:
+                self.ops.append("-I %s %d %s" % (chain, len(head) + b + 1, line[len(prefix):]))
+
+
+def restore_payload(sections):
+    """Lines of one ``iptables-restore --noflush`` input.
+
+    ``sections``: [(table, [chains to create], [ChainPlan, ...])]; tables without any line
+    are left out. Returns [] when there is nothing to do.
+    """
+    lines = []
+    for table, create, plans in sections:
+        body = [":%s - [0:0]" % chain for chain in create]
+        for plan in plans:
+            body.extend(plan.ops)
+        if body:
+            lines.append("*%s" % table)
+            lines.extend(body)
+            lines.append("COMMIT")
+    return lines

@@ -1,0 +1,255 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sdn.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: egress_addr
+short_description: Claim or release egress IP addresses on a node interface
+version_added: 0.1.0
+description:
+  - Adds egress IPv4 addresses to a node interface the way openshift-sdn's C(assignEgressIP) does
+    (C(<ip>/<prefix of the interface's network>)), labelled C(<ifname>:<label_suffix>) so that
+    they can be told apart from every other address, and releases them again.
+  - Without O(interface) the interface whose local network contains the address is used, on
+    any interface of the host (not only the node IP's one), and without O(prefix) that
+    network's prefix length. An address outside every local network is refused unless both
+    O(interface) and O(prefix) are given.
+  - The local networks of an interface are those of its primary (non-secondary), non-host-scope
+    IPv4 addresses that do not carry our label. Our own addresses never define a network.
+  - An address that is already configured (with any label) counts as claimed and is left as it
+    is. If it is configured on another interface than the requested O(interface) the module
+    fails, unless it carries our label, in which case it is moved.
+  - Addresses without our label are never removed, in any state.
+  - All input is validated, and the whole change is planned, before anything is changed.
+  - IPv4 only.
+author:
+  - sdn.egress developers (@sdn-egress)
+options:
+  address:
+    description:
+      - One egress IPv4 address. Mutually exclusive with O(addresses).
+    type: str
+  addresses:
+    description:
+      - A list of egress IPv4 addresses (duplicates are ignored). Mutually exclusive with
+        O(address). An empty list with O(state=overridden) releases all our addresses.
+    type: list
+    elements: str
+  interface:
+    description:
+      - The interface to claim the addresses on. Default is the interface whose local network
+        contains the address; it is an error when several interfaces' networks contain it.
+      - With O(state=absent) it is not needed; our labelled copies are released wherever they are.
+    type: str
+  prefix:
+    description:
+      - Prefix length for the claimed addresses. Default is the prefix length of the local
+        network that contains the address.
+      - Together with O(interface) it allows an address outside every local network.
+      - An address of ours already present with another prefix is replaced.
+    type: int
+  node_ip:
+    description:
+      - The node IP. Requesting it as an egress address is refused
+        (C(desired egress IP is the node IP)).
+    type: str
+  label_suffix:
+    description:
+      - Ownership marker. Our addresses are labelled C(<ifname>:<label_suffix>); labels start
+        with the interface name and are at most 15 characters, so long interface names need a
+        short suffix. The module fails when the label cannot fit.
+    type: str
+    default: sdne
+  state:
+    description:
+      - V(present) claims the addresses.
+      - V(absent) releases the addresses that carry our label (others are left, with a warning).
+      - V(overridden) claims the addresses and releases every other address carrying our label.
+    type: str
+    choices: [present, absent, overridden]
+    default: present
+notes:
+  - Runs C(ip -j addr show), C(ip addr add A/P dev IF label L) and C(ip addr del A/P dev IF).
+  - Announce a claimed address with M(sdn.egress.garp_claim).
+attributes:
+  check_mode:
+    support: full
+    description: Nothing is changed; the result tells what a real run would claim and release.
+  diff_mode:
+    support: full
+    description: Shows our addresses before and after.
+seealso:
+  - module: sdn.egress.garp_claim
+"""
+
+EXAMPLES = r"""
+- name: Claim an egress IP on the interface whose network holds it
+  sdn.egress.egress_addr:
+    address: 198.51.100.50
+    node_ip: 192.0.2.12
+
+- name: Claim an address outside the local networks, as a /32 on eth1
+  sdn.egress.egress_addr:
+    address: 203.0.113.7
+    interface: eth1
+    prefix: 32
+
+- name: Hold exactly these egress IPs (release our other ones)
+  sdn.egress.egress_addr:
+    addresses: [192.0.2.50, 198.51.100.50]
+    node_ip: 192.0.2.12
+    state: overridden
+
+- name: Release an egress IP
+  sdn.egress.egress_addr:
+    address: 192.0.2.50
+    state: absent
+"""
+
+RETURN = r"""
+claimed:
+  description: Addresses that were (or in check mode would be) added.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    address:
+      description: The IPv4 address.
+      type: str
+      sample: 198.51.100.50
+    interface:
+      description: The interface it is on.
+      type: str
+      sample: eth1
+    prefix:
+      description: Its prefix length.
+      type: int
+      sample: 24
+    label:
+      description: Its label.
+      type: str
+      sample: eth1:sdne
+  sample: [{"address": "198.51.100.50", "interface": "eth1", "prefix": 24, "label": "eth1:sdne"}]
+released:
+  description: Addresses that were (or would be) deleted, same form as RV(claimed).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"address": "192.0.2.51", "interface": "eth0", "prefix": 24, "label": "eth0:sdne"}]
+before:
+  description: Our addresses (carrying our label) before the change, same form as RV(claimed).
+  returned: always
+  type: list
+  elements: dict
+after:
+  description: Our addresses after the change (predicted in check mode), same form as RV(claimed).
+  returned: always
+  type: list
+  elements: dict
+commands:
+  description: The argv lists that were (or would be) run, deletions first.
+  returned: always
+  type: list
+  elements: list
+  sample: [["/usr/sbin/ip", "addr", "add", "198.51.100.50/24", "dev", "eth1", "label", "eth1:sdne"]]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import (
+    NetaddrError,
+    add_argv,
+    del_argv,
+    owned,
+    parse_ip_addr,
+    plan,
+    predict,
+    render,
+    validate_address,
+    validate_addresses,
+    validate_ifname,
+    validate_prefix,
+    validate_suffix,
+)
+
+# `ip` errors that mean the wanted state is already there (a concurrent change)
+ADD_EXISTS = ("File exists", "Address already assigned")
+DEL_MISSING = ("Cannot assign requested address", "Address not found")
+
+
+def read_interfaces(module, ip_bin):
+    argv = [ip_bin, "-j", "addr", "show"]
+    rc, out, err = module.run_command(argv)
+    if rc != 0:
+        module.fail_json(msg="%s failed (rc=%d): %s" % (" ".join(argv), rc, err.strip()))
+    try:
+        return parse_ip_addr(out)
+    except NetaddrError as exc:
+        module.fail_json(msg=str(exc))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            address=dict(type="str"),
+            addresses=dict(type="list", elements="str"),
+            interface=dict(type="str"),
+            prefix=dict(type="int"),
+            node_ip=dict(type="str"),
+            label_suffix=dict(type="str", default="sdne"),
+            state=dict(type="str", default="present", choices=["present", "absent", "overridden"]),
+        ),
+        mutually_exclusive=[("address", "addresses")],
+        required_one_of=[("address", "addresses")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        if params["address"] is not None:
+            addresses = [validate_address(params["address"])]
+        else:
+            addresses = validate_addresses(params["addresses"])
+        interface = validate_ifname(params["interface"]) if params["interface"] is not None else None
+        prefix = validate_prefix(params["prefix"]) if params["prefix"] is not None else None
+        node_ip = validate_address(params["node_ip"], "node_ip") if params["node_ip"] is not None else None
+        suffix = validate_suffix(params["label_suffix"])
+    except NetaddrError as exc:
+        module.fail_json(msg=str(exc))
+
+    ip_bin = module.get_bin_path("ip", required=True)
+    interfaces = read_interfaces(module, ip_bin)
+    before = owned(interfaces, suffix)
+    try:
+        changes = plan(interfaces, addresses, params["state"], suffix, interface, prefix, node_ip)
+    except NetaddrError as exc:
+        module.fail_json(msg=str(exc), before=before, changed=False)
+    for warning in changes["warnings"]:
+        module.warn(warning)
+
+    steps = [(del_argv(ip_bin, e), DEL_MISSING) for e in changes["release"]]
+    steps += [(add_argv(ip_bin, e), ADD_EXISTS) for e in changes["claim"]]
+    commands = [argv for argv, dummy in steps]
+    result = dict(changed=bool(commands), claimed=changes["claim"], released=changes["release"],
+                  before=before, commands=commands)
+
+    if module.check_mode or not commands:
+        result["after"] = predict(before, changes)
+    else:
+        for index, (argv, tolerated) in enumerate(steps):
+            rc, dummy, err = module.run_command(argv)
+            if rc != 0 and not any(text in err for text in tolerated):
+                module.fail_json(msg="%s failed (rc=%d): %s" % (" ".join(argv), rc, err.strip()),
+                                 before=before, commands=commands[:index + 1], changed=index > 0)
+        result["after"] = owned(read_interfaces(module, ip_bin), suffix)
+    if module._diff:
+        result["diff"] = dict(before=render(before), after=render(result["after"]))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

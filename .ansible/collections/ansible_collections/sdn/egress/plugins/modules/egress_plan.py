@@ -1,0 +1,230 @@
+# -*- coding: utf-8 -*-
+# Copyright: sdn.egress contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation stub; the work is done by the action plugin of the same name."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: egress_plan
+short_description: Plan egress IP flows, SNAT rules and addresses for every node
+version_added: 0.1.0
+author:
+  - sdn.egress developers (@sdn-egress)
+description:
+  - Turns declared NetNamespace and HostSubnet facts into what every node of an openshift-sdn
+    (OVS) cluster must have for its egress IPs - OpenFlow flows in table 100, SNAT and REJECT
+    rules, egress addresses - and a per-namespace report.
+  - Runs on the controller and touches no host. It fails listing B(every) problem it finds
+    (duplicate or misplaced egress IPs, out-of-range VNIDs, malformed addresses, unknown
+    nodes, missing node facts) so that nothing is applied from a bad plan.
+  - Behaviour follows openshift-sdn 3.x. An egress IP is assigned to the node whose HostSubnet
+    lists it when exactly one node and one namespace list it. A namespace's first egress IP
+    whose node is assigned and reachable is active; every other reachable node tunnels to it.
+    Without a usable egress IP the namespace's traffic is dropped on every reachable node,
+    never sent with a node IP.
+  - Every assigned egress IP gets its address, SNAT and REJECT rule on its node even when it
+    is not the namespace's active IP (as openshift-sdn does), so failover only rewrites flows.
+  - Egress IPs no HostSubnet lists are given, like openshift-sdn C(egressCIDRs) does, to a
+    reachable node whose C(egress_cidrs) (see O(nodes)) hold them (fewest egress IPs wins, ties by
+    node name); namespaces listing several egress IPs are left alone, as in 3.x.
+  - Unlike openshift-sdn, a namespace with a single egress IP on an unreachable node is
+    dropped too.
+options:
+  source:
+    description:
+      - Where O(namespaces) and O(nodes) come from.
+      - C(inventory) - lists of mappings as described under O(namespaces) and O(nodes).
+      - C(oc_json) - the output of C(oc get netnamespace,hostsubnet -o json) in O(oc_json).
+      - C(k8s) - the objects as M(kubernetes.core.k8s_info) returns them, NetNamespaces in
+        O(namespaces) and HostSubnets in O(nodes) (a registered result or its C(resources)).
+    type: str
+    choices: [inventory, oc_json, k8s]
+    default: inventory
+  namespaces:
+    description:
+      - With O(source=inventory), a list of C({name, netid, egress_ips}); C(egress_ips) is the
+        ordered failover list.
+      - With O(source=k8s), the NetNamespace objects.
+    type: raw
+  nodes:
+    description:
+      - With O(source=inventory), a list of C({name, host_ip, subnet, egress_ips, egress_cidrs,
+        interfaces, inventory_host}). C(host_ip) may carry a prefix (C(10.0.0.2/24)) to tell
+        the node's network. C(interfaces) is a list of C({name, cidr}) with the interface
+        address and prefix (C(ens19), C(10.0.0.200/24)); egress addresses are placed on the
+        interface whose network holds them. C(inventory_host) defaults to C(name).
+      - With O(source=k8s), the HostSubnet objects.
+    type: raw
+  oc_json:
+    description:
+      - With O(source=oc_json), the C(oc get netnamespace,hostsubnet -o json) document, its
+        JSON text, or the path of a file holding it (searched like a C(files/) lookup).
+    type: raw
+  node_vars:
+    description:
+      - Inventory-only node data merged by node name into any source, for what the API does
+        not know. Names that match no node are problems.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Node name (HostSubnet C(host)).
+        type: str
+        required: true
+      host_ip:
+        description: Node IP, optionally with its prefix.
+        type: str
+      interfaces:
+        description: List of C({name, cidr}).
+        type: list
+        elements: dict
+      inventory_host:
+        description: The inventory host that applies this node's plan.
+        type: str
+  node_facts:
+    description:
+      - Live facts per node name, C({reachable, tun0_mac, vxlan_ofport}), as gathered from OVSDB
+        (C(ovs-vsctl get Interface tun0 mac_in_use), the C(ofport) of the vxlan port).
+      - C(reachable=false) marks a node offline; it gets an empty plan and its egress IPs fail over.
+      - C(tun0_mac) is needed on a node that hosts an active egress IP, C(vxlan_ofport) on a node
+        that tunnels to another node. A missing fact that is needed is a problem.
+    type: dict
+    default: {}
+  settings:
+    description: Cluster-wide settings.
+    type: dict
+    default: {}
+    suboptions:
+      cluster_cidrs:
+        description: Cluster networks; SNAT rules match them as source. Egress IPs inside them are problems.
+        type: list
+        elements: str
+        default: [10.128.0.0/14]
+      mark_rule:
+        description: Packet mark derivation, see the P(sdn.egress.vnid_to_mark#filter) filter.
+        type: str
+        choices: ['3.x', '4.8']
+        default: '3.x'
+      masquerade_bit:
+        description: kube-proxy iptables masquerade bit number.
+        type: int
+        default: 0
+      table:
+        description: OpenFlow table of the egress flows.
+        type: int
+        default: 100
+      priority:
+        description: Priority of the egress flows.
+        type: int
+        default: 100
+      cookie:
+        description: Ownership cookie, passed through to RV(plan.settings) for the flow module.
+        type: raw
+attributes:
+  check_mode:
+    support: full
+    description: Nothing is changed in any mode.
+  diff_mode:
+    support: none
+    description: Nothing is changed, there is no diff.
+  platform:
+    support: full
+    platforms: all
+    description: Runs on the controller.
+notes:
+  - Run it once, C(run_once=true) or on C(localhost), and hand each node its part of RV(plan.nodes).
+  - The flows follow the openshift-sdn 3.x layout (table 100, no select groups) also with
+    O(settings.mark_rule=4.8), which changes only the marks.
+"""
+
+EXAMPLES = r"""
+- name: Plan from inventory vars
+  sdn.egress.egress_plan:
+    namespaces:
+      - {name: egress-test, netid: 7305526, egress_ips: [10.0.0.11, 10.0.0.21]}
+    nodes:
+      - {name: ocprouter01, host_ip: 10.0.0.2/24, subnet: 10.130.0.0/23, egress_ips: [10.0.0.11]}
+      - {name: ocprouter02, host_ip: 10.0.0.5/24, subnet: 10.131.0.0/23, egress_ips: [10.0.0.21]}
+      - {name: ocpmaster01, host_ip: 10.0.0.3/24, subnet: 10.128.0.0/23}
+    node_facts: "{{ egress_node_facts }}"
+  run_once: true
+  register: egress
+
+- name: Plan from a dump of the cluster, interfaces from the inventory
+  sdn.egress.egress_plan:
+    source: oc_json
+    oc_json: netnamespace_hostsubnet.json
+    node_vars:
+      - name: ocprouter01
+        interfaces: [{name: ens18, cidr: 10.0.0.2/24}, {name: ens19, cidr: 10.0.0.200/24}]
+    node_facts: "{{ egress_node_facts }}"
+  run_once: true
+  register: egress
+
+- name: Plan from the live API
+  sdn.egress.egress_plan:
+    source: k8s
+    namespaces: "{{ netnamespaces.resources }}"
+    nodes: "{{ hostsubnets.resources }}"
+    node_facts: "{{ egress_node_facts }}"
+    settings:
+      mark_rule: "4.8"
+  run_once: true
+  register: egress
+"""
+
+RETURN = r"""
+plan:
+  description: What every node must have, and a report per namespace.
+  returned: success
+  type: dict
+  contains:
+    nodes:
+      description:
+        - Per node name C({inventory_host, host_ip, reachable, flows, snat, reject, addresses}).
+        - C(flows) - C({table, priority, match, actions}) sorted by VNID.
+        - C(snat) - C({mark, egress_ip, name}) for every egress IP assigned to the node.
+        - C(reject) - those egress IPs.
+        - C(addresses) - C({address, interface, prefix}); C(interface) and C(prefix) only when known.
+      type: dict
+      sample:
+        ocprouter01:
+          inventory_host: ocprouter01
+          host_ip: 10.0.0.2
+          reachable: true
+          flows:
+            - table: 100
+              priority: 100
+              match: ip,reg0=0x6f7936
+              actions: set_field:22:3b:a9:a4:8e:0c->eth_dst,set_field:0x6f7936->pkt_mark,goto_table:101
+          snat: [{mark: "0x6f7936", egress_ip: 10.0.0.11, name: egress-test}]
+          reject: [10.0.0.11]
+          addresses: [{address: 10.0.0.11, interface: ens18, prefix: 24}]
+    namespaces:
+      description: One row per namespace, sorted by name; C(state) is C(active), C(dropped) or C(no-egress).
+      type: list
+      elements: dict
+      sample:
+        - name: egress-test
+          netid: 7305526
+          vnid_hex: "0x6f7936"
+          mark: "0x6f7936"
+          egress_ips: [10.0.0.11]
+          active_ip: 10.0.0.11
+          node: ocprouter01
+          state: active
+          reason: null
+    settings:
+      description: The settings used, defaults filled in.
+      type: dict
+      sample: {cluster_cidrs: [10.128.0.0/14], mark_rule: "3.x", masquerade_bit: 0, table: 100, priority: 100}
+problems:
+  description: Every problem found; the task fails when there is one.
+  returned: failure
+  type: list
+  elements: str
+  sample: ["namespaces[egress-test].netid: 16777216 is out of range 0..16777215"]
+"""

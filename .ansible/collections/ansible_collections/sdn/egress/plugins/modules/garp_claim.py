@@ -1,0 +1,337 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sdn.egress developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: garp_claim
+short_description: Announce an egress IP with gratuitous ARP, optionally probing for conflicts first
+version_added: 0.1.0
+description:
+  - Sends gratuitous ARP frames for O(address) from the MAC of the interface that holds it, so
+    that neighbours and switches move the address to this node, like openshift-sdn does after
+    claiming an egress IP (C(arping -A), then C(arping -U)).
+  - Frames are built and sent natively over a raw C(AF_PACKET) socket; no C(arping) tool is
+    needed (Debian's and iputils' C(arping) take incompatible options).
+  - The reply form (ARP opcode 2, sender and target = our MAC and O(address), RFC 5944 4.6) is
+    what C(arping -A) sends; the request form (opcode 1, sender = our MAC and O(address), target =
+    zero MAC and O(address), an RFC 5227 ARP Announcement) is what C(arping -U) sends. Both go to
+    the Ethernet broadcast address.
+  - With O(probe=true) an RFC 5227 ARP probe (sender IP 0.0.0.0) is sent first; when another MAC
+    answers for, uses or probes for O(address), the module fails naming that MAC and announces
+    nothing.
+  - Sending is an action, so the module reports C(changed) whenever it sends (or in check mode
+    would send) frames. In check mode nothing is sent, not even probes.
+  - With O(addresses) several addresses are announced together: each burst carries the frames of
+    every address, so announcing many addresses takes O(count) bursts in all, not per address.
+  - Needs root or C(CAP_NET_RAW) on the target. IPv4 on Ethernet interfaces only.
+author:
+  - sdn.egress developers (@sdn-egress)
+options:
+  address:
+    description:
+      - The IPv4 address to announce.
+      - Exactly one of O(address) and O(addresses) is required.
+    type: str
+  addresses:
+    description:
+      - Several IPv4 addresses to announce together, each from the interface that holds it.
+      - Cannot be combined with O(interface) or O(probe). An empty list sends nothing.
+    type: list
+    elements: str
+  interface:
+    description:
+      - The interface to announce on (its MAC is announced).
+      - Default is the interface that holds O(address), found with C(ip -j addr show). In check
+        mode, when no interface holds it yet (say M(sdn.egress.egress_addr) only pretended to
+        claim it), the interface whose local network contains it is used.
+      - An explicit interface that does not hold O(address) is used anyway, with a warning.
+    type: str
+  count:
+    description:
+      - Number of bursts.
+    type: int
+    default: 3
+  interval:
+    description:
+      - Seconds between bursts (no wait after the last one).
+    type: float
+    default: 1.0
+  mode:
+    description:
+      - Frames in each burst. V(reply) sends the reply form, V(request) the request form and
+        V(both) the reply form followed by the request form.
+    type: str
+    choices: [both, reply, request]
+    default: both
+  probe:
+    description:
+      - Probe for another holder of O(address) (RFC 5227) before announcing.
+    type: bool
+    default: false
+  probe_count:
+    description:
+      - Number of ARP probes, spread evenly over O(probe_timeout).
+    type: int
+    default: 3
+  probe_timeout:
+    description:
+      - Seconds to probe and listen for answers in total, starting with the first probe.
+    type: float
+    default: 1.0
+notes:
+  - Linux neighbours update an existing entry from either form even with the default
+    C(arp_accept=0); creating a new entry needs C(arp_accept=1) on the neighbour.
+  - Announcing does not claim the address; use M(sdn.egress.egress_addr) first.
+attributes:
+  check_mode:
+    support: full
+    description: Nothing is sent, not even probes; C(changed) tells whether a real run would send frames.
+  diff_mode:
+    support: full
+    description: Shows what would be announced.
+seealso:
+  - module: sdn.egress.egress_addr
+"""
+
+EXAMPLES = r"""
+- name: Claim, then announce an egress IP (3 bursts of reply + request form, 1 s apart)
+  block:
+    - sdn.egress.egress_addr:
+        address: 192.0.2.50
+    - sdn.egress.garp_claim:
+        address: 192.0.2.50
+
+- name: Make sure nobody else answers for the address, then announce like openshift-sdn
+  sdn.egress.garp_claim:
+    address: 192.0.2.50
+    interface: eth1
+    probe: true
+    mode: both
+    count: 1
+
+- name: Announce every address claimed by a previous task in one go
+  sdn.egress.garp_claim:
+    addresses: "{{ claim.claimed | map(attribute='address') }}"
+
+- name: Only the request form, five times, half a second apart
+  sdn.egress.garp_claim:
+    address: 192.0.2.50
+    mode: request
+    count: 5
+    interval: 0.5
+"""
+
+RETURN = r"""
+sent:
+  description: Number of announcement frames sent (0 in check mode and when the probe found a conflict).
+  returned: always
+  type: int
+  sample: 6
+mac:
+  description: The MAC address announced for O(address).
+  returned: success with O(address)
+  type: str
+  sample: 02:42:c0:00:02:0c
+interface:
+  description: The interface the frames were (or would be) sent on.
+  returned: success with O(address)
+  type: str
+  sample: eth1
+announced:
+  description: Each address announced (or, in check mode, to be announced), with its interface and MAC.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"address": 192.0.2.50, "interface": eth1, "mac": "02:42:c0:00:02:0c"}]
+frames:
+  description: The frames of one burst, decoded; each burst repeats them.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {"op": "reply", "eth_dst": "ff:ff:ff:ff:ff:ff", "eth_src": "02:42:c0:00:02:0c",
+       "sender_mac": "02:42:c0:00:02:0c", "sender_ip": 192.0.2.50,
+       "target_mac": "02:42:c0:00:02:0c", "target_ip": 192.0.2.50}
+probe:
+  description: Result of the RFC 5227 probe.
+  returned: always
+  type: dict
+  contains:
+    performed:
+      description: Whether probes were sent (false without O(probe) and in check mode).
+      type: bool
+    probes_sent:
+      description: Number of probes sent.
+      type: int
+    conflict:
+      description: Whether another MAC answered for (or probed for) the address.
+      type: bool
+    conflicting_mac:
+      description: That MAC, or null.
+      type: str
+    answer:
+      description: The decoded frame that showed the conflict, or null.
+      type: dict
+  sample: {"performed": true, "probes_sent": 1, "conflict": true, "conflicting_mac": "02:42:c0:00:02:0d",
+           "answer": {"op": "reply", "sender_ip": "192.0.2.50", "sender_mac": "02:42:c0:00:02:0d"}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sdn.egress.plugins.module_utils import garp
+from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import (
+    NetaddrError,
+    choose_interface,
+    holders,
+    parse_ip_addr,
+    validate_address,
+    validate_addresses,
+    validate_ifname,
+)
+
+NOT_PROBED = {"performed": False, "probes_sent": 0, "conflict": False, "conflicting_mac": None, "answer": None}
+
+
+def fail(module, msg):
+    """Fail before anything was sent."""
+    module.fail_json(msg=msg, sent=0, probe=NOT_PROBED)
+
+
+def pick_interface(module, interfaces, address, interface):
+    """The interface dict to announce on (see the `interface` option)."""
+    by_name = dict((i["name"], i) for i in interfaces)
+    held_on = sorted(set(a["interface"] for a in holders(interfaces, address)))
+    if interface is not None:
+        if interface not in by_name:
+            fail(module, "interface: %r does not exist on this host (interfaces: %s)"
+                         % (interface, ", ".join(sorted(by_name))))
+        if interface not in held_on:
+            module.warn("address %s is not configured on interface %s; announcing it there anyway"
+                        % (address, interface))
+        return by_name[interface]
+    if len(held_on) > 1:
+        fail(module, "address: %s is configured on several interfaces (%s); set interface"
+                     % (address, ", ".join(held_on)))
+    if held_on:
+        return by_name[held_on[0]]
+    if not module.check_mode:
+        fail(module, "address: %s is not configured on any interface; claim it first "
+                     "(sdn.egress.egress_addr) or set interface" % address)
+    try:
+        name = choose_interface(interfaces, address)[0]
+    except NetaddrError as exc:
+        fail(module, "address: %s is not configured on any interface, and: %s" % (address, exc))
+    module.warn("address %s is not configured yet; check mode assumes interface %s" % (address, name))
+    return by_name[name]
+
+
+def announce_targets(module, interfaces, addresses, interface):
+    """[(address, interface dict)] for every address, refusing non-Ethernet or down links."""
+    targets = []
+    for address in addresses:
+        iface = pick_interface(module, interfaces, address, interface)
+        if iface["link_type"] != "ether" or not iface["mac"]:
+            fail(module, "interface: %s is not an Ethernet interface (link type %s); ARP needs one"
+                         % (iface["name"], iface["link_type"]))
+        if not iface["up"]:
+            fail(module, "interface: %s is down; cannot send ARP on it" % iface["name"])
+        targets.append((address, iface))
+    return targets
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            address=dict(type="str"),
+            addresses=dict(type="list", elements="str"),
+            interface=dict(type="str"),
+            count=dict(type="int", default=3),
+            interval=dict(type="float", default=1.0),
+            mode=dict(type="str", default="both", choices=["both", "reply", "request"]),
+            probe=dict(type="bool", default=False),
+            probe_count=dict(type="int", default=3),
+            probe_timeout=dict(type="float", default=1.0),
+        ),
+        required_one_of=[["address", "addresses"]],
+        mutually_exclusive=[["address", "addresses"], ["addresses", "interface"], ["addresses", "probe"]],
+        supports_check_mode=True,
+    )
+    params = module.params
+    single = params["address"] is not None
+    try:
+        if single:
+            addresses = [validate_address(params["address"])]
+        else:
+            addresses = validate_addresses(params["addresses"])
+        interface = validate_ifname(params["interface"]) if params["interface"] is not None else None
+    except NetaddrError as exc:
+        fail(module, str(exc))
+    for field, minimum in (("count", 1), ("probe_count", 1)):
+        if params[field] < minimum:
+            fail(module, "%s: %r must be at least %d" % (field, params[field], minimum))
+    for field, low in (("interval", 0.0), ("probe_timeout", 0.01)):
+        if not low <= params[field] <= 60:
+            fail(module, "%s: %r must be between %g and 60 seconds" % (field, params[field], low))
+    if not addresses:
+        module.exit_json(changed=False, sent=0, announced=[], frames=[], probe=NOT_PROBED)
+
+    ip_bin = module.get_bin_path("ip", required=True)
+    argv = [ip_bin, "-j", "addr", "show"]
+    rc, out, err = module.run_command(argv)
+    if rc != 0:
+        fail(module, "%s failed (rc=%d): %s" % (" ".join(argv), rc, err.strip()))
+    try:
+        interfaces = parse_ip_addr(out)
+    except NetaddrError as exc:
+        fail(module, str(exc))
+    targets = announce_targets(module, interfaces, addresses, interface)
+
+    forms = garp.FORMS[params["mode"]]
+    batches = {}
+    for address, iface in targets:
+        batches.setdefault(iface["name"], (iface, []))[1].extend(
+            garp.announcement(form, iface["mac"], address) for form in forms)
+    result = dict(changed=True, sent=0, probe=NOT_PROBED,
+                  announced=[dict(address=a, interface=i["name"], mac=i["mac"]) for a, i in targets],
+                  frames=[garp.describe(f) for dummy, frames in batches.values() for f in frames])
+    if single:
+        result.update(mac=targets[0][1]["mac"], interface=targets[0][1]["name"])
+    if module._diff:
+        result["diff"] = dict(before="", after="".join(
+            "announce %s is-at %s on %s: %d x %s\n" % (a, i["mac"], i["name"], params["count"], "+".join(forms))
+            for a, i in targets))
+    if module.check_mode:
+        module.exit_json(**result)
+
+    sockets = []
+    try:
+        for name, (iface, frames) in sorted(batches.items()):
+            try:
+                sockets.append((garp.open_socket(name), frames))
+            except (OSError, IOError) as exc:
+                fail(module, "cannot open a raw ARP socket on %s (needs root or CAP_NET_RAW): %s" % (name, exc))
+        if params["probe"]:
+            address, iface = targets[0]
+            outcome = garp.probe(sockets[0][0], iface["mac"], address, params["probe_count"], params["probe_timeout"])
+            result["probe"] = dict(outcome, performed=True)
+            if outcome["conflict"]:
+                result.update(changed=False, msg="address: %s is in use by %s (ARP %s from it on %s while probing); "
+                              "nothing was announced" % (address, outcome["conflicting_mac"], outcome["answer"]["op"],
+                                                         iface["name"]))
+                module.fail_json(**result)
+        result["sent"] = garp.announce_all(sockets, params["count"], params["interval"])
+    except (OSError, IOError) as exc:
+        module.fail_json(msg="sending ARP failed: %s" % exc, **result)
+    finally:
+        for sock, dummy in sockets:
+            sock.close()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""egress_lock through ansible-playbook: one run holds a node, another waits or fails."""
+import os
+import threading
+
+
+def lock_task(path, token, state="acquired", timeout=2.0, stale_after=3600):
+    return {"name": "lock", "sdn.egress.egress_lock": {
+        "path": path, "token": token, "state": state, "timeout": timeout, "stale_after": stale_after}}
+
+
+def test_second_token_waits_then_fails_naming_holder(ansible, workdir):
+    path = os.path.join(workdir, "node.lock")
+    first = ansible([lock_task(path, "run-a")])
+    assert first.rc == 0 and not first.changed, first
+    assert open(os.path.join(path, "token")).read().strip() == "run-a"
+
+    again = ansible([lock_task(path, "run-a")])
+    assert again.rc == 0 and again.last["holder"] == "run-a", again
+
+    second = ansible([lock_task(path, "run-b", timeout=0.5)])
+    assert second.rc != 0, second
+    assert "run-a" in second.last["msg"] and second.last["waited"] >= 0.5
+
+    released = ansible([lock_task(path, "run-a", state="released")])
+    assert released.rc == 0 and not os.path.exists(path), released
+    taken = ansible([lock_task(path, "run-b")])
+    assert taken.rc == 0 and open(os.path.join(path, "token")).read().strip() == "run-b"
+
+
+def test_release_by_other_token_leaves_lock(ansible, workdir):
+    path = os.path.join(workdir, "node.lock")
+    assert ansible([lock_task(path, "run-a")]).rc == 0
+    other = ansible([lock_task(path, "run-b", state="released")])
+    assert other.rc == 0 and os.path.isdir(path), other
+    assert any("run-a" in w for w in other.last.get("warnings", [])), other
+
+
+def test_stale_lock_is_taken_over(ansible, workdir):
+    path = os.path.join(workdir, "node.lock")
+    assert ansible([lock_task(path, "run-dead")]).rc == 0
+    os.utime(path, (1, 1))  # the holder died long ago
+    res = ansible([lock_task(path, "run-b", stale_after=60)])
+    assert res.rc == 0 and res.last["taken_over"] and res.last["holder"] == "run-dead", res
+
+
+def test_check_mode_creates_nothing(ansible, workdir):
+    path = os.path.join(workdir, "node.lock")
+    res = ansible([lock_task(path, "run-a")], check=True)
+    assert res.rc == 0 and not os.path.exists(path), res
+
+
+def test_waiter_proceeds_when_holder_releases(ansible, workdir):
+    """Run B blocks while A holds the lock and gets it as soon as A releases."""
+    path = os.path.join(workdir, "node.lock")
+    assert ansible([lock_task(path, "run-a")]).rc == 0
+    box = {}
+    waiter = threading.Thread(target=lambda: box.update(r=ansible([lock_task(path, "run-b", timeout=120)])))
+    waiter.start()
+    # B must still be waiting: the lock is A's until A lets go
+    token_file = os.path.join(path, "token")
+    assert open(token_file).read().strip() == "run-a"
+    assert waiter.is_alive()
+    assert ansible([lock_task(path, "run-a", state="released")]).rc == 0
+    waiter.join(180)
+    res = box["r"]
+    assert res.rc == 0 and res.last["holder"] in ("", "run-a"), res
+    assert open(token_file).read().strip() == "run-b"

@@ -1,0 +1,279 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""sdn.egress.egress_snat through ansible-playbook, inside network namespaces, on iptables-nft
+and iptables-legacy. Needs root (fixtures from tests/integration/conftest.py)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import selectors
+import subprocess
+import sys
+
+import pytest
+
+CHAIN = "OPENSHIFT-MASQUERADE"
+REJECT_CHAIN = "OPENSHIFT-FIREWALL-ALLOW"
+ANCHOR = '-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m comment --comment "masquerade pod-to-external traffic" -j OPENSHIFT-MASQUERADE-2'
+RETURN = "-A OPENSHIFT-MASQUERADE -m mark --mark 0x1/0x1 -j RETURN"
+SDN = """*nat
+:OPENSHIFT-MASQUERADE - [0:0]
+:OPENSHIFT-MASQUERADE-2 - [0:0]
+-A POSTROUTING -m comment --comment "rules for masquerading OpenShift traffic" -j OPENSHIFT-MASQUERADE
+%s
+-A OPENSHIFT-MASQUERADE-2 -d 10.128.0.0/14 -m comment --comment "masquerade pod-to-external traffic" -j RETURN
+-A OPENSHIFT-MASQUERADE-2 -j MASQUERADE
+COMMIT
+*filter
+:OPENSHIFT-FIREWALL-ALLOW - [0:0]
+-A INPUT -m comment --comment "firewall overrides" -j OPENSHIFT-FIREWALL-ALLOW
+-A OPENSHIFT-FIREWALL-ALLOW -p udp -m udp --dport 4789 -m comment --comment "VXLAN incoming" -j ACCEPT
+COMMIT
+"""
+# the seed notes' hand-made rules (node IPs 10.0.0.11/12 mapped to 192.0.2.11/12)
+SEED = [
+    "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x6f7936 -j SNAT --to-source 192.0.2.12",
+    "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x1df6552 -j SNAT --to-source 192.0.2.12",
+    "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x6f7936 -j SNAT --to-source 192.0.2.11",
+]
+RULES = [
+    {"mark": "0x2EC40E", "egress_ip": "192.0.2.50", "name": "egress-test3"},
+    {"mark": 0x6F7936, "egress_ip": "192.0.2.11", "name": "egress-test"},
+]
+OURS = [
+    '-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x2ec40e -m comment --comment "sdn.egress egress-test3" -j SNAT --to-source 192.0.2.50',
+    '-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x6f7936 -m comment --comment "sdn.egress egress-test" -j SNAT --to-source 192.0.2.11',
+]
+
+backends = pytest.mark.parametrize("backend", ["nft", "legacy"])
+
+
+class Tables:
+    """iptables of one backend inside a namespace, with the openshift-sdn chains built."""
+
+    def __init__(self, ns, backend, chain_rules=None):
+        self.ns = ns
+        self.backend = backend
+        rules = [RETURN] + list(chain_rules or []) + [ANCHOR]
+        self.ns.run(["iptables-%s-restore" % backend, "--noflush"], input=SDN % "\n".join(rules))
+
+    def save(self, table):
+        out = self.ns.run(["iptables-%s-save" % self.backend, "-t", table]).stdout
+        return "".join(line + "\n" for line in out.splitlines() if not line.startswith("#"))
+
+    def chain(self, table="nat", chain=CHAIN):
+        prefix = "-A %s " % chain
+        return [line for line in self.save(table).splitlines() if line.startswith(prefix)]
+
+    def restore(self, lines):
+        self.ns.run(["iptables-%s-restore" % self.backend, "--noflush"], input="".join(line + "\n" for line in lines))
+
+
+def snat(ansible, ns, backend, check=False, diff=False, **params):
+    params.setdefault("backend", backend)
+    result = ansible([{"name": "snat", "sdn.egress.egress_snat": params}], check=check, diff=diff, netns=ns)
+    assert len(result.results) == 1, result
+    return result, result.results[0]
+
+
+@backends
+def test_first_run_second_run_and_check_mode(netns, ansible, backend):
+    tables = Tables(netns, backend, SEED[:1])
+    initial = tables.save("nat") + tables.save("filter")
+    args = dict(rules=RULES, reject_inbound=True)
+
+    run, check = snat(ansible, netns, backend, check=True, diff=True, **args)
+    assert run.rc == 0 and check["changed"], run
+    assert tables.save("nat") + tables.save("filter") == initial            # check mode changed nothing
+    assert "egress-test3" in check["diff"]["after"] and "egress-test3" not in check["diff"]["before"]
+
+    run, first = snat(ansible, netns, backend, diff=True, **args)
+    assert run.rc == 0 and first["changed"], run
+    assert first["commands"] == check["commands"]                            # check mode predicted the run
+    assert [c for c in first["commands"] if c.startswith("*")] == ["*nat", "*filter"]
+    # what we render is byte-identical to what this backend's iptables-save prints
+    assert first["after"] == check["after"]
+    assert tables.chain() == first["after"]["nat"] == [RETURN, SEED[0]] + OURS + [ANCHOR]
+    assert tables.chain("filter", REJECT_CHAIN)[1:] == [
+        '-A OPENSHIFT-FIREWALL-ALLOW -d 192.0.2.50/32 -m conntrack --ctstate NEW -m comment --comment "sdn.egress egress-test3" '
+        '-j REJECT --reject-with icmp-port-unreachable',
+        '-A OPENSHIFT-FIREWALL-ALLOW -d 192.0.2.11/32 -m conntrack --ctstate NEW -m comment --comment "sdn.egress egress-test" '
+        '-j REJECT --reject-with icmp-port-unreachable',
+    ]
+
+    after_first = tables.save("nat") + tables.save("filter")
+    run, second = snat(ansible, netns, backend, **args)
+    assert run.rc == 0 and not second["changed"] and second["commands"] == [], run
+    assert tables.save("nat") + tables.save("filter") == after_first
+    run, check_again = snat(ansible, netns, backend, check=True, **args)
+    assert not check_again["changed"]
+
+
+@backends
+def test_overridden_removes_only_unlisted_owned(netns, ansible, backend):
+    tables = Tables(netns, backend, SEED)
+    extra = {"mark": 0x1234, "egress_ip": "198.51.100.34", "name": "gone"}
+    run, dummy = snat(ansible, netns, backend, rules=RULES + [extra], reject_inbound=True)
+    assert run.rc == 0, run
+    assert len(tables.chain()) == 2 + len(SEED) + 3
+
+    run, result = snat(ansible, netns, backend, rules=RULES, state="overridden", reject_inbound=True)
+    assert run.rc == 0 and result["changed"], run
+    assert tables.chain() == [RETURN] + SEED + OURS + [ANCHOR]
+    assert not [line for line in tables.chain("filter", REJECT_CHAIN) if "198.51.100.34" in line]
+    assert len(tables.chain("filter", REJECT_CHAIN)) == 3
+    assert [c.split(" ", 2)[0] for c in result["commands"] if c.startswith("-")] == ["-D", "-D"]
+
+    run, result = snat(ansible, netns, backend, rules=[], state="overridden")
+    assert run.rc == 0 and result["changed"], run
+    assert tables.chain() == [RETURN] + SEED + [ANCHOR]
+    assert len(tables.chain("filter", REJECT_CHAIN)) == 1
+
+
+@backends
+def test_rule_moved_below_anchor_is_put_back(netns, ansible, backend):
+    tables = Tables(netns, backend)
+    run, dummy = snat(ansible, netns, backend, rules=RULES)
+    assert run.rc == 0, run
+    assert tables.chain() == [RETURN] + OURS + [ANCHOR]
+    tables.restore(["*nat", "-D %s 2" % CHAIN, "-A %s" % OURS[0][len("-A "):], "COMMIT"])
+    assert tables.chain() == [RETURN, OURS[1], ANCHOR, OURS[0]]
+
+    run, result = snat(ansible, netns, backend, rules=RULES)
+    assert run.rc == 0 and result["changed"], run
+    assert result["commands"] == ["*nat", "-D %s 4" % CHAIN, "-I %s 2 %s" % (CHAIN, OURS[0][len("-A %s " % CHAIN):]), "COMMIT"]
+    assert tables.chain() == [RETURN] + OURS + [ANCHOR]
+
+
+@backends
+def test_remove_conflicts_deletes_the_seed_duplicate(netns, ansible, backend):
+    tables = Tables(netns, backend, SEED)
+    rules = [{"mark": "0x6f7936", "egress_ip": "192.0.2.11", "name": "egress-test"}]
+    run, kept = snat(ansible, netns, backend, rules=rules)
+    assert run.rc == 0, run
+    assert tables.chain() == [RETURN] + SEED + [OURS[1], ANCHOR]            # foreign rules untouched
+
+    run, result = snat(ansible, netns, backend, rules=rules, remove_conflicts=True)
+    assert run.rc == 0 and result["changed"], run
+    assert tables.chain() == [RETURN, SEED[1], OURS[1], ANCHOR]
+    assert not snat(ansible, netns, backend, rules=rules, remove_conflicts=True)[1]["changed"]
+
+
+@backends
+def test_300_rules_in_one_restore(netns, ansible, backend):
+    tables = Tables(netns, backend)
+    rules = [{"mark": 0x100 + 2 * i, "egress_ip": "198.51.100.%d" % (i % 250 + 1), "name": "ns-%03d" % i}
+             for i in range(300)]
+    run, result = snat(ansible, netns, backend, rules=rules, reject_inbound=True)
+    assert run.rc == 0 and result["changed"], run
+    commands = result["commands"]
+    assert [c for c in commands if not c.startswith("-I ")] == ["*nat", "COMMIT", "*filter", "COMMIT"]
+    inserts = [c for c in commands if c.startswith("-I %s " % CHAIN)]
+    assert [int(c.split()[2]) for c in inserts] == list(range(2, 302))
+    assert len([c for c in commands if c.startswith("-I %s " % REJECT_CHAIN)]) == 250   # one per distinct egress IP
+    chain = tables.chain()
+    assert len(chain) == 302 and chain[0] == RETURN and chain[-1] == ANCHOR
+    assert chain[1:-1] == result["after"]["nat"][1:-1]
+    assert not snat(ansible, netns, backend, rules=rules, reject_inbound=True)[1]["changed"]
+
+
+@backends
+@pytest.mark.parametrize("rules, cidrs, message", [
+    ([{"mark": "0x1", "egress_ip": "192.0.2.1"}, {"mark": "0xnope", "egress_ip": "192.0.2.2"}], None,
+     "rules[1].mark: '0xnope'"),
+    ([{"mark": "0x1", "egress_ip": "192.0.2.1"}, {"mark": "0x2", "egress_ip": "192.0.2.256"}], None,
+     "rules[1].egress_ip: '192.0.2.256' is not a valid IPv4 address"),
+    ([{"mark": "0x1", "egress_ip": "192.0.2.1"}], ["10.128.0.0/14", "10.128.0.0/99"],
+     "cluster_cidrs[1]: '10.128.0.0/99' is not a valid IPv4 network"),
+])
+def test_bad_input_changes_nothing(netns, ansible, backend, rules, cidrs, message):
+    tables = Tables(netns, backend)
+    initial = tables.save("nat") + tables.save("filter")
+    params = dict(rules=rules, reject_inbound=True)
+    if cidrs:
+        params["cluster_cidrs"] = cidrs
+    run, result = snat(ansible, netns, backend, **params)
+    assert run.rc != 0 and result.get("failed"), run
+    assert result["msg"].startswith(message), result["msg"]
+    assert tables.save("nat") + tables.save("filter") == initial
+
+
+@backends
+def test_missing_chain_fails_unless_created(netns, ansible, backend):
+    tables = Tables(netns, backend)
+    rules = [{"mark": 7 * 2, "egress_ip": "203.0.113.7"}]
+    run, result = snat(ansible, netns, backend, rules=rules, chain="EGRESS-SNAT")
+    assert run.rc != 0 and "chain EGRESS-SNAT does not exist in the nat table" in result["msg"], run
+    run, result = snat(ansible, netns, backend, rules=rules, chain="EGRESS-SNAT", create_chain=True)
+    assert run.rc == 0 and result["changed"], run
+    assert tables.chain(chain="EGRESS-SNAT") == [
+        '-A EGRESS-SNAT -s 10.128.0.0/14 -m mark --mark 0xe -m comment --comment "sdn.egress" -j SNAT --to-source 203.0.113.7']
+
+
+SERVER = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 0))
+s.settimeout(float(sys.argv[2]))
+print(s.getsockname()[1], flush=True)
+try:
+    while True:
+        data, peer = s.recvfrom(100)
+        s.sendto(peer[0].encode(), peer)
+except socket.timeout:
+    pass
+"""
+
+CLIENT = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+mark = int(sys.argv[3], 0)
+if mark:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, mark)
+s.bind(("10.128.0.5", 0))
+s.settimeout(5)
+s.sendto(b"who am i", (sys.argv[1], int(sys.argv[2])))
+print(s.recv(100).decode())
+"""
+
+
+def _read_line(proc, timeout):
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    try:
+        if not sel.select(timeout):
+            raise AssertionError("server did not start within %ss" % timeout)
+        return proc.stdout.readline().strip()
+    finally:
+        sel.close()
+
+
+@backends
+def test_packet_is_snated_to_the_egress_ip(make_netns, ansible, backend):
+    """A pod-sourced (10.128.0.5) UDP packet with the namespace's mark leaves with the egress IP;
+    without the mark it is masqueraded with the node IP."""
+    node, ext = make_netns("n"), make_netns("x")
+    veth_node, veth_ext = "eth0", "eth1"
+    node.run(["ip", "link", "add", veth_node, "type", "veth", "peer", "name", veth_ext, "netns", ext.name])
+    node.run(["ip", "addr", "add", "192.0.2.1/24", "dev", veth_node])
+    node.run(["ip", "addr", "add", "192.0.2.50/24", "dev", veth_node])       # the egress IP is held here
+    node.run(["ip", "addr", "add", "10.128.0.5/32", "dev", "lo"])            # a "pod" source
+    node.run(["ip", "link", "set", veth_node, "up"])
+    ext.run(["ip", "addr", "add", "192.0.2.2/24", "dev", veth_ext])
+    ext.run(["ip", "link", "set", veth_ext, "up"])
+    Tables(node, backend)
+    run, result = snat(ansible, node, backend, rules=[RULES[0]])
+    assert run.rc == 0 and result["changed"], run
+
+    server = ext.popen([sys.executable, "-c", SERVER, "192.0.2.2", "20"], stdout=subprocess.PIPE, text=True)
+    try:
+        port = _read_line(server, 10)
+        seen = node.run([sys.executable, "-c", CLIENT, "192.0.2.2", port, "0x2ec40e"], timeout=15).stdout.strip()
+        assert seen == "192.0.2.50"
+        seen = node.run([sys.executable, "-c", CLIENT, "192.0.2.2", port, "0"], timeout=15).stdout.strip()
+        assert seen == "192.0.2.1"
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+        server.stdout.close()

@@ -1,0 +1,256 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""sdn.egress.garp_claim through ansible-playbook, on a bridge with three namespaces.
+
+    node A (eth0 192.0.2.11) --+
+    node B (eth0 192.0.2.12) --+-- br0 192.0.2.1 in the observer namespace
+
+The observer keeps a neighbour entry for 192.0.2.50 pointing at node B's MAC and captures ARP
+frames on br0 with a raw socket. A capture ends when a sentinel frame (an announcement for
+192.0.2.99 from node A) arrives: frames on one path are delivered in order, so whatever the run
+under test sent has been seen by then, and "nothing was sent" needs no sleeping.
+"""
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+COLLECTIONS = os.path.join(ROOT, ".cache", "collections")
+EGRESS_IP = "192.0.2.50"
+SENTINEL_IP = "192.0.2.99"
+
+CAPTURE = r"""
+import json, socket, struct, sys, time
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.sdn.egress.plugins.module_utils import garp
+SO_TIMESTAMPNS = 35  # kernel receive time as struct timespec (Linux)
+ifname, sentinel, deadline = sys.argv[2], sys.argv[3], time.monotonic() + float(sys.argv[4])
+sock = garp.open_socket(ifname)
+sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+print("ready", flush=True)
+frames = []
+while time.monotonic() < deadline:
+    sock.settimeout(max(0.01, deadline - time.monotonic()))
+    try:
+        data, ancillary, _flags, _addr = sock.recvmsg(2048, 64)
+    except socket.timeout:
+        break
+    arp = garp.parse_arp_frame(data)
+    if arp is None:
+        continue
+    if arp["sender_ip"] == sentinel:
+        print(json.dumps({"frames": frames, "sentinel": True}))
+        sys.exit(0)
+    for level, kind, value in ancillary:
+        if (level, kind) == (socket.SOL_SOCKET, SO_TIMESTAMPNS):
+            sec, nsec = struct.unpack("qq", value[:16])
+            arp["time"] = sec + nsec / 1e9
+    frames.append(arp)
+print(json.dumps({"frames": frames, "sentinel": False}))
+"""
+
+SEND_SENTINEL = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.sdn.egress.plugins.module_utils import garp
+mac = open("/sys/class/net/eth0/address").read().strip()
+sock = garp.open_socket("eth0")
+sock.send(garp.announcement("request", mac, sys.argv[2]))
+"""
+
+
+class Lan:
+    def __init__(self, make_netns):
+        self.obs = make_netns("addro")
+        self.a = make_netns("addra")
+        self.b = make_netns("addrb")
+        self.obs.run(["ip", "link", "add", "br0", "type", "bridge"])
+        self.obs.run(["ip", "link", "set", "br0", "up"])
+        self.obs.run(["ip", "addr", "add", "192.0.2.1/24", "dev", "br0"])
+        for ns, port, cidr in ((self.a, "pa", "192.0.2.11/24"), (self.b, "pb", "192.0.2.12/24")):
+            ns.run(["ip", "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", self.obs.name])
+            ns.run(["ip", "link", "set", "eth0", "up"])
+            ns.run(["ip", "addr", "add", cidr, "dev", "eth0"])
+            self.obs.run(["ip", "link", "set", port, "master", "br0"])
+            self.obs.run(["ip", "link", "set", port, "up"])
+        self.mac_a = self.mac(self.a)
+        self.mac_b = self.mac(self.b)
+        # an existing entry: GARP updates it even with the default arp_accept=0
+        self.obs.run(["ip", "neigh", "replace", EGRESS_IP, "lladdr", self.mac_b, "dev", "br0", "nud", "stale"])
+
+    @staticmethod
+    def mac(ns):
+        return json.loads(ns.run(["ip", "-j", "link", "show", "eth0"]).stdout)[0]["address"]
+
+    def neighbour(self):
+        entries = json.loads(self.obs.run(["ip", "-j", "neigh", "show", EGRESS_IP, "dev", "br0"]).stdout)
+        return entries[0].get("lladdr") if entries else None
+
+    def wait_neighbour(self, mac, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.neighbour() == mac:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def capture(self, timeout=60.0):
+        """Start an ARP capture in the observer; returns the process once it listens."""
+        proc = self.obs.popen([sys.executable, "-c", CAPTURE, COLLECTIONS, "br0", SENTINEL_IP, str(timeout)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        ready = select.select([proc.stdout], [], [], 15)[0]
+        line = proc.stdout.readline() if ready else ""
+        if line.strip() != "ready":
+            proc.kill()
+            raise AssertionError("capture did not start: %r %s" % (line, proc.stderr.read()))
+        return proc
+
+    def frames(self, proc):
+        """Send the sentinel from node A and return the frames captured before it."""
+        self.a.run([sys.executable, "-c", SEND_SENTINEL, COLLECTIONS, SENTINEL_IP])
+        out, err = proc.communicate(timeout=70)
+        doc = json.loads(out)
+        assert doc["sentinel"], "sentinel frame never arrived: %s" % err
+        return doc["frames"]
+
+
+@pytest.fixture
+def lan(make_netns):
+    return Lan(make_netns)
+
+
+def garp_task(**args):
+    return [{"name": "garp_claim", "sdn.egress.garp_claim": dict({"address": EGRESS_IP}, **args)}]
+
+
+def about(frames, ip):
+    return [f for f in frames if ip in (f["sender_ip"], f["target_ip"])]
+
+
+@pytest.mark.parametrize("mode,forms", [("both", ["reply", "request"]), ("reply", ["reply"]),
+                                        ("request", ["request"])])
+def test_claim_and_announce_moves_the_neighbour_entry(lan, ansible, mode, forms):
+    assert lan.neighbour() == lan.mac_b
+    proc = lan.capture()
+    tasks = [{"name": "claim", "sdn.egress.egress_addr": {"address": EGRESS_IP, "node_ip": "192.0.2.11"}}]
+    tasks += garp_task(mode=mode, count=2, interval=0.3)
+    res = ansible(tasks, netns=lan.a)
+    assert res.rc == 0, res
+    claim, announce = res.results
+    assert claim["claimed"][0]["interface"] == "eth0"
+    assert announce["changed"] is True
+    assert announce["sent"] == 2 * len(forms)
+    assert announce["mac"] == lan.mac_a and announce["interface"] == "eth0"
+    assert [f["op"] for f in announce["frames"]] == forms
+    assert announce["probe"]["performed"] is False
+
+    assert lan.wait_neighbour(lan.mac_a), "observer still has %s" % lan.neighbour()
+
+    wire = about(lan.frames(proc), EGRESS_IP)
+    ops = {1: "request", 2: "reply"}
+    assert [ops[f["op"]] for f in wire] == forms * 2
+    for f in wire:
+        assert f["eth_dst"] == "ff:ff:ff:ff:ff:ff" and f["eth_src"] == lan.mac_a
+        assert f["sender_mac"] == lan.mac_a and f["sender_ip"] == EGRESS_IP and f["target_ip"] == EGRESS_IP
+        assert f["target_mac"] == (lan.mac_a if f["op"] == 2 else "00:00:00:00:00:00")
+    gap = wire[len(forms)]["time"] - wire[len(forms) - 1]["time"]
+    assert gap >= 0.25, "bursts %.3f s apart, interval was 0.3" % gap
+
+
+def test_check_mode_sends_nothing(lan, ansible):
+    lan.a.run(["ip", "addr", "add", EGRESS_IP + "/24", "dev", "eth0", "label", "eth0:sdne"])
+    proc = lan.capture()
+    res = ansible(garp_task(probe=True), netns=lan.a, check=True, diff=True)
+    assert res.rc == 0, res
+    out = res.last
+    assert out["changed"] is True and out["sent"] == 0
+    assert out["probe"]["performed"] is False
+    assert [f["op"] for f in out["frames"]] == ["reply", "request"]
+    assert out["diff"]["after"] == "announce %s is-at %s on eth0: 3 x reply+request\n" % (EGRESS_IP, lan.mac_a)
+    assert about(lan.frames(proc), EGRESS_IP) == []
+    assert lan.neighbour() == lan.mac_b
+
+
+def test_check_mode_before_the_claim_assumes_the_network_interface(lan, ansible):
+    tasks = [{"name": "claim", "sdn.egress.egress_addr": {"address": EGRESS_IP}}] + garp_task()
+    res = ansible(tasks, netns=lan.a, check=True)
+    assert res.rc == 0, res
+    assert res.last["interface"] == "eth0" and res.last["sent"] == 0
+    assert any("check mode assumes interface eth0" in w for w in res.last.get("warnings", []))
+
+
+def test_unclaimed_address_is_refused(lan, ansible):
+    res = ansible(garp_task(), netns=lan.a)
+    assert res.rc != 0
+    assert res.last["msg"] == ("address: %s is not configured on any interface; claim it first "
+                               "(sdn.egress.egress_addr) or set interface" % EGRESS_IP)
+    assert res.last["sent"] == 0
+
+
+def test_probe_finds_the_other_holder_and_announces_nothing(lan, ansible):
+    lan.b.run(["ip", "addr", "add", EGRESS_IP + "/24", "dev", "eth0"])
+    lan.a.run(["ip", "addr", "add", EGRESS_IP + "/24", "dev", "eth0", "label", "eth0:sdne"])
+    proc = lan.capture()
+    res = ansible(garp_task(probe=True, probe_timeout=2.0), netns=lan.a)
+    assert res.rc != 0, res
+    out = res.last
+    assert out["failed"] is True
+    assert lan.mac_b in out["msg"] and "nothing was announced" in out["msg"]
+    assert out["probe"]["performed"] is True and out["probe"]["conflict"] is True
+    assert out["probe"]["conflicting_mac"] == lan.mac_b
+    assert out["sent"] == 0
+
+    wire = about(lan.frames(proc), EGRESS_IP)
+    probes = [f for f in wire if f["sender_ip"] == "0.0.0.0"]
+    assert probes and all(f["sender_mac"] == lan.mac_a and f["target_ip"] == EGRESS_IP for f in probes)
+    assert [f for f in wire if f["sender_mac"] == lan.mac_a and f["sender_ip"] == EGRESS_IP] == []
+    assert lan.neighbour() == lan.mac_b
+
+
+def test_probe_without_other_holder_then_announces(lan, ansible):
+    lan.a.run(["ip", "addr", "add", EGRESS_IP + "/24", "dev", "eth0", "label", "eth0:sdne"])
+    res = ansible(garp_task(probe=True, probe_count=2, probe_timeout=0.5, count=1), netns=lan.a)
+    assert res.rc == 0, res
+    assert res.last["probe"] == {"performed": True, "probes_sent": 2, "conflict": False, "conflicting_mac": None,
+                                 "answer": None}
+    assert res.last["sent"] == 2
+    assert lan.wait_neighbour(lan.mac_a)
+
+
+def test_addresses_are_announced_together_in_shared_bursts(lan, ansible):
+    """Two claimed addresses, one call: every burst carries both, so the run takes `count`
+    bursts in all; the neighbour entry moves and both addresses are on the wire twice."""
+    second = "192.0.2.51"
+    assert lan.neighbour() == lan.mac_b
+    proc = lan.capture()
+    tasks = [{"name": "claim", "sdn.egress.egress_addr": {"addresses": [EGRESS_IP, second], "node_ip": "192.0.2.11"}},
+             {"name": "announce", "sdn.egress.garp_claim": {
+                 "addresses": "{{ claim_result.claimed | map(attribute='address') | list }}",
+                 "count": 2, "interval": 0.3, "mode": "reply"}}]
+    tasks[0]["register"] = "claim_result"
+    res = ansible(tasks, netns=lan.a)
+    assert res.rc == 0, res
+    announce = res.last
+    assert announce["sent"] == 4
+    assert sorted(a["address"] for a in announce["announced"]) == [EGRESS_IP, second]
+    assert all(a["interface"] == "eth0" and a["mac"] == lan.mac_a for a in announce["announced"])
+    assert "mac" not in announce
+    assert lan.wait_neighbour(lan.mac_a)
+    frames = lan.frames(proc)
+    wire = [f["sender_ip"] for f in frames if f["sender_ip"] in (EGRESS_IP, second)]
+    assert sorted(wire[:2]) == sorted(wire[2:]) == [EGRESS_IP, second], wire
+    gap = about(frames, EGRESS_IP)[1]["time"] - about(frames, EGRESS_IP)[0]["time"]
+    assert gap >= 0.25, "bursts %.3f s apart, interval was 0.3" % gap
+
+
+def test_addresses_reject_bad_item_and_probe(lan, ansible):
+    bad = ansible([{"name": "g", "sdn.egress.garp_claim": {"addresses": [EGRESS_IP, "192.0.2.300"]}}], netns=lan.a)
+    assert bad.rc != 0 and "addresses[1]" in bad.last["msg"] and "192.0.2.300" in bad.last["msg"], bad
+    both = ansible([{"name": "g", "sdn.egress.garp_claim": {"addresses": [EGRESS_IP], "probe": True}}], netns=lan.a)
+    assert both.rc != 0 and "mutually exclusive" in both.last["msg"], both
+    empty = ansible([{"name": "g", "sdn.egress.garp_claim": {"addresses": []}}], netns=lan.a)
+    assert empty.rc == 0 and not empty.changed and empty.last["sent"] == 0, empty

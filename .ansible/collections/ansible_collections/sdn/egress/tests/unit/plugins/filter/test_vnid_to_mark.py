@@ -1,0 +1,47 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests for the sdn.egress.vnid_to_mark / vnid_to_hex filters."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.sdn.egress.plugins.filter.vnid_to_mark import FilterModule
+
+FILTERS = FilterModule().filters()
+
+
+def test_filters_are_registered():
+    assert sorted(FILTERS) == ["vnid_to_hex", "vnid_to_mark"]
+
+
+@pytest.mark.parametrize("vnid, kwargs, mark", [
+    (14640467, {}, "0x1df6552"),          # egress-test2 in the seed notes, 0xdf6553
+    ("7305526", {}, "0x6f7936"),          # egress-test, VNID as a string
+    (3064846, {}, "0x2ec40e"),            # egress-test3
+    (3064846, {"rule": "4.8"}, "0x102e440e"),
+    (0, {}, "0xff000000"),
+    (3064846, {"masquerade_bit": 1}, "0x12ec40c"),
+])
+def test_vnid_to_mark(vnid, kwargs, mark):
+    assert FILTERS["vnid_to_mark"](vnid, **kwargs) == mark
+
+
+def test_vnid_to_hex():
+    assert FILTERS["vnid_to_hex"](3064846) == "0x2ec40e"
+    assert FILTERS["vnid_to_hex"]("14640467") == "0xdf6553"
+
+
+@pytest.mark.parametrize("name, args, message", [
+    ("vnid_to_mark", (16777216,), "sdn.egress.vnid_to_mark: vnid: 16777216 is out of range 0..16777215"),
+    ("vnid_to_mark", (1, "4.7"), "sdn.egress.vnid_to_mark: mark_rule: 4.7 is not one of 3.x, 4.8"),
+    ("vnid_to_hex", ("egress",), "sdn.egress.vnid_to_hex: vnid: egress is not an integer"),
+])
+def test_errors_name_the_field(name, args, message):
+    with pytest.raises(AnsibleFilterError) as err:
+        FILTERS[name](*args)
+    assert message in str(err.value)

@@ -1,0 +1,99 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""egress_addr's command handling with a fake `ip` (the paths a real kernel rarely shows)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.sdn.egress.plugins.modules import egress_addr
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "ip")
+IP = "/usr/sbin/ip"
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as f:
+        return f.read()
+
+
+class FakeIp:
+    """Answers `ip -j addr show` from recorded outputs (one per call, last one repeats)."""
+
+    def __init__(self, shows, answers=None):
+        self.shows = list(shows)
+        self.answers = answers or {}  # verb ("add"/"del") -> (rc, stderr)
+        self.calls = []
+
+    def __call__(self, argv, **kwargs):
+        self.calls.append(list(argv))
+        if argv[1:] == ["-j", "addr", "show"]:
+            return 0, self.shows.pop(0) if len(self.shows) > 1 else self.shows[0], ""
+        rc, err = self.answers.get(argv[2], (0, ""))
+        return rc, "", err
+
+
+def run(monkeypatch, capsys, args, fake, check=False):
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: fake(argv, **kw))
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False: IP)
+    if check:
+        args = dict(args, _ansible_check_mode=True)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            egress_addr.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_claim_runs_add_and_reads_back(monkeypatch, capsys):
+    fake = FakeIp([fixture("two_nics.json"), fixture("claimed.json")])
+    out = run(monkeypatch, capsys, {"address": "198.51.100.50"}, fake)
+    assert out["changed"] is True
+    assert fake.calls == [[IP, "-j", "addr", "show"],
+                          [IP, "addr", "add", "198.51.100.50/24", "dev", "ens19", "label", "ens19:sdne"],
+                          [IP, "-j", "addr", "show"]]
+    assert [e["address"] for e in out["after"]] == ["192.0.2.51", "198.51.100.50", "203.0.113.77"]
+
+
+def test_check_mode_runs_only_the_read(monkeypatch, capsys):
+    fake = FakeIp([fixture("two_nics.json")])
+    out = run(monkeypatch, capsys, {"address": "198.51.100.50"}, fake, check=True)
+    assert out["changed"] is True and fake.calls == [[IP, "-j", "addr", "show"]]
+    assert out["after"] == out["claimed"]
+
+
+def test_concurrent_add_and_delete_are_success(monkeypatch, capsys):
+    fake = FakeIp([fixture("claimed.json"), fixture("two_nics.json")],
+                  {"add": (2, "Error: ipv4: Address already assigned."),
+                   "del": (2, "Error: ipv4: Address not found.")})
+    out = run(monkeypatch, capsys, {"addresses": ["198.51.100.51"], "state": "overridden"}, fake)
+    assert "failed" not in out
+    assert len(out["commands"]) == 4  # three releases, one claim
+
+
+def test_failing_command_reports_what_ran(monkeypatch, capsys):
+    fake = FakeIp([fixture("claimed.json")], {"add": (2, "Error: Nexthop device is not up.")})
+    out = run(monkeypatch, capsys, {"addresses": ["198.51.100.51"], "state": "overridden"}, fake)
+    assert out["failed"] is True
+    assert out["msg"] == ("%s addr add 198.51.100.51/24 dev ens19 label ens19:sdne failed (rc=2): "
+                          "Error: Nexthop device is not up." % IP)
+    assert len(out["commands"]) == 4 and out["changed"] is True
+
+
+def test_plan_error_changes_nothing(monkeypatch, capsys):
+    fake = FakeIp([fixture("two_nics.json")])
+    out = run(monkeypatch, capsys, {"addresses": ["198.51.100.50", "203.0.113.5"]}, fake)
+    assert out["failed"] is True and out["changed"] is False
+    assert "203.0.113.5 is not in the local network of any interface" in out["msg"]
+    assert fake.calls == [[IP, "-j", "addr", "show"]]
+
+
+def test_ip_failure_is_reported(monkeypatch, capsys):
+    out = run(monkeypatch, capsys, {"address": "198.51.100.50"}, lambda argv, **kw: (1, "", "Cannot open netlink"))
+    assert out["msg"] == "%s -j addr show failed (rc=1): Cannot open netlink" % IP

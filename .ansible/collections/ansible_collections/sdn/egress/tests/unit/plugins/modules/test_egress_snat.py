@@ -1,0 +1,259 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests for the egress_snat module with a fake iptables-save/iptables-restore.
+
+The fake keeps tables as iptables-save text (starting from recorded outputs) and applies a
+restore payload line by line, as iptables-restore --noflush does.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.sdn.egress.plugins.module_utils.iptables import Rule, parse_save, split_line
+from ansible_collections.sdn.egress.plugins.modules import egress_snat
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "iptables")
+CHAIN = "OPENSHIFT-MASQUERADE"
+REJECT_CHAIN = "OPENSHIFT-FIREWALL-ALLOW"
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name)) as f:
+        return f.read()
+
+
+class FakeIptables:
+    """iptables-save / iptables-restore --noflush over parsed tables; records every call."""
+
+    def __init__(self, *texts):
+        self.tables = {}
+        for text in texts:
+            self.tables.update(parse_save(text))
+        self.calls = []
+
+    def save(self, table):
+        t = self.tables.get(table)
+        if t is None:
+            return ""
+        lines = ["*%s" % table] + [":%s - [0:0]" % c for c in t.chains]
+        for chain in t.chains:
+            lines.extend(t.rules[chain])
+        return "\n".join(lines + ["COMMIT", ""])
+
+    def restore(self, payload):
+        table = None
+        for line in payload.splitlines():
+            if line.startswith("*"):
+                table = self.tables[line[1:]]
+            elif line.startswith(":"):
+                chain = line[1:].split()[0]
+                assert chain not in table.rules, "declaring an existing chain flushes it"
+                table.chains.append(chain)
+                table.rules[chain] = []
+            elif line == "COMMIT":
+                table = None
+            else:
+                op, chain, number, rest = line.split(" ", 3) if line.startswith("-I") else line.split(" ") + [None]
+                rules = table.rules[chain]
+                number = int(number)
+                if op == "-D":
+                    assert 1 <= number <= len(rules)
+                    del rules[number - 1]
+                else:
+                    assert op == "-I" and 1 <= number <= len(rules) + 1
+                    split_line(rest)
+                    rules.insert(number - 1, "-A %s %s" % (chain, rest))
+
+    def run_command(self, module, args, data=None, **kwargs):
+        assert isinstance(args, list)
+        self.calls.append((list(args), data))
+        name = os.path.basename(args[0])
+        if name.endswith("-save"):
+            assert args[1:] == ["-t", args[2]]
+            return 0, self.save(args[2]), ""
+        assert name.endswith("-restore") and args[1:] == ["--noflush", "--wait", "30"]
+        self.restore(data)
+        return 0, "", ""
+
+    @property
+    def restores(self):
+        return [data for argv, data in self.calls if argv[0].endswith("-restore")]
+
+    def chain(self, table, chain):
+        return list(self.tables[table].rules[chain])
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    state = FakeIptables(fixture("owned_nat_nft.txt"), fixture("owned_filter_nft.txt"))
+
+    def run_command(module, args, data=None, **kwargs):
+        return state.run_command(module, args, data=data, **kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, **kwargs: "/usr/sbin/" + name)
+    return state
+
+
+def run(args, check=False, diff=False, capsys=None):
+    args = dict(args)
+    if check:
+        args["_ansible_check_mode"] = True
+    if diff:
+        args["_ansible_diff"] = True
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            egress_snat.main()
+    return json.loads(capsys.readouterr().out)
+
+
+RULES = [
+    {"mark": "0x6F7936", "egress_ip": "192.0.2.11", "name": "egress-test"},
+    {"mark": 0x2EC40E, "egress_ip": "192.0.2.50", "name": "egress-test3"},
+]
+
+
+def test_present_then_unchanged_and_check_mode_predicts(fake, capsys):
+    args = {"rules": RULES, "backend": "nft"}
+    before = fake.chain("nat", CHAIN)
+    predicted = run(args, check=True, capsys=capsys)
+    assert predicted["changed"] and fake.restores == [] and fake.chain("nat", CHAIN) == before
+
+    first = run(args, capsys=capsys)
+    assert first["changed"]
+    assert first["commands"] == predicted["commands"]
+    assert first["after"] == predicted["after"]
+    assert fake.restores == ["\n".join(first["commands"])]
+    assert fake.calls[-2][0][0] == "/usr/sbin/iptables-nft-restore"
+    assert first["after"]["nat"] == fake.chain("nat", CHAIN)
+    assert "filter" not in first["after"]          # present without reject_inbound: filter not read
+    assert [c[0] for c in fake.calls if "-save" in c[0][0]][-1] == ["/usr/sbin/iptables-nft-save", "-t", "nat"]
+
+    ours = [line for line in first["after"]["nat"] if '"sdn.egress egress-test' in line]
+    assert ours == [
+        '-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x2ec40e -m comment --comment "sdn.egress egress-test3" -j SNAT --to-source 192.0.2.50',
+        '-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x6f7936 -m comment --comment "sdn.egress egress-test" -j SNAT --to-source 192.0.2.11',
+    ]
+    # present deleted the owned 10.132.0.0/14 rule for the listed mark, kept other owned rules
+    assert not any("10.132.0.0/14" in line for line in first["after"]["nat"])
+    assert any("192.0.2.52" in line for line in first["after"]["nat"])
+    assert first["after"]["nat"][-1].endswith("-j OPENSHIFT-MASQUERADE-2")
+    assert first["after"]["nat"][0].endswith("--mark 0x1/0x1 -j RETURN")
+
+    second = run(args, capsys=capsys)
+    assert not second["changed"] and second["commands"] == [] and len(fake.restores) == 1
+
+
+def test_overridden_with_reject_and_remove_conflicts(fake, capsys):
+    args = {"rules": RULES, "state": "overridden", "remove_conflicts": True, "reject_inbound": True, "backend": "legacy"}
+    result = run(args, diff=True, capsys=capsys)
+    nat = fake.chain("nat", CHAIN)
+    assert result["after"]["nat"] == nat
+    assert nat == [
+        "-A OPENSHIFT-MASQUERADE -m mark --mark 0x1/0x1 -j RETURN",
+        "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x1df6552 -j SNAT --to-source 192.0.2.12",
+        '-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x7 -m comment --comment "sdn.egressive" -j SNAT --to-source 192.0.2.53',
+        "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x8 -m comment --comment plain_tag-1 -j SNAT --to-source 192.0.2.54",
+        '-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x2ec40e -m comment --comment "sdn.egress egress-test3" -j SNAT --to-source 192.0.2.50',
+        '-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x6f7936 -m comment --comment "sdn.egress egress-test" -j SNAT --to-source 192.0.2.11',
+        '-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m comment --comment "masquerade pod-to-external traffic" -j OPENSHIFT-MASQUERADE-2',
+    ]
+    assert fake.chain("filter", REJECT_CHAIN)[-2:] == [
+        '-A OPENSHIFT-FIREWALL-ALLOW -d 192.0.2.50/32 -m conntrack --ctstate NEW -m comment --comment "sdn.egress egress-test3" '
+        '-j REJECT --reject-with icmp-port-unreachable',
+        '-A OPENSHIFT-FIREWALL-ALLOW -d 192.0.2.11/32 -m conntrack --ctstate NEW -m comment --comment "sdn.egress egress-test" '
+        '-j REJECT --reject-with icmp-port-unreachable',
+    ]
+    assert len(fake.restores) == 1
+    assert result["commands"][0] == "*nat" and "*filter" in result["commands"]
+    assert result["diff"]["before"].startswith("*nat\n-A OPENSHIFT-MASQUERADE ")
+    assert "*filter\n" in result["diff"]["after"]
+    assert not run(args, capsys=capsys)["changed"]
+
+
+def test_overridden_empty_removes_all_owned(fake, capsys):
+    result = run({"state": "overridden"}, capsys=capsys)
+    assert result["changed"]
+    assert not [line for line in fake.chain("nat", CHAIN) if Rule(line).owned("sdn.egress")]
+    assert not [line for line in fake.chain("filter", REJECT_CHAIN) if Rule(line).owned("sdn.egress")]
+    assert len(fake.chain("nat", CHAIN)) == 8 and len(fake.chain("filter", REJECT_CHAIN)) == 2
+
+
+def test_absent(fake, capsys):
+    result = run({"state": "absent", "rules": [{"mark": "0x2ec40e"}]}, capsys=capsys)
+    assert result["changed"]
+    assert not [line for line in fake.chain("nat", CHAIN) if "egress-test3" in line]
+    assert "-m mark --mark 0x2ec40e -j SNAT --to-source 192.0.2.12" in " ".join(fake.chain("nat", CHAIN))  # foreign stays
+    assert not [line for line in fake.chain("filter", REJECT_CHAIN) if "192.0.2.50" in line]
+    assert not run({"state": "absent", "rules": [{"mark": "0x2ec40e"}]}, capsys=capsys)["changed"]
+    # absent with an egress_ip that does not match leaves the rule
+    assert not run({"state": "absent", "rules": [{"mark": 0, "egress_ip": "192.0.2.99"}]}, capsys=capsys)["changed"]
+    assert run({"state": "absent", "rules": [{"mark": 0, "egress_ip": "192.0.2.51"}]}, capsys=capsys)["changed"]
+
+
+def test_missing_chain(fake, capsys):
+    args = {"chain": "EGRESS-SNAT", "rules": [{"mark": 7, "egress_ip": "198.51.100.7"}]}
+    result = run(args, capsys=capsys)
+    assert result["failed"] and "chain EGRESS-SNAT does not exist in the nat table" in result["msg"]
+    assert fake.restores == []
+    result = run(dict(args, create_chain=True), capsys=capsys)
+    assert result["commands"] == [
+        "*nat", ":EGRESS-SNAT - [0:0]",
+        "-I EGRESS-SNAT 1 -s 10.128.0.0/14 -m mark --mark 0x7 -m comment --comment \"sdn.egress\" -j SNAT --to-source 198.51.100.7",
+        "COMMIT"]
+    assert not run(dict(args, create_chain=True), capsys=capsys)["changed"]
+    # nothing to put there: a missing chain is fine
+    assert not run({"chain": "NOPE", "reject_chain": "NOPE2", "state": "overridden"}, capsys=capsys)["changed"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"rules": [{"mark": "0x1", "egress_ip": "192.0.2.1"}, {"mark": "0xzz", "egress_ip": "192.0.2.2"}]}, "rules[1].mark: '0xzz'"),
+    ({"rules": [{"mark": "0x100000000", "egress_ip": "192.0.2.1"}]}, "rules[0].mark: '0x100000000' is out of range"),
+    ({"rules": [{"mark": "0x1", "egress_ip": "192.0.2.1"}, {"mark": 2, "egress_ip": "192.0.2.300"}]},
+     "rules[1].egress_ip: '192.0.2.300' is not a valid IPv4 address"),
+    ({"rules": [{"mark": "0x1"}]}, "rules[0].egress_ip: required with state=present"),
+    ({"rules": [{"mark": "0x1", "egress_ip": "192.0.2.1"}, {"mark": 1, "egress_ip": "192.0.2.2"}]}, "rules[1].mark: 1 is the same mark as rules[0]"),
+    ({"cluster_cidrs": ["10.128.0.0/14", "10.128.0.1/14"]}, "cluster_cidrs[1]: '10.128.0.1/14' is not a valid IPv4 network"),
+    ({"cluster_cidrs": []}, "cluster_cidrs: at least one network"),
+    ({"rules": [{"mark": 1, "egress_ip": "192.0.2.1", "name": "a\nb"}]}, "rules[0].name: 'a\\nb' contains control characters"),
+    ({"rules": [{"mark": 1, "egress_ip": "192.0.2.1", "name": "n" * 250}]}, "rules[0].name: comment 'sdn.egress nnn"),
+    ({"owner": "my tag"}, "owner: 'my tag' must be non-empty and contain no blanks"),
+    ({"chain": "-X"}, "chain: '-X' is not a valid chain name"),
+    ({"reject_chain": "C" * 29}, "reject_chain: '%s' is not a valid chain name" % ("C" * 29)),
+])
+def test_bad_input_fails_before_anything(fake, capsys, args, message):
+    result = run(args, capsys=capsys)
+    assert result["failed"]
+    assert result["msg"].startswith(message), result["msg"]
+    assert fake.calls == []
+
+
+def test_restore_failure_is_reported(fake, capsys, monkeypatch):
+    def run_command(module, args, data=None, **kwargs):
+        if args[0].endswith("-restore"):
+            return 1, "", "iptables-restore: line 3 failed"
+        return fake.run_command(module, args, data=data)
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    result = run({"rules": RULES}, capsys=capsys)
+    assert result["failed"] and "line 3 failed" in result["msg"] and result["commands"][0] == "*nat"
+
+
+def test_concurrent_change_is_detected(fake, capsys, monkeypatch):
+    def run_command(module, args, data=None, **kwargs):
+        out = fake.run_command(module, args, data=data)
+        if args[0].endswith("-restore"):
+            fake.tables["nat"].rules[CHAIN].insert(0, "-A %s -j RETURN" % CHAIN)
+        return out
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    result = run({"rules": RULES}, capsys=capsys)
+    assert result["failed"] and "differs from the plan" in result["msg"]

@@ -1,0 +1,257 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests for the ovs_flow module with a fake switch.
+
+parse-flows needs no switch, so the fake runs the real `ovs-ofctl parse-flows` (normalisation
+is OVS's job, not the fake's); dump-flows and add-flows work on an in-memory flow table that
+starts from a recorded dump.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from ansible.module_utils import _internal as _module_utils_internal, basic
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.sdn.egress.plugins.module_utils.ovs import Flow, flow_key, format_flow, parse_dump_flows
+from ansible_collections.sdn.egress.plugins.modules import ovs_flow
+
+OFCTL = shutil.which('ovs-ofctl')
+pytestmark = pytest.mark.skipif(OFCTL is None, reason='needs ovs-ofctl (parse-flows runs without a switch)')
+
+FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'ovs')
+TUNNEL = 'move:NXM_NX_REG0[]->NXM_NX_TUN_ID[0..31],set_field:10.0.0.2->tun_dst,output:1'
+EGRESS = 'set_field:22:3b:a9:a4:8e:0c->eth_dst,set_field:0x2ec40e->pkt_mark,goto_table:101'
+
+
+class FakeSwitch:
+    """Flow table behind dump-flows/add-flows; real parse-flows; records every call."""
+
+    def __init__(self, dump_text):
+        self.flows = dict((flow_key(f), f) for f in parse_dump_flows(dump_text))
+        self.calls = []
+
+    def run_command(self, module, args, data=None, **kwargs):
+        assert isinstance(args, list) and args[0] == OFCTL
+        self.calls.append(dict(argv=list(args), data=data, env=dict(module.run_command_environ_update)))
+        command = args[args.index('--no-names') + 1:]
+        if command[0] == 'parse-flows':
+            proc = subprocess.run(args, input=data + '\n', capture_output=True, text=True, check=False)
+            return proc.returncode, proc.stdout, proc.stderr
+        if command[:2] == ['--no-stats', 'dump-flows']:
+            return 0, ''.join(' %s\n' % format_flow(f) for f in self.flows.values()), ''
+        assert command[-3] == 'add-flows' and command[-1] == '-'
+        for line in data.splitlines():
+            self.apply(line)
+        return 0, '', ''
+
+    def apply(self, line):
+        op, spec = line.split(' ', 1)
+        head, dummy, actions = spec.partition(' actions=')
+        cookie, table, priority, match = (head.split(',', 3) + [''])[:4]
+        cookie = int(cookie[len('cookie='):].split('/')[0], 16)
+        key = (int(table[len('table='):]), int(priority[len('priority='):]), match)
+        old = self.flows.get(key)
+        if op == 'add':
+            self.flows[key] = Flow(key[0], key[1], match, actions, cookie)
+        elif old is not None and old.cookie == cookie:  # strict ops carry cookie=X/-1
+            if op == 'delete_strict':
+                del self.flows[key]
+            else:
+                assert op == 'modify_strict'
+                self.flows[key] = old._replace(actions=actions)
+
+    def dump(self):
+        return sorted(format_flow(f) for f in self.flows.values())
+
+    def calls_of(self, name):
+        return [c for c in self.calls if name in c['argv']]
+
+
+@pytest.fixture
+def switch(monkeypatch):
+    with open(os.path.join(FIXTURES, 'dump_seed_node_a.txt')) as f:
+        state = FakeSwitch(f.read())
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command',
+                        lambda module, args, data=None, **kw: state.run_command(module, args, data, **kw))
+    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, required=False, opt_dirs=None: OFCTL)
+    return state
+
+
+@pytest.fixture
+def run(capsys, monkeypatch):
+    # Importing controller code (other tests load action plugins) routes module warnings to
+    # the controller's Display; modules run on the target, so undo that here.
+    monkeypatch.setattr(_module_utils_internal, 'is_controller', False)
+
+    def run(args, check=False, diff=False):
+        args = dict(args, bridge='br0')
+        args['_ansible_check_mode'] = check
+        args['_ansible_diff'] = diff
+        with patch_module_args(args):
+            with pytest.raises(SystemExit):
+                ovs_flow.main()
+        return json.loads(capsys.readouterr().out)
+    return run
+
+
+OWNED_TUNNEL = dict(table=100, priority=100, match='ip,reg0=0x2ec40e', actions=TUNNEL)
+NEW_FLOW = dict(table=100, priority=100, match='ip,reg0=0x1e240', actions='drop')
+
+
+def test_add_then_unchanged_and_check_mode_predicts(switch, run):
+    before = switch.dump()
+    predicted = run(dict(flows=[OWNED_TUNNEL, NEW_FLOW]), check=True)
+    assert predicted['changed'] and switch.calls_of('add-flows') == [] and switch.dump() == before
+
+    first = run(dict(flows=[OWNED_TUNNEL, NEW_FLOW]))
+    assert first['changed'] and first['commands'] == predicted['commands'] == [
+        'add cookie=0x65677265,table=100,priority=100,ip,reg0=0x1e240 actions=drop']
+    assert first['added'] == ['cookie=0x65677265, table=100, priority=100,ip,reg0=0x1e240 actions=drop']
+    assert first['removed'] == first['modified'] == []
+    applied = switch.calls_of('add-flows')
+    assert len(applied) == 1 and '--bundle' in applied[0]['argv'] and applied[0]['data'] == first['commands'][0]
+    assert 'cookie=0x65677265, table=100, priority=100,ip,reg0=0x1e240 actions=drop' in switch.dump()
+
+    second = run(dict(flows=[OWNED_TUNNEL, NEW_FLOW]))
+    assert not second['changed'] and second['commands'] == [] and len(switch.calls_of('add-flows')) == 1
+
+
+def test_spelling_variants_are_no_change(switch, run):
+    result = run(dict(flows=[
+        dict(table=100, priority=100, match='reg0=0x2EC40E,ip',
+             actions=TUNNEL.replace('NXM_NX_REG0[]', 'NXM_NX_REG0[0..31]')),
+        dict(table=100, priority=123, match='ip,reg0=3064846',
+             actions='mod_dl_dst:22:3B:A9:A4:8E:0C,set_field:0x2EC40E->pkt_mark,goto_table:101'),
+    ]))
+    assert not result['changed'] and result['commands'] == [], result
+    assert len(switch.calls_of('parse-flows')) == 1  # one process normalises all desired flows
+
+
+def test_modify_updates_actions_of_owned_flow(switch, run):
+    result = run(dict(OWNED_TUNNEL, actions='drop'), diff=True)
+    assert result['commands'] == [
+        'modify_strict cookie=0x65677265/-1,table=100,priority=100,ip,reg0=0x2ec40e actions=drop']
+    assert result['modified'] == ['cookie=0x65677265, table=100, priority=100,ip,reg0=0x2ec40e actions=drop']
+    assert result['diff']['before'] == 'cookie=0x65677265, table=100, priority=100,ip,reg0=0x2ec40e actions=%s\n' % TUNNEL
+    assert result['diff']['after'] == 'cookie=0x65677265, table=100, priority=100,ip,reg0=0x2ec40e actions=drop\n'
+
+
+def test_overridden_removes_owned_not_listed_keeps_sdn(switch, run):
+    sdn = [line for line in switch.dump() if not line.startswith('cookie=')]
+    result = run(dict(state='overridden', scope_table=100, flows=[NEW_FLOW]))
+    assert result['commands'] == [
+        'delete_strict cookie=0x65677265/-1,table=100,priority=123,ip,reg0=0x2ec40e',
+        'delete_strict cookie=0x65677265/-1,table=100,priority=100,ip,reg0=0x2ec40e',
+        'add cookie=0x65677265,table=100,priority=100,ip,reg0=0x1e240 actions=drop',
+    ]
+    assert [line for line in switch.dump() if line.startswith('cookie=')] == result['after'] == [
+        'cookie=0x65677265, table=100, priority=100,ip,reg0=0x1e240 actions=drop']
+    assert [line for line in switch.dump() if not line.startswith('cookie=')] == sdn
+
+
+def test_overridden_empty_list_removes_all_owned(switch, run):
+    result = run(dict(state='overridden', flows=[]))
+    assert len(result['removed']) == 2 and result['after'] == []
+    assert switch.calls_of('parse-flows') == []
+    assert not any(line.startswith('cookie=') for line in switch.dump())
+
+
+def test_absent_deletes_owned_and_warns_about_foreign(switch, run):
+    result = run(dict(state='absent', flows=[
+        dict(table=100, priority=123, match='ip,reg0=0x2EC40E'),
+        dict(table=100, priority=100, match='ip,reg0=0x6f7936')]))
+    assert result['commands'] == ['delete_strict cookie=0x65677265/-1,table=100,priority=123,ip,reg0=0x2ec40e']
+    assert 'table=100, priority=100,ip,reg0=0x6f7936 actions=%s' % TUNNEL in switch.dump()
+    warnings = json.dumps(result['warnings'])  # structured warning summaries since ansible-core 2.19
+    assert 'flows[1]: flow ' in warnings and 'reg0=0x6f7936' in warnings and 'cookie 0x0' in warnings, result
+
+
+def test_foreign_flow_refused_then_forced(switch, run):
+    args = dict(table=100, priority=100, match='ip,reg0=0x6f7936', actions='drop')
+    refused = run(args)
+    assert refused['failed'] and switch.calls_of('add-flows') == []
+    assert 'priority=100,ip,reg0=0x6f7936' in refused['msg'] and 'cookie 0x0' in refused['msg']
+    assert 'force=true' in refused['msg']
+
+    forced = run(dict(args, force=True))
+    assert forced['commands'] == ['add cookie=0x65677265,table=100,priority=100,ip,reg0=0x6f7936 actions=drop']
+    assert 'cookie=0x65677265, table=100, priority=100,ip,reg0=0x6f7936 actions=drop' in switch.dump()
+
+
+@pytest.mark.parametrize('flows, message', [
+    ([NEW_FLOW, dict(table=100, priority=5, match='ip,reg0=zz', actions='drop')],
+     "flows[1].match: 'ip,reg0=zz' is invalid: zz: bad syntax for reg0 value"),
+    ([dict(table=100, priority=5, match='ip', actions='goto_table:50')],
+     "flows[0].actions: 'goto_table:50' is invalid: actions are invalid with specified match"),
+    ([dict(table=100, priority=5, match='ip', actions='set_field:1->nosuchfield')],
+     "flows[0].actions: 'set_field:1->nosuchfield' is invalid"),
+    ([dict(table=100, priority=5, match='ip,priority=7', actions='drop')],
+     "flows[0].match: 'ip,priority=7' is invalid: 'priority' is a flow attribute"),
+    ([dict(table=254, actions='drop')], 'flows[0].table: 254 is not a table number'),
+    ([dict(priority=70000, actions='drop')], 'flows[0].priority: 70000 is not a priority'),
+    ([dict(table=1, match='ip')], 'flows[0].actions is required with state=present'),
+    ([dict(table=1, match='ip', actions='drop\nadd table=2 actions=drop')], 'must be a single line'),
+    ([NEW_FLOW, dict(NEW_FLOW, match='reg0=123456,ip', actions='output:2')],
+     'flows[1]: same table, priority and match as flows[0]'),
+])
+def test_bad_flows_fail_before_any_change(switch, run, flows, message):
+    before = switch.dump()
+    result = run(dict(flows=flows))
+    assert result['failed'] and message in result['msg'], result
+    assert switch.calls_of('add-flows') == [] and switch.dump() == before
+
+
+@pytest.mark.parametrize('args, message', [
+    (dict(match='ip', flows=[]), 'mutually exclusive'),
+    (dict(actions='drop', cookie='0x0'), 'cookie must be between 1'),
+    (dict(actions='drop', cookie='egre'), 'cookie must be an integer'),
+    (dict(state='overridden', scope_table=100, flows=[dict(table=101, actions='drop')]),
+     'flows[0].table: 101 is outside scope_table 100'),
+    (dict(match='ip,reg0=xyz', actions='drop'), "match: 'ip,reg0=xyz' is invalid"),
+])
+def test_bad_options(switch, run, args, message):
+    result = run(args)
+    assert result['failed'] and message in result['msg'], result
+    assert switch.calls_of('add-flows') == []
+
+
+def test_single_flow_defaults_table_0_priority_32768(switch, run):
+    result = run(dict(actions='goto_table:100'))
+    assert result['commands'] == ['add cookie=0x65677265,table=0,priority=32768 actions=goto_table:100']
+    assert 'cookie=0x65677265, actions=goto_table:100' in switch.dump()  # as OVS prints it
+
+
+def test_rundir_target_protocol_and_cookie_reach_ovs_ofctl(switch, run):
+    result = run(dict(NEW_FLOW, rundir='/tmp/ovs', target='unix:/tmp/ovs/br0.mgmt',
+                      protocol='OpenFlow10,OpenFlow13', cookie=0x1234))
+    assert result['commands'] == ['add cookie=0x1234,table=100,priority=100,ip,reg0=0x1e240 actions=drop']
+    assert [c['argv'][1:] for c in switch.calls] == [
+        ['-O', 'OpenFlow10,OpenFlow13', '--no-names', 'parse-flows', '-'],
+        ['-O', 'OpenFlow10,OpenFlow13', '--no-names', '--no-stats', 'dump-flows', 'unix:/tmp/ovs/br0.mgmt'],
+        ['-O', 'OpenFlow10,OpenFlow13', '--no-names', '--bundle', 'add-flows', 'unix:/tmp/ovs/br0.mgmt', '-'],
+    ]
+    assert all(c['env'] == {'OVS_RUNDIR': '/tmp/ovs'} for c in switch.calls)
+
+
+def test_openflow10_applies_without_bundle(switch, run):
+    run(dict(NEW_FLOW, protocol='OpenFlow10'))
+    (applied,) = switch.calls_of('add-flows')
+    assert '--bundle' not in applied['argv'] and applied['argv'][-3:] == ['add-flows', 'br0', '-']
+
+
+def test_500_flows_in_three_processes(switch, run):
+    flows = [dict(table=100, priority=100, match='ip,reg0=%d' % (0x100000 + i), actions='drop') for i in range(500)]
+    result = run(dict(flows=flows))
+    assert len(result['commands']) == len(result['added']) == 500
+    assert [c['argv'][4:] for c in switch.calls] == [
+        ['parse-flows', '-'], ['--no-stats', 'dump-flows', 'br0'], ['--bundle', 'add-flows', 'br0', '-']]
+    assert switch.calls_of('add-flows')[0]['data'].count('\n') == 499
+    assert not run(dict(flows=flows))['changed']

@@ -1,0 +1,605 @@
+#!/usr/bin/env python3
+"""`make bench`: converge cost of sdn.egress at scale, against the by-hand way and a lower bound.
+
+    bench/run.py [--quick] [--sizes 10,100,1000] [--reps 3] [--no-profile] [--keep]
+
+Takes /tmp/sdnlab-dev.lock (the lab's shared lock) for the whole run and waits for it; see
+bench/README.md for what is measured and how.
+"""
+import argparse
+import datetime
+import fcntl
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
+LOCK = "/tmp/sdnlab-dev.lock"
+RESULTS = os.path.join(HERE, "results")
+sys.path.insert(0, HERE)
+import labnodes as lab  # noqa: E402
+
+sys.path.insert(0, os.path.join(REPO, "plugins", "module_utils"))
+import planner  # noqa: E402  (vnid_to_mark: the naive run and the lower bound use the same marks)
+
+NAIVE_ONCE_ABOVE = 300.0   # seconds: a naive run slower than this is measured once
+FIRST_VNID = 200000        # bench VNIDs: FIRST_VNID + i, far from the lab's seed VNIDs
+
+
+def log(msg):
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+# ---------------------------------------------------------------------------------------
+# setup
+
+
+def ensure_requirements():
+    """matplotlib and py-spy (requirements/bench.txt) in the venv this script runs from."""
+    missing = []
+    for module in ("matplotlib",):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(module)
+    if missing or not os.path.exists(os.path.join(VENV_BIN, "py-spy")):
+        log("installing requirements/bench.txt into %s" % os.path.dirname(VENV_BIN))
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        "-r", os.path.join(REPO, "requirements", "bench.txt")], check=True)
+
+
+def take_lock():
+    handle = open(LOCK, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        log("waiting for %s (another lab user holds it)" % LOCK)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    log("holding %s" % LOCK)
+    return handle
+
+
+def ansible_env(extra=None):
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": os.path.join(REPO, ".cache", "collections"),
+        "PATH": VENV_BIN + ":" + env.get("PATH", "/usr/bin:/bin"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+    })
+    env.update(extra or {})
+    return env
+
+
+def machine_info():
+    def out(argv):
+        try:
+            return subprocess.run(argv, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return "?"
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    with open("/etc/debian_version") as handle:
+        debian = handle.read().strip()
+    mem = out(["sh", "-c", "awk '/MemTotal/ {printf \"%.1f GiB\", $2/1048576}' /proc/meminfo"])
+    return {
+        "cores": os.cpu_count(), "cpu": cpu, "memory": mem, "debian": debian,
+        "kernel": platform.release(),
+        "ovs": out(["ovs-vsctl", "--version"]).splitlines()[0].split()[-1],
+        "iptables": out(["iptables", "--version"]),
+        "iproute2": out(["ip", "-V"]),
+        "ansible_core": out([os.path.join(VENV_BIN, "ansible-playbook"), "--version"]).splitlines()[0],
+        "python": platform.python_version(),
+        "iptables_backend": lab.backend("router01"),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# inventory: a copy of inventories/lab with N generated namespaces
+
+
+class Bench:
+    def __init__(self, top, n):
+        self.top = top
+        self.n = n
+        # inventory_dir/../../.cache must be the repo's .cache (the lab inventory's relative paths)
+        self.inv = os.path.join(top, "inventories", "lab")
+        if not os.path.exists(os.path.join(top, ".cache")):
+            os.symlink(os.path.join(REPO, ".cache"), os.path.join(top, ".cache"))
+        shutil.rmtree(self.inv, ignore_errors=True)
+        shutil.copytree(os.path.join(REPO, "inventories", "lab"), self.inv)
+        gv = os.path.join(self.inv, "group_vars", "all")
+        for name in os.listdir(gv):
+            if name.startswith("netnamespace_"):
+                os.remove(os.path.join(gv, name))
+        self.namespaces = []
+        for i in range(n):
+            vnid = FIRST_VNID + i
+            node = lab.ROUTERS[i % 2]
+            ip = str(lab.BENCH_NET.network_address + 256 + i)
+            self.namespaces.append({
+                "name": "bench-%04d" % i, "netid": vnid, "vnid_hex": "0x%x" % vnid,
+                "mark": planner.vnid_to_mark(vnid), "ip": ip, "prefix": lab.BENCH_NET.prefixlen,
+                "iface": lab.BENCH_IFACE, "node": node, "node_ip": lab.NODE_IP[node]})
+            with open(os.path.join(gv, "netnamespace_bench_%04d.yml" % i), "w") as handle:
+                handle.write("egress_netnamespace_bench_%04d:\n  name: bench-%04d\n  netid: %d\n"
+                             "  egress_ips: [%s]\n" % (i, i, vnid, ip))
+        self.owner = {ns["ip"]: ns["node"] for ns in self.namespaces}
+        self.write_hostsubnets()
+        with open(os.path.join(top, "bench_naive.json"), "w") as handle:
+            json.dump({"bench_namespaces": self.namespaces}, handle)
+        self.reports = os.path.join(top, "reports")
+
+    def write_hostsubnets(self):
+        for node in lab.NODES:
+            path = os.path.join(self.inv, "host_vars", "%s.yml" % node)
+            with open(os.path.join(REPO, "inventories", "lab", "host_vars", "%s.yml" % node)) as handle:
+                text = handle.read()
+            ips = [ip for ip, owner in self.owner.items() if owner == node]
+            text = re.sub(r"(?m)^  egress_ips: .*$", "  egress_ips: [%s]" % ", ".join(ips), text)
+            text += ("# bench: count the processes this node starts (bench/labnodes.py make_wrappers)\n"
+                     "ansible_python_interpreter: %s\n" % os.path.join(self.top, "wrap", node, "python3"))
+            with open(path, "w") as handle:
+                handle.write(text)
+
+    def move(self, fraction=0.01):
+        """Move the egress IP of 1% of the namespaces (at least one) to the other router."""
+        count = max(1, int(round(self.n * fraction)))
+        step = max(1, self.n // count)
+        moved = [self.namespaces[i * step]["ip"] for i in range(count)]
+        for ip in moved:
+            self.owner[ip] = "router02" if self.owner[ip] == "router01" else "router01"
+        self.write_hostsubnets()
+        return count
+
+    def restore(self):
+        self.owner = {ns["ip"]: ns["node"] for ns in self.namespaces}
+        self.write_hostsubnets()
+
+
+# ---------------------------------------------------------------------------------------
+# runs
+
+
+class Runner:
+    def __init__(self, top, garp_vars):
+        self.top = top
+        self.wrap = os.path.join(top, "wrap")
+        lab.make_wrappers(self.wrap)
+        self.garp_vars = garp_vars
+        self.logdir = os.path.join(top, "logs")
+        os.makedirs(self.logdir, exist_ok=True)
+        self.seq = 0
+
+    def playbook(self, bench, playbook, label, args=(), env=None, prefix=()):
+        """Run one playbook against the bench inventory: {seconds, rc, procs}."""
+        self.seq += 1
+        logfile = os.path.join(self.logdir, "%03d-%s-n%d.log" % (self.seq, label, bench.n))
+        argv = list(prefix) + [os.path.join(VENV_BIN, "ansible-playbook"), playbook, "-i", bench.inv,
+                               "-e", "egress_report_dir=%s" % bench.reports] + list(args)
+        lab.clear_counts(self.wrap)
+        start = time.monotonic()
+        with open(logfile, "w") as out:
+            rc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+                                env=ansible_env(env)).returncode
+        seconds = time.monotonic() - start
+        procs = lab.read_counts(self.wrap)
+        if rc != 0:
+            log("FAILED (rc=%d) %s, see %s" % (rc, label, logfile))
+            with open(logfile) as handle:
+                print("".join(handle.readlines()[-30:]))
+        return {"seconds": round(seconds, 3), "rc": rc, "procs": procs, "log": logfile}
+
+    def ours(self, bench, label, extra=()):
+        args = []
+        for key, value in self.garp_vars.items():
+            args += ["-e", "%s=%s" % (key, value)]
+        return self.playbook(bench, os.path.join(REPO, "playbooks", "egress.yml"), label, args + list(extra))
+
+    def naive(self, bench):
+        return self.playbook(bench, os.path.join(HERE, "naive.yml"), "naive",
+                             ["-e", "@" + os.path.join(bench.top, "bench_naive.json")])
+
+    def lower(self, bench, files):
+        lab.clear_counts(self.wrap)
+        seconds = lab.run_lower_bound(files, self.wrap)
+        return {"seconds": round(seconds, 3), "rc": 0, "procs": lab.read_counts(self.wrap)}
+
+
+def state_all():
+    return {node: lab.node_state(node) for node in lab.NODES}
+
+
+def expected_state(bench):
+    result = {}
+    for node in lab.NODES:
+        mine = sum(1 for ns in bench.namespaces if ns["node"] == node)
+        result[node] = {"flows": bench.n, "snat": mine, "reject": mine, "addresses": mine}
+    return result
+
+
+def measure_size(runner, bench, reps, record, naive=True):
+    n = bench.n
+    res = record.setdefault(str(n), {"ours": {}, "naive": [], "lower": [], "state": {}})
+    expect = expected_state(bench)
+    for rep in range(reps):
+        log("N=%d rep %d/%d: reset, cold converge" % (n, rep + 1, reps))
+        lab.reset_all()
+        cold = runner.ours(bench, "cold")
+        res["state"]["ours"] = state_all()
+        if res["state"]["ours"] != expect:
+            log("WARNING: state after our cold converge differs: %s" % res["state"]["ours"])
+        warm = runner.ours(bench, "warm")
+        moved = bench.move()
+        check = runner.ours(bench, "check", ["--check", "--diff"])
+        drift = runner.ours(bench, "drift")
+        bench.restore()
+        for name, value in (("cold", cold), ("warm", warm), ("check", check), ("drift", drift)):
+            res["ours"].setdefault(name, []).append(value)
+        res["moved"] = moved
+        log("N=%d rep %d: cold %.1fs warm %.1fs check %.1fs drift(%d moved) %.1fs"
+            % (n, rep + 1, cold["seconds"], warm["seconds"], check["seconds"], moved, drift["seconds"]))
+    # the lower bound
+    macs = {node: lab.tun0_mac(node) for node in lab.NODES}
+    files = lab.lower_bound_files(runner.top, bench.namespaces, macs)
+    for rep in range(reps):
+        lab.reset_all()
+        res["lower"].append(runner.lower(bench, files))
+    res["state"]["lower"] = state_all()
+    log("N=%d lower bound: %s s" % (n, [r["seconds"] for r in res["lower"]]))
+    # the naive playbook
+    if naive:
+        for rep in range(reps):
+            lab.reset_all()
+            result = runner.naive(bench)
+            res["naive"].append(result)
+            log("N=%d naive rep %d: %.1fs" % (n, rep + 1, result["seconds"]))
+            if result["seconds"] > NAIVE_ONCE_ABOVE:
+                log("naive run longer than %ds: measured once" % NAIVE_ONCE_ABOVE)
+                break
+        res["state"]["naive"] = state_all()
+    lab.reset_all()
+
+
+def profile_cold(runner, bench, outdir):
+    """Cold converge under py-spy (controller, all ansible processes) + ansible.posix.profile_tasks."""
+    lab.reset_all()
+    raw = os.path.join(outdir, "pyspy-n%d.txt" % bench.n)
+    prefix = [os.path.join(VENV_BIN, "py-spy"), "record", "--subprocesses", "--idle", "--rate", "50",
+              "--format", "raw", "--output", raw, "--"]
+    env = {"ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks", "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "40"}
+    result = runner.playbook(bench, os.path.join(REPO, "playbooks", "egress.yml"), "profile",
+                             sum([["-e", "%s=%s" % kv] for kv in runner.garp_vars.items()], []),
+                             env=env, prefix=prefix)
+    summary = {"seconds": result["seconds"], "rc": result["rc"], "tasks": [], "pyspy": {}}
+    with open(result["log"]) as handle:
+        text = handle.read()
+    tail = text.split("PLAY RECAP", 1)[-1]
+    for match in re.finditer(r"^(.+?) -+ (\d+\.\d+)s$", tail, re.M):
+        summary["tasks"].append([match.group(1).strip(), float(match.group(2))])
+    if os.path.exists(raw):
+        summary["pyspy"] = summarize_pyspy(raw)
+    lab.reset_all()
+    return summary
+
+
+def summarize_pyspy(path, top=15):
+    """Self and inclusive sample counts per function from py-spy's raw (folded) output."""
+    self_counts, incl, total, by_proc = {}, {}, 0, {}
+    with open(path) as handle:
+        for line in handle:
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            try:
+                count = int(count)
+            except ValueError:
+                continue
+            frames = stack.split(";")
+            total += count
+            proc = frames[0]
+            by_proc[proc] = by_proc.get(proc, 0) + count
+            funcs = [frame for frame in frames[1:] if frame]
+            if not funcs:
+                continue
+            leaf = funcs[-1]
+            self_counts[leaf] = self_counts.get(leaf, 0) + count
+            for func in set(funcs):
+                incl[func] = incl.get(func, 0) + count
+
+    def top_of(counts):
+        return [[name, round(100.0 * value / total, 1)] for name, value in
+                sorted(counts.items(), key=lambda kv: -kv[1])[:top]]
+    return {"samples": total, "self_pct": top_of(self_counts), "inclusive_pct": top_of(incl),
+            "process_pct": top_of(by_proc)}
+
+
+# ---------------------------------------------------------------------------------------
+# report
+
+
+def med(values):
+    return statistics.median(values) if values else None
+
+
+def med_runs(runs):
+    return med([r["seconds"] for r in runs if r.get("rc") == 0]) if runs else None
+
+
+def max_procs(runs, node="router01"):
+    return max((r["procs"][node]["total"] for r in runs), default=None)
+
+
+def procs_all_nodes(runs):
+    return {node: max((r["procs"][node]["total"] for r in runs), default=None) for node in lab.NODES}
+
+
+def slope(points):
+    """Least-squares slope (seconds per namespace) of [(n, seconds)]."""
+    points = [(n, s) for n, s in points if s is not None]
+    if len(points) < 2:
+        return None
+    mean_n = sum(n for n, dummy in points) / len(points)
+    mean_s = sum(s for dummy, s in points) / len(points)
+    num = sum((n - mean_n) * (s - mean_s) for n, s in points)
+    den = sum((n - mean_n) ** 2 for n, dummy in points)
+    return num / den if den else None
+
+
+def analyse(data):
+    sizes = sorted(int(n) for n in data["sizes"])
+    rows = {}
+    for n in sizes:
+        res = data["sizes"][str(n)]
+        row = {kind: med_runs(res["ours"].get(kind, [])) for kind in ("cold", "warm", "check", "drift")}
+        row["naive"] = med_runs(res["naive"])
+        row["naive_runs"] = len(res["naive"])
+        row["lower"] = med_runs(res["lower"])
+        row["procs"] = {kind: procs_all_nodes(res["ours"].get(kind, [])) for kind in ("cold", "warm", "check", "drift")}
+        row["procs"]["naive"] = procs_all_nodes(res["naive"])
+        row["procs"]["lower"] = procs_all_nodes(res["lower"])
+        row["modules"] = {kind: max((r["procs"]["router01"].get("python3", 0) for r in res["ours"].get(kind, [])),
+                                    default=None) for kind in ("cold", "warm", "check", "drift")}
+        row["modules"]["naive"] = max((r["procs"]["router01"].get("python3", 0) for r in res["naive"]), default=None)
+        row["moved"] = res.get("moved")
+        row["reps"] = len(res["ours"].get("cold", []))
+        rows[n] = row
+    targets = {}
+    lo, hi = sizes[0], sizes[-1]
+    # processes per node per run do not grow with N (each kind of run, every node)
+    growth = {}
+    for kind in ("cold", "warm", "check", "drift"):
+        growth[kind] = {node: [rows[n]["procs"][kind][node] for n in sizes] for node in lab.NODES}
+    flat = {kind: all(len(set(v)) == 1 for v in per.values()) for kind, per in growth.items()}
+    targets["procs_flat"] = {"met": all(flat.values()), "per_kind": flat, "router01": {
+        kind: growth[kind]["router01"] for kind in growth}, "sizes": sizes}
+    if rows[hi]["naive"] and rows[hi]["cold"]:
+        speedup = rows[hi]["naive"] / rows[hi]["cold"]
+        targets["cold_vs_naive"] = {"n": hi, "speedup": round(speedup, 2), "met": speedup >= 20}
+    ours_slope = slope([(n, rows[n]["cold"]) for n in sizes])
+    lower_slope = slope([(n, rows[n]["lower"]) for n in sizes])
+    if ours_slope is not None and lower_slope:
+        targets["slope"] = {"ours_ms_per_ns": round(ours_slope * 1000, 3),
+                            "lower_ms_per_ns": round(lower_slope * 1000, 3),
+                            "ratio": round(ours_slope / lower_slope, 1),
+                            "met": ours_slope <= 3 * lower_slope}
+    if rows[lo]["warm"] and rows[hi]["warm"]:
+        ratio = rows[hi]["warm"] / rows[lo]["warm"]
+        targets["warm_flat"] = {"lo": lo, "hi": hi, "ratio": round(ratio, 2), "met": ratio <= 2}
+    return rows, targets
+
+
+def fmt(value, digits=1):
+    return "-" if value is None else ("%.*f" % (digits, value))
+
+
+def ratio(a, b, digits=1):
+    return "-" if not a or not b else ("%.*f" % (digits, a / b))
+
+
+def markdown(data, rows, targets):
+    m = data["machine"]
+    lines = []
+    lines.append("### Converge cost at scale (3-node lab, `make bench`, %s)" % data["date"][:10])
+    lines.append("")
+    lines.append("Machine: %d cores (%s), %s RAM, Debian %s, kernel %s, Open vSwitch %s (userspace), %s, "
+                 "%s, %s, Python %s. Median of %s runs (naive: see runs). GARP during our converges: %s."
+                 % (m["cores"], m["cpu"], m["memory"], m["debian"], m["kernel"], m["ovs"], m["iptables"],
+                    m["iproute2"].split(",")[0], m["ansible_core"].replace("[", "").replace("]", ""),
+                    m["python"], data["reps"],
+                    ", ".join("%s=%s" % kv for kv in data["garp_vars"].items()) or "role defaults"))
+    lines.append("")
+    lines.append("| namespaces | cold converge | warm (no change) | `--check --diff` | 1% moved | naive playbook (runs) "
+                 "| lower bound | naive / ours (cold) | ours / lower bound (cold) | processes per node, cold / warm (router01) "
+                 "| processes, naive / lower (router01) |")
+    lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for n, row in sorted(rows.items()):
+        lines.append("| %d | %s s | %s s | %s s | %s s (%s ns) | %s | %s s | %s x | %s x | %s / %s | %s / %s |" % (
+            n, fmt(row["cold"]), fmt(row["warm"]), fmt(row["check"]), fmt(row["drift"]), row["moved"],
+            ("%s s (%d)" % (fmt(row["naive"]), row["naive_runs"])) if row["naive"] else "-",
+            fmt(row["lower"], 2), ratio(row["naive"], row["cold"]), ratio(row["cold"], row["lower"], 0),
+            row["procs"]["cold"]["router01"], row["procs"]["warm"]["router01"],
+            row["procs"]["naive"]["router01"], row["procs"]["lower"]["router01"]))
+    lines.append("")
+    lines.append("Processes = exec's of ovs-ofctl, ovs-vsctl, iptables*, ip on the node (counting wrappers). "
+                 "Module runs (Python processes) on router01, cold / warm / naive: " + "; ".join(
+                     "N=%d: %s / %s / %s" % (n, row["modules"]["cold"], row["modules"]["warm"], row["modules"]["naive"])
+                     for n, row in sorted(rows.items())) + ".")
+    lines.append("")
+    lines.append("| target | result | met |")
+    lines.append("|---|---|:---:|")
+    t = targets.get("procs_flat")
+    if t:
+        lines.append("| processes per node per run do not grow with N | router01 over N=%s: %s | %s |" % (
+            ",".join(str(n) for n in t["sizes"]),
+            "; ".join("%s %s" % (kind, "/".join(str(v) for v in vals)) for kind, vals in t["router01"].items()),
+            "yes" if t["met"] else "**no**"))
+    t = targets.get("cold_vs_naive")
+    if t:
+        lines.append("| cold converge >= 20x faster than naive at N=%d | %.1fx | %s |" % (
+            t["n"], t["speedup"], "yes" if t["met"] else "**no**"))
+    t = targets.get("slope")
+    if t:
+        lines.append("| marginal cost per namespace within 3x of the lower bound | %.2f ms vs %.3f ms per namespace (%.0fx) | %s |" % (
+            t["ours_ms_per_ns"], t["lower_ms_per_ns"], t["ratio"], "yes" if t["met"] else "**no**"))
+    t = targets.get("warm_flat")
+    if t:
+        lines.append("| warm converge at N=%d within 2x of N=%d | %.2fx | %s |" % (
+            t["hi"], t["lo"], t["ratio"], "yes" if t["met"] else "**no**"))
+    extra = data.get("extra") or {}
+    if extra:
+        lines.append("")
+        lines.append("Single runs, cold converge:")
+        lines.append("")
+        for name, value in sorted(extra.items()):
+            lines.append("- %s: %s s (router01: %s processes, %s module runs)" % (
+                value["what"], fmt(value["seconds"]), value["procs"]["router01"]["total"],
+                value["procs"]["router01"].get("python3", 0)))
+    lines.append("")
+    lines.append("![converge cost at scale](bench/results/latest.png)")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    sizes = sorted(rows)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    series = [("cold", "sdn.egress cold", "o-"), ("warm", "sdn.egress warm", "s-"),
+              ("check", "sdn.egress --check --diff", "^-"), ("drift", "sdn.egress 1% moved", "v-"),
+              ("naive", "naive playbook (cold)", "x--"), ("lower", "lower bound (cold, no Ansible)", "d:")]
+    for key, label, style in series:
+        xs = [n for n in sizes if rows[n][key]]
+        left.plot(xs, [rows[n][key] for n in xs], style, label=label)
+    left.set_xscale("log")
+    left.set_yscale("log")
+    left.set_xlabel("namespaces with an egress IP")
+    left.set_ylabel("wall time [s]")
+    left.set_title("Converge time, 3-node lab")
+    left.grid(True, which="both", alpha=0.3)
+    left.legend(fontsize=8)
+    for key, label, style in series:
+        xs = [n for n in sizes if rows[n]["procs"][key]["router01"] is not None]
+        right.plot(xs, [rows[n]["procs"][key]["router01"] for n in xs], style, label=label)
+    right.set_xscale("log")
+    right.set_yscale("symlog")
+    right.set_xlabel("namespaces with an egress IP")
+    right.set_ylabel("processes on router01 per run")
+    right.set_title("ovs-ofctl/ovs-vsctl/iptables*/ip execs per run")
+    right.grid(True, which="both", alpha=0.3)
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def converge_seed():
+    """Leave the lab as others expect it: the 3 seed namespaces, converged."""
+    log("restoring the lab: converge inventories/lab (seed namespaces)")
+    rc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), os.path.join(REPO, "playbooks", "egress.yml"),
+                         "-i", os.path.join(REPO, "inventories", "lab")], cwd=REPO, env=ansible_env(),
+                        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT).returncode
+    if rc != 0:
+        log("WARNING: the seed converge failed (rc=%d); run it by hand" % rc)
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt("signal %d" % signum)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="N=10,100, 1 run each, no profile, no extras")
+    parser.add_argument("--sizes", help="comma-separated N (default 10,100,1000)")
+    parser.add_argument("--reps", type=int, help="runs per measurement (default 3, --quick 1)")
+    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the largest cold converge")
+    parser.add_argument("--extras", action="store_true",
+                        help="also one cold converge at N=100 with egress_garp_interval=0 (GARP cost)")
+    parser.add_argument("--garp-interval", default="default",
+                        help="egress_garp_interval for our runs (default: the role's default)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = parser.parse_args()
+    sizes = [int(n) for n in (args.sizes or ("10,100" if args.quick else "10,100,1000")).split(",")]
+    reps = args.reps or (1 if args.quick else 3)
+    ensure_requirements()
+    # SIGTERM/SIGHUP unwind like Ctrl-C: the finally below resets the lab and releases the lock
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, _interrupted)
+    lock = take_lock()
+    started = time.monotonic()
+    subprocess.run([sys.executable, os.path.join(REPO, "lab", "lab.py"), "up"], check=True, cwd=REPO)
+    top = tempfile.mkdtemp(prefix="sdn-egress-bench-")
+    garp_vars = {"egress_garp_interval": args.garp_interval} if args.garp_interval != "default" else {}
+    data = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine_info(),
+            "reps": reps, "garp_vars": garp_vars, "sizes": {}, "extra": {}, "quick": args.quick}
+    log("machine: %s" % data["machine"])
+    runner = Runner(top, garp_vars)
+    try:
+        lab.add_bench_network()
+        for n in sizes:
+            bench = Bench(top, n)
+            measure_size(runner, bench, reps, data["sizes"])
+        if args.extras:
+            n = 100 if 100 in sizes else sizes[0]
+            bench = Bench(top, n)
+            lab.reset_all()
+            log("N=%d cold converge with egress_garp_interval=0" % n)
+            plain = Runner(top, {"egress_garp_interval": 0})
+            result = plain.ours(bench, "cold-garp0")
+            result["what"] = "N=%d with egress_garp_interval=0 (no GARP pauses)" % n
+            data["extra"]["default_garp_n%d" % n] = result
+            lab.reset_all()
+        if not args.quick and not args.no_profile:
+            n = max(sizes)
+            log("N=%d cold converge under py-spy" % n)
+            data["profile"] = profile_cold(runner, Bench(top, n), top)
+            shutil.copy(os.path.join(top, "pyspy-n%d.txt" % n), os.path.join(RESULTS, "pyspy-latest.txt")) \
+                if os.path.exists(os.path.join(top, "pyspy-n%d.txt" % n)) else None
+    finally:
+        try:
+            lab.reset_all()
+        finally:
+            lab.remove_bench_network()
+            converge_seed()
+            data["elapsed"] = round(time.monotonic() - started, 1)
+            os.makedirs(RESULTS, exist_ok=True)
+            if data["sizes"]:
+                rows, targets = analyse(data)
+                data["summary"] = {"rows": {str(k): v for k, v in rows.items()}, "targets": targets}
+                stamp = data["date"].replace(":", "")
+                name = "%s%s.json" % (stamp, "-quick" if args.quick else "")
+                with open(os.path.join(RESULTS, name), "w") as handle:
+                    json.dump(data, handle, indent=1, sort_keys=True)
+                with open(os.path.join(RESULTS, "latest.md"), "w") as handle:
+                    handle.write(markdown(data, rows, targets))
+                plot(rows, os.path.join(RESULTS, "latest.png"))
+                log("wrote %s, latest.md, latest.png (%.0f s in all)" % (name, data["elapsed"]))
+                print(markdown(data, rows, targets))
+            if args.keep:
+                log("kept %s" % top)
+            else:
+                shutil.rmtree(top, ignore_errors=True)
+            lock.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""playbooks/egress.yml against the built-in lab: sources, validation, drift and pruning.
+
+The lab (lab/lab.py) is shared with molecule and the demo, so the whole module holds the lab
+lock file other tools use, builds the lab fresh, and brings it down at the end.
+"""
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.path.dirname(sys.executable)
+LAB = [sys.executable, os.path.join(ROOT, "lab", "lab.py")]
+LOCK = "/tmp/sdnlab-dev.lock"
+OVS_RUNDIR = os.path.join(ROOT, ".cache", "lab", "{node}", "ovs")
+COOKIE = "cookie=0x65677265"
+
+
+@pytest.fixture(scope="module")
+def lab():
+    with open(LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run(LAB + ["up", "--rebuild"], check=True, capture_output=True, timeout=300)
+        try:
+            yield
+        finally:
+            subprocess.run(LAB + ["down"], check=False, capture_output=True, timeout=300)
+
+
+def playbook(inventory, *args, check=False):
+    argv = [os.path.join(BIN, "ansible-playbook"), os.path.join(ROOT, "playbooks", "egress.yml"), "-i", inventory]
+    argv += ["--check", "--diff"] if check else []
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"))
+    proc = subprocess.run(argv + list(args), capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=600, check=False)
+    try:
+        doc = json.loads(proc.stdout)
+    except ValueError:
+        raise AssertionError("no JSON from ansible-playbook (rc=%d):\n%s\n%s" % (proc.returncode, proc.stdout[-3000:],
+                                                                                   proc.stderr[-3000:]))
+    doc["rc"] = proc.returncode
+    return doc
+
+
+def changed(doc):
+    return {host: stats["changed"] for host, stats in doc["stats"].items()}
+
+
+def task_results(doc, name_part):
+    out = {}
+    for play in doc["plays"]:
+        for task in play["tasks"]:
+            if name_part in task["task"]["name"]:
+                out.update(task["hosts"])
+    return out
+
+
+def node_state(node):
+    """What we own on a node, read independently of the modules."""
+    env = dict(os.environ, OVS_RUNDIR=OVS_RUNDIR.format(node=node))
+    flows = subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "--no-stats", "dump-flows", "br0", "table=100"],
+                           capture_output=True, text=True, env=env, check=True).stdout
+    nat = subprocess.run(["ip", "netns", "exec", "sdnlab-" + node, "iptables-save", "-t", "nat"],
+                         capture_output=True, text=True, check=True).stdout
+    addrs = subprocess.run(["ip", "netns", "exec", "sdnlab-" + node, "ip", "-o", "-4", "addr", "show"],
+                           capture_output=True, text=True, check=True).stdout
+    return {"flows": sorted(line.strip() for line in flows.splitlines() if COOKIE in line),
+            "snat": sorted(line for line in nat.splitlines() if "sdn.egress" in line),
+            "addrs": sorted(line.split()[3] for line in addrs.splitlines() if ":sdne" in line)}
+
+
+def all_state():
+    return {node: node_state(node) for node in ("master01", "router01", "router02")}
+
+
+@pytest.fixture(scope="module")
+def converged(lab):
+    first = playbook("inventories/lab")
+    assert first["rc"] == 0, first
+    assert changed(first)["router01"] > 0
+    second = playbook("inventories/lab")
+    assert second["rc"] == 0 and set(changed(second).values()) == {0}, changed(second)
+    return all_state()
+
+
+def oc_dump():
+    """`oc get netnamespace,hostsubnet -o json` as the lab's cluster would print it."""
+    inv = os.path.join(ROOT, "inventories", "lab")
+    items = []
+    for name in sorted(os.listdir(os.path.join(inv, "group_vars", "all"))):
+        if name.startswith("netnamespace_"):
+            ns = list(yaml.safe_load(open(os.path.join(inv, "group_vars", "all", name))).values())[0]
+            obj = {"apiVersion": "network.openshift.io/v1", "kind": "NetNamespace",
+                   "metadata": {"name": ns["name"]}, "netname": ns["name"], "netid": ns["netid"]}
+            if ns["egress_ips"]:
+                obj["egressIPs"] = ns["egress_ips"]
+            items.append(obj)
+    for host in ("master01", "router01", "router02"):
+        hs = yaml.safe_load(open(os.path.join(inv, "host_vars", host + ".yml")))["egress_hostsubnet"]
+        obj = {"apiVersion": "network.openshift.io/v1", "kind": "HostSubnet", "metadata": {"name": host},
+               "host": host, "hostIP": hs["host_ip"], "subnet": hs["subnet"]}
+        if hs.get("egress_ips"):
+            obj["egressIPs"] = hs["egress_ips"]
+        items.append(obj)
+    return {"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}}
+
+
+def test_oc_json_dump_plans_the_same_cluster(converged, tmp_path):
+    path = tmp_path / "cluster.json"
+    path.write_text(json.dumps(oc_dump()))
+    doc = playbook("inventories/lab", "-e", "egress_source=oc_json", "-e", "egress_oc_json=%s" % path, check=True)
+    assert doc["rc"] == 0, doc
+    assert set(changed(doc).values()) == {0}, changed(doc)
+    assert all_state() == converged
+
+
+def test_bad_intent_fails_listing_every_problem_before_any_change(converged):
+    bad = json.dumps({
+        "egress_netnamespace_zz_dup": {"name": "zz-dup", "netid": 16777216, "egress_ips": ["198.51.100.53"]},
+        "egress_netnamespace_zz_node": {"name": "zz-node", "netid": 42, "egress_ips": ["192.0.2.12"]},
+    })
+    doc = playbook("inventories/lab", "-e", bad)
+    assert doc["rc"] != 0
+    plan = list(task_results(doc, "Plan every node").values())[0]
+    msg = plan["msg"]
+    assert "16777216" in msg and "198.51.100.53" in msg and "192.0.2.12" in msg, msg
+    assert len(plan["problems"]) >= 3, plan["problems"]
+    assert all_state() == converged
+
+
+def test_drift_is_reported_by_check_mode_and_repaired(converged):
+    env = dict(os.environ, OVS_RUNDIR=OVS_RUNDIR.format(node="master01"))
+    subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "del-flows", "br0", "table=100,reg0=0x2ec40e,cookie=0x65677265/-1"],
+                   check=True, env=env)
+    subprocess.run(["ip", "netns", "exec", "sdnlab-router02", "iptables", "-t", "nat", "-D", "OPENSHIFT-MASQUERADE",
+                    "-s", "10.128.0.0/14", "-m", "mark", "--mark", "0x2ec40e", "-m", "comment", "--comment",
+                    "sdn.egress egress-test3", "-j", "SNAT", "--to-source", "198.51.100.53"], check=True)
+    drifted = all_state()
+    report = playbook("inventories/lab", check=True)
+    assert report["rc"] == 0, report
+    assert changed(report)["master01"] > 0 and changed(report)["router02"] > 0 and changed(report)["router01"] == 0
+    flows = task_results(report, "Converge this node's owned")["master01"]
+    assert "reg0=0x2ec40e" in flows["diff"]["after"] and "reg0=0x2ec40e" not in flows["diff"]["before"], flows["diff"]
+    assert all_state() == drifted
+    repair = playbook("inventories/lab")
+    assert repair["rc"] == 0
+    assert all_state() == converged
+
+
+def test_deleted_namespace_is_pruned_everywhere_and_nothing_foreign_is_touched(converged, tmp_path):
+    inv = tmp_path / "lab"
+    shutil.copytree(os.path.join(ROOT, "inventories", "lab"), inv)
+    os.remove(inv / "group_vars" / "all" / "netnamespace_egress-test3.yml")
+    foreign = ["ip", "netns", "exec", "sdnlab-router02", "iptables", "-t", "nat", "-I", "OPENSHIFT-MASQUERADE",
+               "-s", "10.128.0.0/14", "-m", "mark", "--mark", "0x777", "-j", "SNAT", "--to-source", "198.51.100.77"]
+    subprocess.run(foreign, check=True)
+    # the copied inventory must still find the lab's state directory
+    for name in os.listdir(inv / "host_vars"):
+        path = inv / "host_vars" / name
+        path.write_text(path.read_text().replace("inventory_dir ~ '/../../.cache", "'%s/.cache" % ROOT))
+    (inv / "hosts.yml").write_text((inv / "hosts.yml").read_text().replace(
+        "{{ inventory_dir }}/../../.cache", "%s/.cache" % ROOT))
+    doc = playbook(str(inv))
+    assert doc["rc"] == 0, doc
+    after = all_state()
+    for node, state in after.items():
+        assert not [f for f in state["flows"] if "0x2ec40e" in f], (node, state["flows"])
+        assert not [r for r in state["snat"] if "egress-test3" in r], (node, state["snat"])
+    assert "198.51.100.53/24" not in after["router02"]["addrs"]
+    # other namespaces keep everything; egress-test3 only lost its tunnel flow on router01
+    assert after["router01"]["snat"] == converged["router01"]["snat"]
+    assert after["router01"]["addrs"] == converged["router01"]["addrs"]
+    assert after["router01"]["flows"] == [f for f in converged["router01"]["flows"] if "0x2ec40e" not in f]
+    nat = subprocess.run(["ip", "netns", "exec", "sdnlab-router02", "iptables-save", "-t", "nat"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "--mark 0x777 -j SNAT --to-source 198.51.100.77" in nat
+    # and back: the namespace file returns, the dataplane with it
+    doc = playbook("inventories/lab")
+    assert doc["rc"] == 0
+    subprocess.run(foreign[:7] + ["-D"] + foreign[8:], check=True)
+    assert all_state() == converged
