@@ -27,7 +27,7 @@ description:
     nothing.
   - Sending is an action, so the module reports C(changed) whenever it sends (or in check mode
     would send) frames. In check mode nothing is sent, not even probes.
-  - With O(addresses) several addresses are announced together: each burst carries the frames of
+  - With O(addresses) several addresses are announced together; each burst carries the frames of
     every address, so announcing many addresses takes O(count) bursts in all, not per address.
   - Needs root or C(CAP_NET_RAW) on the target. IPv4 on Ethernet interfaces only.
 author:
