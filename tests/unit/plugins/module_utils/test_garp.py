@@ -175,3 +175,13 @@ def test_announce_single_burst_never_sleeps(pair):
     sleeps = []
     assert garp.announce(ours, [garp.announcement("request", MAC, IP)], count=1, interval=9, sleep=sleeps.append) == 1
     assert sleeps == []
+
+
+def test_announce_all_shares_bursts_between_addresses(pair):
+    ours, peer = pair
+    sleeps = []
+    first = [garp.announcement("reply", MAC, IP)]
+    second = [garp.announcement("reply", MAC, "192.0.2.51")]
+    assert garp.announce_all([(ours, first), (ours, second)], count=2, interval=0.5, sleep=sleeps.append) == 4
+    assert sleeps == [0.5]  # two bursts for both addresses, not two per address
+    assert drain(peer) == (first + second) * 2
