@@ -43,8 +43,8 @@ def playbook(inventory, *args, check=False):
     try:
         doc = json.loads(proc.stdout)
     except ValueError:
-        raise AssertionError("no JSON from ansible-playbook (rc=%d):\n%s\n%s" % (proc.returncode, proc.stdout[-3000:],
-                                                                                   proc.stderr[-3000:]))
+        raise AssertionError("no JSON from ansible-playbook (rc=%d):\n%s\n%s"
+                             % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
     doc["rc"] = proc.returncode
     return doc
 
