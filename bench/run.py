@@ -313,9 +313,10 @@ def summarize_pyspy(path, top=15):
                 continue
             frames = stack.split(";")
             total += count
-            proc = frames[0]
+            proc = frames[0].split(":", 1)[0]          # 'process <pid>'
             by_proc[proc] = by_proc.get(proc, 0) + count
-            funcs = [frame for frame in frames[1:] if frame]
+            # 'func (path/file.py:123)' -> 'func (file.py)': one entry per function, not per line
+            funcs = [re.sub(r"\(.*?([^/]+?):\d+\)$", r"(\1)", frame) for frame in frames[1:] if frame]
             if not funcs:
                 continue
             leaf = funcs[-1]

@@ -420,14 +420,11 @@ class _Group:
         return self.members[0]["name"]
 
 
-def _check_namespaces(entries, problems):
-    """VNID groups sorted by VNID, members sorted by name; and one group (VNID None) per
-    namespace whose netid is invalid: their egress IPs are still checked, nothing is planned."""
-    parsed = []
+def _named_entries(entries, kind, problems):
+    """(path, entry, name) of each entry with a valid name not seen before; a problem for the rest."""
     seen = set()
     for index, entry in enumerate(entries):
-        label = _label(entry, index)
-        path = "namespaces[%s]" % label
+        path = "%s[%s]" % (kind, _label(entry, index))
         name = entry.get("name")
         if not isinstance(name, str) or not name:
             problems.add(path + ".name", name, "is not a name")
@@ -436,6 +433,14 @@ def _check_namespaces(entries, problems):
             problems.add(path + ".name", name, "is declared twice")
             continue
         seen.add(name)
+        yield path, entry, name
+
+
+def _check_namespaces(entries, problems):
+    """VNID groups sorted by VNID, members sorted by name; and one group (VNID None) per
+    namespace whose netid is invalid: their egress IPs are still checked, nothing is planned."""
+    parsed = []
+    for path, entry, name in _named_entries(entries, "namespaces", problems):
         ips = _ip_list(entry.get("egress_ips"), path + ".egress_ips", problems)
         vnid = _int_in_range(entry.get("netid"), path + ".netid", 0, MAX_VNID, problems)
         parsed.append({"name": name, "netid": vnid, "egress_ips": ips})
@@ -466,18 +471,8 @@ def _check_namespaces(entries, problems):
 def _check_nodes(entries, problems):
     """Parsed nodes, sorted by name."""
     parsed = []
-    seen = set()
     host_ips = {}
-    for index, entry in enumerate(entries):
-        path = "nodes[%s]" % _label(entry, index)
-        name = entry.get("name")
-        if not isinstance(name, str) or not name:
-            problems.add(path + ".name", name, "is not a name")
-            continue
-        if name in seen:
-            problems.add(path + ".name", name, "is declared twice")
-            continue
-        seen.add(name)
+    for path, entry, name in _named_entries(entries, "nodes", problems):
         node = {"name": name, "host_ip": None, "host_net": None, "interfaces": [],
                 "inventory_host": entry.get("inventory_host") or name}
         host_ip = entry.get("host_ip")
