@@ -420,9 +420,10 @@ def markdown(data, rows, targets):
     lines.append("### Converge cost at scale (3-node lab, `make bench`, %s)" % data["date"][:10])
     lines.append("")
     lines.append("Machine: %d cores (%s), %s RAM, Debian %s, kernel %s, Open vSwitch %s (userspace), %s, "
-                 "%s, %s, Python %s. Median of %s runs (naive: see runs). GARP during our converges: %s."
+                 "%s, %s, Python %s. Median of %s runs (naive: runs in brackets). GARP during our converges: %s."
                  % (m["cores"], m["cpu"], m["memory"], m["debian"], m["kernel"], m["ovs"], m["iptables"],
-                    m["iproute2"].split(",")[0], m["ansible_core"].replace("[", "").replace("]", ""),
+                    (re.findall(r"iproute2-[\w.]+", m["iproute2"]) or [m["iproute2"]])[0],
+                    "ansible-core " + (re.findall(r"core ([\w.]+)", m["ansible_core"]) or ["?"])[0],
                     m["python"], data["reps"],
                     ", ".join("%s=%s" % kv for kv in data["garp_vars"].items()) or "role defaults"))
     lines.append("")
@@ -500,7 +501,7 @@ def plot(rows, path):
         xs = [n for n in sizes if rows[n]["procs"][key]["router01"] is not None]
         right.plot(xs, [rows[n]["procs"][key]["router01"] for n in xs], style, label=label)
     right.set_xscale("log")
-    right.set_yscale("symlog")
+    right.set_yscale("log")
     right.set_xlabel("namespaces with an egress IP")
     right.set_ylabel("processes on router01 per run")
     right.set_title("ovs-ofctl/ovs-vsctl/iptables*/ip execs per run")
@@ -538,7 +539,17 @@ def main():
     parser.add_argument("--garp-interval", default="default",
                         help="egress_garp_interval for our runs (default: the role's default)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--render", metavar="JSON", help="only rewrite latest.md/latest.png from a results file")
     args = parser.parse_args()
+    if args.render:
+        with open(args.render) as handle:
+            data = json.load(handle)
+        rows, targets = analyse(data)
+        with open(os.path.join(RESULTS, "latest.md"), "w") as handle:
+            handle.write(markdown(data, rows, targets))
+        plot(rows, os.path.join(RESULTS, "latest.png"))
+        print(markdown(data, rows, targets))
+        return
     sizes = [int(n) for n in (args.sizes or ("10,100" if args.quick else "10,100,1000")).split(",")]
     reps = args.reps or (1 if args.quick else 3)
     ensure_requirements()
