@@ -54,7 +54,7 @@ demo: lab-up
 	$(BIN)/ansible-playbook playbooks/egress.yml -i inventories/lab
 	$(PY) lab/lab.py check
 
-bench: lab-up
+bench: bootstrap
 	$(PY) bench/run.py
 
 build: bootstrap
