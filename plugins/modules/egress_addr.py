@@ -179,6 +179,7 @@ from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import (
     validate_suffix,
 )
 
+
 def read_interfaces(module, ip_bin):
     argv = [ip_bin, "-j", "addr", "show"]
     rc, out, err = module.run_command(argv)
