@@ -186,3 +186,42 @@ def test_deleted_namespace_is_pruned_everywhere_and_nothing_foreign_is_touched(c
     assert doc["rc"] == 0
     subprocess.run(foreign[:7] + ["-D"] + foreign[8:], check=True)
     assert all_state() == converged
+
+
+def check(project):
+    proc = subprocess.run(LAB + ["check", "--json", "--project", project], capture_output=True, text=True,
+                          timeout=120, check=False)
+    return [row for row in json.loads(proc.stdout)["rows"] if row["result"] != "SKIP"]
+
+
+def test_run_failing_halfway_through_a_failover_leaks_nothing_and_the_next_run_converges(converged):
+    """router01 dies; the run that fails egress-test over to router02 stops in phase 1 on
+    router02 (a foreign flow sits where our mark flow must go). Until a run completes,
+    egress-test gets no traffic out - never with a node IP - and the next run converges."""
+    env = dict(os.environ, OVS_RUNDIR=OVS_RUNDIR.format(node="router02"))
+    ofctl = ["ovs-ofctl", "-O", "OpenFlow13"]
+    foreign = "cookie=0x99,table=100,priority=100,ip,reg0=0x6f7936,actions=drop"
+    subprocess.run(ofctl + ["add-flow", "br0", foreign], check=True, env=env)
+    subprocess.run(LAB + ["node-down", "router01"], check=True, capture_output=True, timeout=120)
+    try:
+        failed = playbook("inventories/lab")
+        assert failed["rc"] != 0
+        mark = task_results(failed, "Mark the traffic")["router02"]
+        assert mark.get("failed") and "0x99" in mark["msg"], mark
+        assert task_results(failed, "Converge this node's owned") == {}  # phase 2 never started
+        node_ips = {"192.0.2.11", "192.0.2.12", "192.0.2.13"}
+        rows = check("egress-test")
+        assert rows and all(row["seen"] is None for row in rows), rows  # dropped, not leaked
+        assert not node_ips & {row["seen"] for row in rows}
+
+        subprocess.run(ofctl + ["del-flows", "br0", "cookie=0x99/-1"], check=True, env=env)
+        repaired = playbook("inventories/lab")
+        assert repaired["rc"] == 0, repaired
+        rows = check("egress-test")
+        assert rows and all(row["seen"] == "192.0.2.52" for row in rows), rows
+    finally:
+        subprocess.run(LAB + ["node-up", "router01"], check=True, capture_output=True, timeout=120)
+        subprocess.run(ofctl + ["del-flows", "br0", "cookie=0x99/-1"], check=False, env=env)
+    back = playbook("inventories/lab")
+    assert back["rc"] == 0
+    assert all_state() == converged
