@@ -491,26 +491,20 @@ def plot(rows, path):
     series = [("cold", "sdn.egress cold", "o-"), ("warm", "sdn.egress warm", "s-"),
               ("check", "sdn.egress --check --diff", "^-"), ("drift", "sdn.egress 1% moved", "v-"),
               ("naive", "naive playbook (cold)", "x--"), ("lower", "lower bound (cold, no Ansible)", "d:")]
-    for key, label, style in series:
-        xs = [n for n in sizes if rows[n][key]]
-        left.plot(xs, [rows[n][key] for n in xs], style, label=label)
-    left.set_xscale("log")
-    left.set_yscale("log")
-    left.set_xlabel("namespaces with an egress IP")
-    left.set_ylabel("wall time [s]")
-    left.set_title("Converge time, 3-node lab")
-    left.grid(True, which="both", alpha=0.3)
-    left.legend(fontsize=8)
-    for key, label, style in series:
-        xs = [n for n in sizes if rows[n]["procs"][key]["router01"] is not None]
-        right.plot(xs, [rows[n]["procs"][key]["router01"] for n in xs], style, label=label)
-    right.set_xscale("log")
-    right.set_yscale("log")
-    right.set_xlabel("namespaces with an egress IP")
-    right.set_ylabel("processes on router01 per run")
-    right.set_title("ovs-ofctl/ovs-vsctl/iptables*/ip execs per run")
-    right.grid(True, which="both", alpha=0.3)
-    right.legend(fontsize=8)
+    panels = ((left, lambda n, key: rows[n][key], "wall time [s]", "Converge time, 3-node lab"),
+              (right, lambda n, key: rows[n]["procs"][key]["router01"], "processes on router01 per run",
+               "ovs-ofctl/ovs-vsctl/iptables*/ip execs per run"))
+    for axes, value, ylabel, title in panels:
+        for key, label, style in series:
+            xs = [n for n in sizes if value(n, key)]
+            axes.plot(xs, [value(n, key) for n in xs], style, label=label)
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xlabel("namespaces with an egress IP")
+        axes.set_ylabel(ylabel)
+        axes.set_title(title)
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
