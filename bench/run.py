@@ -522,6 +522,12 @@ def converge_seed():
         log("WARNING: the seed converge failed (rc=%d); run it by hand" % rc)
 
 
+def scrub(text, top):
+    """Results are committed: keep this machine's paths out of them."""
+    return (text.replace(top, "<bench-tmp>").replace(REPO, "<repo>")
+            .replace(os.path.expanduser("~"), "<home>"))
+
+
 def _interrupted(signum, frame):
     raise KeyboardInterrupt("signal %d" % signum)
 
@@ -594,8 +600,10 @@ def main():
             n = max(sizes)
             log("N=%d cold converge under py-spy" % n)
             data["profile"] = profile_cold(runner, Bench(top, n), top)
-            shutil.copy(os.path.join(top, "pyspy-n%d.txt" % n), os.path.join(RESULTS, "pyspy-latest.txt")) \
-                if os.path.exists(os.path.join(top, "pyspy-n%d.txt" % n)) else None
+            raw = os.path.join(top, "pyspy-n%d.txt" % n)
+            if os.path.exists(raw):
+                with open(raw) as src, open(os.path.join(RESULTS, "pyspy-latest.txt"), "w") as dst:
+                    dst.write(scrub(src.read(), top))
     finally:
         try:
             lab.reset_all()
@@ -610,7 +618,7 @@ def main():
                 stamp = data["date"].replace(":", "")
                 name = "%s%s.json" % (stamp, "-quick" if args.quick else "")
                 with open(os.path.join(RESULTS, name), "w") as handle:
-                    json.dump(data, handle, indent=1, sort_keys=True)
+                    handle.write(scrub(json.dumps(data, indent=1, sort_keys=True), top))
                 with open(os.path.join(RESULTS, "latest.md"), "w") as handle:
                     handle.write(markdown(data, rows, targets))
                 plot(rows, os.path.join(RESULTS, "latest.png"))
