@@ -69,6 +69,16 @@ def parse_ip_addr(text):
     return interfaces
 
 
+def read_interfaces(run_command, ip_bin):
+    """Interfaces as parse_ip_addr() gives them, read with `ip -j addr show` through
+    `run_command` (AnsibleModule.run_command); NetaddrError when that fails."""
+    argv = [ip_bin, "-j", "addr", "show"]
+    rc, out, err = run_command(argv)
+    if rc != 0:
+        raise NetaddrError("%s failed (rc=%d): %s" % (" ".join(argv), rc, err.strip()))
+    return parse_ip_addr(out)
+
+
 def validate_address(value, field="address"):
     """A unicast IPv4 address as a normalised string."""
     try:

@@ -163,12 +163,12 @@ commands:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sdn.egress.plugins.module_utils import netaddr_util
 from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import (
     NetaddrError,
     add_argv,
     del_argv,
     owned,
-    parse_ip_addr,
     plan,
     predict,
     render,
@@ -181,12 +181,8 @@ from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import (
 
 
 def read_interfaces(module, ip_bin):
-    argv = [ip_bin, "-j", "addr", "show"]
-    rc, out, err = module.run_command(argv)
-    if rc != 0:
-        module.fail_json(msg="%s failed (rc=%d): %s" % (" ".join(argv), rc, err.strip()))
     try:
-        return parse_ip_addr(out)
+        return netaddr_util.read_interfaces(module.run_command, ip_bin)
     except NetaddrError as exc:
         module.fail_json(msg=str(exc))
 

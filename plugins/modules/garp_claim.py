@@ -188,7 +188,7 @@ from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import (
     NetaddrError,
     choose_interface,
     holders,
-    parse_ip_addr,
+    read_interfaces,
     validate_address,
     validate_addresses,
     validate_ifname,
@@ -280,13 +280,8 @@ def main():
     if not addresses:
         module.exit_json(changed=False, sent=0, announced=[], frames=[], probe=NOT_PROBED)
 
-    ip_bin = module.get_bin_path("ip", required=True)
-    argv = [ip_bin, "-j", "addr", "show"]
-    rc, out, err = module.run_command(argv)
-    if rc != 0:
-        fail(module, "%s failed (rc=%d): %s" % (" ".join(argv), rc, err.strip()))
     try:
-        interfaces = parse_ip_addr(out)
+        interfaces = read_interfaces(module.run_command, module.get_bin_path("ip", required=True))
     except NetaddrError as exc:
         fail(module, str(exc))
     targets = announce_targets(module, interfaces, addresses, interface)
