@@ -116,8 +116,35 @@ def machine_info():
 # inventory: a copy of inventories/lab with N generated namespaces
 
 
+LAYOUTS = ("list", "vars", "files")
+
+
+def write_namespaces(group_vars, namespaces, layout):
+    """The namespaces as inventory variables, in one of three layouts:
+
+    list  - one variable `egress_netnamespaces: [...]` in one file (the fastest, see README)
+    vars  - one variable `egress_netnamespace_<name>` per namespace, all in one file
+    files - one variable per namespace, one file each (as inventories/lab keeps its three)
+    """
+    if layout == "list":
+        with open(os.path.join(group_vars, "netnamespaces_bench.yml"), "w") as handle:
+            handle.write("---\negress_netnamespaces:\n")
+            for ns in namespaces:
+                handle.write("  - {name: %s, netid: %d, egress_ips: [%s]}\n" % (ns["name"], ns["netid"], ns["ip"]))
+        return
+    chunks = ["egress_netnamespace_%s:\n  name: %s\n  netid: %d\n  egress_ips: [%s]\n"
+              % (ns["name"].replace("-", "_"), ns["name"], ns["netid"], ns["ip"]) for ns in namespaces]
+    if layout == "vars":
+        with open(os.path.join(group_vars, "netnamespaces_bench.yml"), "w") as handle:
+            handle.write("---\n" + "".join(chunks))
+        return
+    for ns, chunk in zip(namespaces, chunks):
+        with open(os.path.join(group_vars, "netnamespace_%s.yml" % ns["name"].replace("-", "_")), "w") as handle:
+            handle.write(chunk)
+
+
 class Bench:
-    def __init__(self, top, n):
+    def __init__(self, top, n, layout="list"):
         self.top = top
         self.n = n
         # inventory_dir/../../.cache must be the repo's .cache (the lab inventory's relative paths)
@@ -139,9 +166,7 @@ class Bench:
                 "name": "bench-%04d" % i, "netid": vnid, "vnid_hex": "0x%x" % vnid,
                 "mark": planner.vnid_to_mark(vnid), "ip": ip, "prefix": lab.BENCH_NET.prefixlen,
                 "iface": lab.BENCH_IFACE, "node": node, "node_ip": lab.NODE_IP[node]})
-            with open(os.path.join(gv, "netnamespace_bench_%04d.yml" % i), "w") as handle:
-                handle.write("egress_netnamespace_bench_%04d:\n  name: bench-%04d\n  netid: %d\n"
-                             "  egress_ips: [%s]\n" % (i, i, vnid, ip))
+        write_namespaces(gv, self.namespaces, layout)
         self.owner = {ns["ip"]: ns["node"] for ns in self.namespaces}
         self.write_hostsubnets()
         with open(os.path.join(top, "bench_naive.json"), "w") as handle:
@@ -155,18 +180,28 @@ class Bench:
                 text = handle.read()
             ips = [ip for ip, owner in self.owner.items() if owner == node]
             text = re.sub(r"(?m)^  egress_ips: .*$", "  egress_ips: [%s]" % ", ".join(ips), text)
+            if re.search(r"(?m)^egress_interfaces:", text) and node in lab.BENCH_HOST_ADDR:
+                # a node that names its interfaces gets the bench network on eth1 named too
+                text = re.sub(r"(?m)^(egress_interfaces:\n(?:  - .*\n)*)",
+                              lambda m: m.group(1) + "  - {name: %s, cidr: %s/%d}\n" % (
+                                  lab.BENCH_IFACE, lab.BENCH_HOST_ADDR[node], lab.BENCH_NET.prefixlen),
+                              text)
             text += ("# bench: count the processes this node starts (bench/labnodes.py make_wrappers)\n"
                      "ansible_python_interpreter: %s\n" % os.path.join(self.top, "wrap", node, "python3"))
             with open(path, "w") as handle:
                 handle.write(text)
 
     def move(self, fraction=0.01):
-        """Move the egress IP of 1% of the namespaces (at least one) to the other router."""
+        """Move the egress IP of 1% of the namespaces (at least one) from router01 to router02.
+
+        Always the same direction, so the change has the same shape at every N (router01 only
+        releases, router02 only claims) and only its size grows with N."""
         count = max(1, int(round(self.n * fraction)))
-        step = max(1, self.n // count)
-        moved = [self.namespaces[i * step]["ip"] for i in range(count)]
+        on_first = [ns["ip"] for ns in self.namespaces if ns["node"] == lab.ROUTERS[0]]
+        step = max(1, len(on_first) // count)
+        moved = on_first[::step][:count]
         for ip in moved:
-            self.owner[ip] = "router02" if self.owner[ip] == "router01" else "router01"
+            self.owner[ip] = lab.ROUTERS[1]
         self.write_hostsubnets()
         return count
 
@@ -419,6 +454,11 @@ def markdown(data, rows, targets):
     lines = []
     lines.append("### Converge cost at scale (3-node lab, `make bench`, %s)" % data["date"][:10])
     lines.append("")
+    lines.append("Namespaces declared in the inventory as %s." % {
+        "list": "one list variable `egress_netnamespaces` (one file)",
+        "vars": "one variable per namespace, all in one file",
+        "files": "one variable per namespace, one file each"}[data.get("layout", "files")])
+    lines.append("")
     lines.append("Machine: %d cores (%s), %s RAM, Debian %s, kernel %s, Open vSwitch %s (userspace), %s, "
                  "%s, %s, Python %s. Median of %s runs (naive: runs in brackets). GARP during our converges: %s."
                  % (m["cores"], m["cpu"], m["memory"], m["debian"], m["kernel"], m["ovs"], m["iptables"],
@@ -539,9 +579,13 @@ def main():
     parser.add_argument("--reps", type=int, help="runs per measurement (default 3, --quick 1)")
     parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile of the largest cold converge")
     parser.add_argument("--extras", action="store_true",
-                        help="also one cold converge at N=100 with egress_garp_interval=0 (GARP cost)")
+                        help="also one cold converge at N=100 with egress_garp_interval=0 (GARP cost) and one at "
+                             "the largest N with the other namespace vars layout (--layout)")
     parser.add_argument("--garp-interval", default="default",
                         help="egress_garp_interval for our runs (default: the role's default)")
+    parser.add_argument("--layout", choices=LAYOUTS, default="list",
+                        help="how the namespaces are declared: one list variable (default), one variable "
+                             "per namespace in one file, or one file per namespace")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--reuse-naive", metavar="JSON",
                         help="take the naive playbook's figures from an earlier results file instead of rerunning it "
@@ -579,8 +623,9 @@ def main():
         data["naive_from"] = os.path.basename(args.reuse_naive)
     try:
         lab.add_bench_network()
+        data["layout"] = args.layout
         for n in sizes:
-            bench = Bench(top, n)
+            bench = Bench(top, n, args.layout)
             measure_size(runner, bench, reps, data["sizes"], naive=previous is None)
             if previous is not None:
                 earlier = previous["sizes"][str(n)]
@@ -588,7 +633,7 @@ def main():
                 data["sizes"][str(n)]["state"]["naive"] = earlier["state"]["naive"]
         if args.extras:
             n = 100 if 100 in sizes else sizes[0]
-            bench = Bench(top, n)
+            bench = Bench(top, n, args.layout)
             lab.reset_all()
             log("N=%d cold converge with egress_garp_interval=0" % n)
             plain = Runner(top, {"egress_garp_interval": 0})
@@ -596,10 +641,18 @@ def main():
             result["what"] = "N=%d with egress_garp_interval=0 (no GARP pauses)" % n
             data["extra"]["default_garp_n%d" % n] = result
             lab.reset_all()
+            # the other inventory layouts, once each, at the largest N
+            n = max(sizes)
+            for other in (name for name in LAYOUTS if name != args.layout):
+                log("N=%d cold converge with the namespaces in layout %s" % (n, other))
+                result = runner.ours(Bench(top, n, other), "cold-" + other)
+                result["what"] = "N=%d, namespaces declared in layout `%s`" % (n, other)
+                data["extra"]["layout_%s_n%d" % (other, n)] = result
+                lab.reset_all()
         if not args.quick and not args.no_profile:
             n = max(sizes)
             log("N=%d cold converge under py-spy" % n)
-            data["profile"] = profile_cold(runner, Bench(top, n), top)
+            data["profile"] = profile_cold(runner, Bench(top, n, args.layout), top)
             raw = os.path.join(top, "pyspy-n%d.txt" % n)
             if os.path.exists(raw):
                 with open(raw) as src, open(os.path.join(RESULTS, "pyspy-latest.txt"), "w") as dst:

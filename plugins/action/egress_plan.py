@@ -14,6 +14,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.sdn.egress.plugins.module_utils.planner import (
     DEFAULT_SETTINGS,
     MARK_RULES,
+    compact_node_plan,
     from_inventory,
     from_k8s_info,
     from_oc_json,
@@ -24,6 +25,9 @@ from ansible_collections.sdn.egress.plugins.module_utils.planner import (
 ARGUMENT_SPEC = {
     "source": {"type": "str", "default": "inventory", "choices": ["inventory", "oc_json", "k8s"]},
     "namespaces": {"type": "raw"},
+    "namespaces_prefix": {"type": "str"},
+    "namespaces_var": {"type": "str"},
+    "compact": {"type": "bool", "default": False},
     "nodes": {"type": "raw"},
     "oc_json": {"type": "raw"},
     "node_vars": {
@@ -51,10 +55,30 @@ ARGUMENT_SPEC = {
     },
 }
 REQUIRED_IF = [
-    ["source", "inventory", ["namespaces", "nodes"]],
+    ["source", "inventory", ["namespaces", "namespaces_prefix", "namespaces_var"], True],
+    ["source", "inventory", ["nodes"]],
     ["source", "k8s", ["namespaces", "nodes"]],
     ["source", "oc_json", ["oc_json"]],
 ]
+
+
+MUTUALLY_EXCLUSIVE = [["namespaces", "namespaces_prefix"], ["namespaces", "namespaces_var"]]
+_TEMPLATE_MARKS = ("{{", "{%", "{#")
+
+
+def _has_template(value):
+    """Whether a plain value holds a string that may be a Jinja template (cheap walk)."""
+    if isinstance(value, str):
+        return any(mark in value for mark in _TEMPLATE_MARKS)
+    if isinstance(value, dict):
+        return any(_has_template(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_has_template(item) for item in value)
+    return False
+
+
+class _InputError(ValueError):
+    pass
 
 
 class ActionModule(ActionBase):
@@ -81,13 +105,21 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         result["changed"] = False
 
-        validation = ArgumentSpecValidator(ARGUMENT_SPEC, required_if=REQUIRED_IF).validate(self._task.args)
+        validation = ArgumentSpecValidator(ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE,
+                                           required_if=REQUIRED_IF).validate(self._task.args)
         if validation.error_messages:
             return self._fail(result, list(validation.error_messages))
         params = validation.validated_parameters
 
         if params["source"] == "inventory":
-            model = from_inventory(params["namespaces"], params["nodes"])
+            namespaces = params["namespaces"]
+            if namespaces is None:
+                try:
+                    namespaces = self._namespace_vars(task_vars or {}, params["namespaces_var"],
+                                                      params["namespaces_prefix"])
+                except _InputError as exc:
+                    return self._fail(result, [str(exc)])
+            model = from_inventory(namespaces, params["nodes"])
         elif params["source"] == "k8s":
             model = from_k8s_info(params["namespaces"], params["nodes"])
         else:
@@ -102,5 +134,31 @@ class ActionModule(ActionBase):
         problems = planned.pop("problems")
         if problems:
             return self._fail(result, problems)
+        if params["compact"]:
+            planned["nodes"] = dict((name, compact_node_plan(node)) for name, node in planned["nodes"].items())
         result["plan"] = planned
         return result
+
+    def _namespace_vars(self, task_vars, list_name, prefix):
+        """The namespaces of the list variable ``list_name`` (if set and defined), then the value
+        of every variable whose name starts with ``prefix`` (if set), in name order.
+
+        Read straight from the task variables: a value is templated only when it holds a
+        template, so 1000 namespaces cost no Jinja evaluation each.
+        """
+        values = []
+        if list_name and list_name in task_vars:
+            listed = self._resolve(task_vars[list_name])
+            if listed is not None:
+                if not isinstance(listed, (list, tuple)):
+                    raise _InputError("%s: must be a list of namespaces, got %s" % (list_name, type(listed).__name__))
+                values.extend(listed)
+        if prefix:
+            for name in sorted(key for key in task_vars if key.startswith(prefix) and key != list_name):
+                values.append(self._resolve(task_vars[name]))
+        return values
+
+    def _resolve(self, value):
+        if _has_template(value):
+            value = self._templar.template(value)
+        return value

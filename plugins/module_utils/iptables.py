@@ -12,6 +12,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 import bisect
 import ipaddress
 
@@ -105,12 +107,24 @@ def quote(value):
     return '"%s"' % "".join("\\" + c if c in _ESCAPED else c for c in value)
 
 
+# without backslashes, an argument is quoted parts and bare characters back to back
+_ARG_NO_ESCAPES = re.compile(r'(?:"[^"]*"|[^ \t\n"])+')
+
+
 def split_line(line):
     """Split a rule line into arguments the way iptables-restore does.
 
     Double quotes group; inside them a backslash escapes the next character. Outside quotes
     a backslash is literal. Blanks separate arguments.
     """
+    if "\\" not in line and line.count('"') % 2 == 0:
+        # every quote is closed and nothing is escaped: one regular expression does it
+        return [token.replace('"', "") for token in _ARG_NO_ESCAPES.findall(line)]
+    return _split_line_chars(line)
+
+
+def _split_line_chars(line):
+    """split_line, one character at a time (the general case)."""
     args = []
     buf = []
     in_quote = escaped = started = False
@@ -142,9 +156,18 @@ def split_line(line):
     return args
 
 
+_KEYS = {}
+
+
 def rule_key(line):
-    """Comparison key of a rule line: its arguments after unquoting (quoting style does not matter)."""
-    return tuple(split_line(line))
+    """Comparison key of a rule line: its arguments after unquoting (quoting style does not matter).
+
+    Remembered per line: a run compares the same lines several times (current, planned, read back).
+    """
+    key = _KEYS.get(line)
+    if key is None:
+        key = _KEYS[line] = tuple(split_line(line))
+    return key
 
 
 # ---------------------------------------------------------------------------------------
@@ -155,7 +178,7 @@ class Rule:
 
     def __init__(self, line):
         self.line = line
-        self.args = split_line(line)
+        self.args = list(rule_key(line))
         if len(self.args) < 2 or self.args[0] != "-A":
             raise ValueError("not a rule line: %r" % (line,))
         self.chain = self.args[1]

@@ -172,15 +172,17 @@ def _describe(nets):
     return ", ".join("%s %s" % (name, net) for name in sorted(nets) for net in nets[name]) or "none"
 
 
-def choose_interface(interfaces, address, suffix=None, interface=None, prefix=None):
+def choose_interface(interfaces, address, suffix=None, interface=None, prefix=None, nets=None):
     """(interface, prefix) for claiming `address`.
 
     Without `interface`: the one interface whose local network holds the address (none or
     several is an error). With `interface`: the address must be in one of its networks
     unless `prefix` is given too. Without `prefix`: the holding network's prefix length.
+    `nets` is local_networks(interfaces, suffix) when the caller already has it.
     """
     ip = ipaddress.IPv4Address(u"%s" % address)
-    nets = local_networks(interfaces, suffix)
+    if nets is None:
+        nets = local_networks(interfaces, suffix)
     if interface is not None:
         if interface not in nets:
             raise NetaddrError("interface: %r does not exist on this host (interfaces: %s)"
@@ -214,9 +216,10 @@ def check_host_address(address, prefix):
         raise NetaddrError("address: %s is the %s address of %s" % (address, kind, net))
 
 
-def _plan_one(interfaces, address, suffix, interface, prefix):
-    """(release, claim) for one wanted address; claim is None when nothing needs adding."""
-    held = holders(interfaces, address)
+def _plan_one(interfaces, address, suffix, interface, prefix, held, nets):
+    """(release, claim) for one wanted address; claim is None when nothing needs adding.
+
+    `held`: holders(interfaces, address); `nets`: local_networks(interfaces, suffix)."""
     release = []
     keep = held
     if interface is not None:
@@ -237,7 +240,7 @@ def _plan_one(interfaces, address, suffix, interface, prefix):
         release.append(current)  # ours, but with another prefix than requested: replace it
         ifname = current["interface"]
     else:
-        ifname, prefix = choose_interface(interfaces, address, suffix, interface, prefix)
+        ifname, prefix = choose_interface(interfaces, address, suffix, interface, prefix, nets)
     check_host_address(address, prefix)
     return release, entry(address, ifname, prefix, make_label(ifname, suffix))
 
@@ -266,10 +269,18 @@ def plan(interfaces, addresses, state, suffix, interface=None, prefix=None, node
                                     % (address, addr["interface"], addr["label"], addr["interface"], suffix))
     else:
         if state == "overridden":
+            wanted = set(addresses)
             release = [a for i in interfaces for a in i["addresses"]
-                       if is_ours(a, suffix) and a["address"] not in addresses]
+                       if is_ours(a, suffix) and a["address"] not in wanted]
+        # one pass over the host's addresses and networks for any number of wanted addresses
+        by_address = {}
+        for iface in interfaces:
+            for addr in iface["addresses"]:
+                by_address.setdefault(addr["address"], []).append(addr)
+        nets = local_networks(interfaces, suffix)
         for address in addresses:
-            gone, new = _plan_one(interfaces, address, suffix, interface, prefix)
+            gone, new = _plan_one(interfaces, address, suffix, interface, prefix,
+                                  by_address.get(address, []), nets)
             release.extend(gone)
             if new is not None:
                 claim.append(new)
@@ -282,7 +293,7 @@ def plan(interfaces, addresses, state, suffix, interface=None, prefix=None, node
 
 def predict(before, changes):
     """Our addresses after applying a plan to `before` (both lists of entries)."""
-    released = [(e["address"], e["interface"], e["prefix"]) for e in changes["release"]]
+    released = set((e["address"], e["interface"], e["prefix"]) for e in changes["release"])
     kept = [e for e in before if (e["address"], e["interface"], e["prefix"]) not in released]
     return sorted(kept + changes["claim"], key=_sort_key)
 

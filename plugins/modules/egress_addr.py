@@ -113,6 +113,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+claimed_addresses:
+  description:
+    - The addresses of RV(claimed), as plain strings (cheap to pass on, for example to
+      M(sdn.egress.garp_claim) O(sdn.egress.garp_claim#module:addresses)).
+  returned: always
+  type: list
+  elements: str
+  sample: [198.51.100.50]
 claimed:
   description: Addresses that were (or in check mode would be) added.
   returned: always
@@ -227,6 +235,7 @@ def main():
 
     commands = [del_argv(ip_bin, e) for e in changes["release"]] + [add_argv(ip_bin, e) for e in changes["claim"]]
     result = dict(changed=bool(commands), claimed=changes["claim"], released=changes["release"],
+                  claimed_addresses=[entry["address"] for entry in changes["claim"]],
                   before=before, commands=commands)
     expected = predict(before, changes)
     if module.check_mode or not commands:

@@ -48,7 +48,34 @@ options:
       - With O(source=inventory), a list of C({name, netid, egress_ips}); C(egress_ips) is the
         ordered failover list.
       - With O(source=k8s), the NetNamespace objects.
+      - Mutually exclusive with O(namespaces_prefix) and O(namespaces_var).
     type: raw
+  namespaces_var:
+    description:
+      - With O(source=inventory), instead of O(namespaces), the name of a variable holding the
+        list of namespaces C({name, netid, egress_ips}), read straight from the task variables
+        (templated only when it holds a template). Undefined means no namespaces from it.
+      - The fastest way to declare thousands of namespaces in an inventory: one variable costs
+        Ansible the same on every task whatever its length, while every top-level variable is
+        handled on every task. Can be combined with O(namespaces_prefix).
+    type: str
+  namespaces_prefix:
+    description:
+      - With O(source=inventory), instead of O(namespaces), take every variable of the task
+        whose name starts with this prefix as one namespace C({name, netid, egress_ips}).
+      - The values are read straight from the variables and templated only when they hold a
+        template, so thousands of namespaces cost no Jinja evaluation each (passing them
+        through O(namespaces) templates every element). Namespaces of O(namespaces_var) come first.
+    type: str
+  compact:
+    description:
+      - Return each node's part of RV(plan.nodes) as a few strings instead of lists (see
+        RV(plan.nodes)), for large plans: Ansible templates a list argument element by
+        element, one string at a constant cost. The role M(sdn.egress.egress_node) uses it with
+        the C(flows_text) and C(rules_text) options of M(sdn.egress.ovs_flow) and
+        M(sdn.egress.egress_snat).
+    type: bool
+    default: false
   nodes:
     description:
       - With O(source=inventory), a list of C({name, host_ip, subnet, egress_ips, egress_cidrs,
@@ -153,6 +180,16 @@ EXAMPLES = r"""
   run_once: true
   register: egress
 
+- name: Plan from the list egress_netnamespaces and every variable named egress_netnamespace_*, compact
+  sdn.egress.egress_plan:
+    namespaces_var: egress_netnamespaces
+    namespaces_prefix: egress_netnamespace_
+    nodes: "{{ ansible_play_hosts_all | map('extract', hostvars, 'egress_node_record') | list }}"
+    node_facts: "{{ egress_node_facts }}"
+    compact: true
+  run_once: true
+  register: egress
+
 - name: Plan from a dump of the cluster, interfaces from the inventory
   sdn.egress.egress_plan:
     source: oc_json
@@ -189,6 +226,15 @@ plan:
         - C(snat) - C({mark, egress_ip, name}) for every egress IP assigned to the node.
         - C(reject) - those egress IPs.
         - C(addresses) - C({address, interface, prefix}); C(interface) and C(prefix) only when known.
+        - With O(compact=true) instead C({inventory_host, host_ip, reachable, flows_text,
+          mark_flows_text, snat_text, addresses, named_addresses, all_addresses, counts}).
+          C(flows_text) has one flow per line in C(ovs-ofctl add-flows) syntax,
+          C(mark_flows_text) the flows that set the packet mark (the node is their egress node),
+          C(snat_text) one C(MARK EGRESS_IP NAME) per line; C(addresses) (those whose interface
+          the node finds itself) and C(all_addresses) are comma-separated;
+          C(named_addresses) is C([{interface, prefix, addresses}]) per interface the inventory
+          names, C(prefix) only when all its addresses share one; C(counts) has the number of
+          C(flows), C(mark_flows), C(snat) and C(addresses).
       type: dict
       sample:
         ocprouter01:

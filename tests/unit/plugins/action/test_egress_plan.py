@@ -101,3 +101,127 @@ def test_missing_oc_json_file():
     result = run({"source": "oc_json", "oc_json": "/nonexistent/dump.json"})
     assert result["failed"] is True
     assert result["problems"][0].startswith("oc_json: /nonexistent/dump.json cannot be read")
+
+
+def run_vars(args, task_vars, templar=None):
+    task = Task()
+    task.args = args
+    action = ActionModule(task=task, connection=MagicMock(), play_context=PlayContext(), loader=DataLoader(),
+                          templar=templar, shared_loader_obj=None)
+    return action.run(task_vars=task_vars)
+
+
+NODES = [{"name": "n1", "host_ip": "10.0.0.2/24", "egress_ips": ["10.0.0.50", "10.0.0.51"]},
+         {"name": "n2", "host_ip": "10.0.0.3/24"}]
+N_FACTS = {"n1": {"reachable": True, "tun0_mac": "0a:58:0a:80:00:01", "vxlan_ofport": 1},
+           "n2": {"reachable": True, "vxlan_ofport": 1}}
+
+
+def test_namespaces_from_variables_by_prefix():
+    task_vars = {
+        "egress_netnamespace_b": {"name": "b", "netid": 2, "egress_ips": ["10.0.0.51"]},
+        "egress_netnamespace_a": {"name": "a", "netid": 1, "egress_ips": ["10.0.0.50"]},
+        "egress_netnamespace_prefix_like_but_other": {"name": "c", "netid": 3},
+        "unrelated": {"name": "zz", "netid": 9},
+    }
+    result = run_vars({"namespaces_prefix": "egress_netnamespace_", "nodes": NODES, "node_facts": N_FACTS},
+                      task_vars)
+    assert not result.get("failed"), result
+    assert [row["name"] for row in result["plan"]["namespaces"]] == ["a", "b", "c"]
+
+
+def test_templated_namespace_variable_is_rendered():
+    templar = MagicMock()
+    templar.template.side_effect = lambda value: dict(value, egress_ips=["10.0.0.50"])
+    task_vars = {"egress_netnamespace_a": {"name": "a", "netid": 1, "egress_ips": "{{ ips }}"},
+                 "egress_netnamespace_b": {"name": "b", "netid": 2}}
+    result = run_vars({"namespaces_prefix": "egress_netnamespace_", "nodes": NODES, "node_facts": N_FACTS},
+                      task_vars, templar=templar)
+    assert not result.get("failed"), result
+    assert templar.template.call_count == 1   # only the value holding a template
+    rows = dict((row["name"], row) for row in result["plan"]["namespaces"])
+    assert rows["a"]["active_ip"] == "10.0.0.50"
+
+
+def test_namespaces_and_prefix_are_exclusive():
+    result = run_vars({"namespaces": [], "namespaces_prefix": "x_", "nodes": NODES}, {})
+    assert result["failed"] and "mutually exclusive" in result["msg"]
+
+
+def test_compact_plan_matches_the_lists():
+    args = {"namespaces": [{"name": "a", "netid": 1, "egress_ips": ["10.0.0.50"]},
+                           {"name": "b", "netid": 2, "egress_ips": ["10.0.0.51"]},
+                           {"name": "c", "netid": 3, "egress_ips": ["10.0.0.99"]}],
+            "nodes": NODES, "node_facts": N_FACTS}
+    full = run_vars(dict(args), {})["plan"]["nodes"]
+    compact = run_vars(dict(args, compact=True), {})["plan"]["nodes"]
+    for name in ("n1", "n2"):
+        lines = compact[name]["flows_text"].splitlines()
+        assert len(lines) == len(full[name]["flows"]) == compact[name]["counts"]["flows"]
+        for flow, line in zip(full[name]["flows"], lines):
+            assert line == "table=%d,priority=%d,%s,actions=%s" % (
+                flow["table"], flow["priority"], flow["match"], flow["actions"])
+    n1 = compact["n1"]
+    assert n1["mark_flows_text"].splitlines() == [
+        line for line in n1["flows_text"].splitlines() if "pkt_mark" in line]
+    assert n1["counts"]["mark_flows"] == 2
+    assert n1["snat_text"].splitlines() == ["%s %s %s" % (rule["mark"], rule["egress_ip"], rule["name"])
+                                            for rule in full["n1"]["snat"]]
+    assert [line.split()[1:] for line in n1["snat_text"].splitlines()] == [["10.0.0.50", "a"], ["10.0.0.51", "b"]]
+    assert n1["addresses"] == n1["all_addresses"] == "10.0.0.50,10.0.0.51"
+    assert n1["named_addresses"] == []
+    assert compact["n2"]["snat_text"] == "" and compact["n2"]["all_addresses"] == ""
+    assert "flows" not in n1
+
+
+def test_compact_named_interfaces_group_addresses():
+    nodes = [dict(NODES[0], interfaces=[{"name": "eth1", "cidr": "10.0.0.2/24"}]), NODES[1]]
+    args = {"namespaces": [{"name": "a", "netid": 1, "egress_ips": ["10.0.0.50"]},
+                           {"name": "b", "netid": 2, "egress_ips": ["10.0.0.51"]}],
+            "nodes": nodes, "node_facts": N_FACTS, "compact": True}
+    n1 = run_vars(args, {})["plan"]["nodes"]["n1"]
+    assert n1["addresses"] == ""
+    assert n1["named_addresses"] == [{"interface": "eth1", "prefix": 24, "addresses": "10.0.0.50,10.0.0.51"}]
+    assert n1["all_addresses"] == "10.0.0.50,10.0.0.51"
+
+
+def test_flow_line_without_match():
+    from ansible_collections.sdn.egress.plugins.module_utils.planner import flow_line
+    assert flow_line({"table": 100, "priority": 100, "match": "", "actions": "drop"}) == \
+        "table=100,priority=100,actions=drop"
+
+
+def test_namespaces_from_a_list_variable_and_prefixed_variables():
+    task_vars = {
+        "egress_netnamespaces": [{"name": "a", "netid": 1, "egress_ips": ["10.0.0.50"]},
+                                 {"name": "b", "netid": 2}],
+        "egress_netnamespace_c": {"name": "c", "netid": 3, "egress_ips": ["10.0.0.51"]},
+    }
+    result = run_vars({"namespaces_var": "egress_netnamespaces", "namespaces_prefix": "egress_netnamespace_",
+                       "nodes": NODES, "node_facts": N_FACTS}, task_vars)
+    assert not result.get("failed"), result
+    rows = dict((row["name"], row) for row in result["plan"]["namespaces"])
+    assert sorted(rows) == ["a", "b", "c"]
+    assert rows["a"]["state"] == rows["c"]["state"] == "active"
+
+
+def test_undefined_list_variable_means_no_namespaces():
+    result = run_vars({"namespaces_var": "egress_netnamespaces", "nodes": NODES, "node_facts": N_FACTS}, {})
+    assert not result.get("failed"), result
+    assert result["plan"]["namespaces"] == []
+
+
+def test_list_variable_that_is_not_a_list_fails_naming_it():
+    result = run_vars({"namespaces_var": "egress_netnamespaces", "nodes": NODES, "node_facts": N_FACTS},
+                      {"egress_netnamespaces": {"name": "a"}})
+    assert result["failed"]
+    assert result["problems"] == ["egress_netnamespaces: must be a list of namespaces, got dict"]
+
+
+def test_same_namespace_in_list_and_prefixed_variable_is_a_problem():
+    task_vars = {"egress_netnamespaces": [{"name": "a", "netid": 1}],
+                 "egress_netnamespace_a": {"name": "a", "netid": 1}}
+    result = run_vars({"namespaces_var": "egress_netnamespaces", "namespaces_prefix": "egress_netnamespace_",
+                       "nodes": NODES, "node_facts": N_FACTS}, task_vars)
+    assert result["failed"]
+    assert any("is declared twice" in p for p in result["problems"]), result["problems"]

@@ -373,3 +373,22 @@ def test_restore_payload():
         "-I X 1 -d 192.0.2.1/32 -m conntrack --ctstate NEW -m comment --comment \"sdn.egress\" "
         "-j REJECT --reject-with icmp-port-unreachable", "COMMIT"]
     assert restore_payload([("nat", [], [same]), ("filter", [], [same])]) == []
+
+
+def test_split_line_fast_path_agrees_with_the_character_reader():
+    """The regular-expression path (no backslash, balanced quotes) gives what the reader gives."""
+    import random
+    from ansible_collections.sdn.egress.plugins.module_utils import iptables as ipt
+    rng = random.Random(20261127)
+    for alphabet in (' \t\n"\\ab-', ' "ab', ' \t"a\\'):
+        for dummy in range(20000):
+            line = "".join(rng.choice(alphabet) for dummy in range(rng.randint(0, 14)))
+            try:
+                fast = ipt.split_line(line)
+            except ValueError:
+                fast = "error"
+            try:
+                slow = ipt._split_line_chars(line)
+            except ValueError:
+                slow = "error"
+            assert fast == slow, line

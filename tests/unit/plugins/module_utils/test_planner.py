@@ -584,3 +584,10 @@ def test_plans_5000_namespaces_on_3_nodes():
     assert sum(len(node["snat"]) for node in result["nodes"].values()) == 5000
     assert sum(flow["actions"].startswith("set_field:") for node in result["nodes"].values()
                for flow in node["flows"]) == 5000
+
+
+def test_namespace_name_with_whitespace_is_a_problem():
+    model = from_inventory([{"name": "egress test", "netid": 1, "egress_ips": []}],
+                           [{"name": "n1", "host_ip": "10.0.0.2"}])
+    problems = validate(model, {"n1": {"reachable": True, "vxlan_ofport": 1}})
+    assert any(p.startswith("namespaces[egress test].name") and "is not a name" in p for p in problems), problems

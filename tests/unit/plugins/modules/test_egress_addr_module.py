@@ -73,6 +73,7 @@ def test_claim_runs_add_and_reads_back(monkeypatch, capsys):
     assert fake.calls == [[IP, "-j", "addr", "show"], [IP, "-force", "-batch", "-"], [IP, "-j", "addr", "show"]]
     assert fake.batches == ["addr add 198.51.100.50/24 dev ens19 label ens19:sdne\n"]
     assert out["commands"] == [[IP, "addr", "add", "198.51.100.50/24", "dev", "ens19", "label", "ens19:sdne"]]
+    assert out["claimed_addresses"] == ["198.51.100.50"]
     assert [e["address"] for e in out["after"]] == ["192.0.2.51", "198.51.100.50", "203.0.113.77"]
 
 
@@ -87,7 +88,7 @@ def test_concurrent_add_and_delete_are_success(monkeypatch, capsys):
     """Errors from `ip` do not matter when the addresses read back are what was planned."""
     fake = FakeIp([fixture("claimed.json"), after_overridden_to_198_51_100_51()],
                   (1, "Error: ipv4: Address already assigned.\nCommand failed -:4"))
-    out = run(monkeypatch, capsys, {"addresses": ["198.51.100.51"], "state": "overridden"}, fake)
+    out = run(monkeypatch, capsys, {"addresses": "198.51.100.51", "state": "overridden"}, fake)
     assert "failed" not in out, out
     assert len(out["commands"]) == 4  # three releases, one claim
     assert len(fake.batches) == 1 and fake.batches[0].count("\n") == 4
