@@ -358,13 +358,15 @@ def _ip_list(values, path, problems):
         problems.add(path, values, "is not a list")
         return []
     result = []
+    seen = set()
     for value in values:
         address = _ipv4(value, path, problems)
         if address is None:
             continue
-        if address in result:
+        if address in seen:
             problems.add(path, value, "is listed twice")
             continue
+        seen.add(address)
         result.append(address)
     return result
 

@@ -55,7 +55,7 @@ options:
       - With O(source=inventory), instead of O(namespaces), the name of a variable holding the
         list of namespaces C({name, netid, egress_ips}), read straight from the task variables
         (templated only when it holds a template). Undefined means no namespaces from it.
-      - The fastest way to declare thousands of namespaces in an inventory: one variable costs
+      - The fastest way to declare thousands of namespaces in an inventory - one variable costs
         Ansible the same on every task whatever its length, while every top-level variable is
         handled on every task. Can be combined with O(namespaces_prefix).
     type: str
@@ -70,7 +70,7 @@ options:
   compact:
     description:
       - Return each node's part of RV(plan.nodes) as a few strings instead of lists (see
-        RV(plan.nodes)), for large plans: Ansible templates a list argument element by
+        RV(plan.nodes)), for large plans - Ansible templates a list argument element by
         element, one string at a constant cost. The role M(sdn.egress.egress_node) uses it with
         the C(flows_text) and C(rules_text) options of M(sdn.egress.ovs_flow) and
         M(sdn.egress.egress_snat).

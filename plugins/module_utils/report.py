@@ -1,0 +1,271 @@
+# -*- coding: utf-8 -*-
+# Copyright: sdn.egress contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The run report of playbooks/egress.yml: pure functions over plain data.
+
+Used by the sdn.egress.egress_report action plugin on the controller. The input is what the
+roles registered per host, read without Ansible templating; nothing here knows about Ansible.
+
+    nodes = collect_nodes([(host, vars_of_host), ...])
+    render_json(check_mode, namespaces, nodes)      # egress-report.json
+    render_markdown(check_mode, namespaces, nodes)  # egress-report.md
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import tempfile
+
+JSON_NAME = "egress-report.json"
+MARKDOWN_NAME = "egress-report.md"
+
+# Registered results (all optional) whose `changed` makes the node count as changed.
+_CHANGE_RESULTS = ("egress_claim", "egress_claim_named", "egress_mark_flows", "egress_snat_added",
+                   "egress_flows", "egress_snat_pruned", "egress_released")
+
+_SCALARS = (bool, int, float)
+
+
+def plain(value):
+    """``value`` as plain JSON types (str, int, float, bool, None, list, dict).
+
+    Ansible hands out subclasses of str, int, list and dict (tagged values); they are copied
+    into the base types. Anything else that JSON cannot hold becomes its text.
+    """
+    if isinstance(value, str):
+        return str.__str__(value)  # the value itself when it is a plain str, else a plain copy
+    if isinstance(value, dict):
+        return dict((plain_key(key), plain(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return str(value)
+
+
+def plain_key(key):
+    """A mapping key as JSON keeps it (a string; JSON turns 1 into "1")."""
+    if isinstance(key, str):
+        return str.__str__(key)
+    if key is None or isinstance(key, _SCALARS):
+        return json.dumps(key)
+    return str(key)
+
+
+def _result(host_vars, name):
+    """A registered result as a dict; missing, skipped or not a mapping is empty."""
+    value = host_vars.get(name)
+    if not isinstance(value, dict) or value.get("skipped") is True:
+        return {}
+    return value
+
+
+def _items(result, key):
+    """``result[key]`` as a list (missing or null is empty)."""
+    value = result.get(key)
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def node_report(host, host_vars):
+    """``(node name, report)`` of one inventory host from its registered variables.
+
+    The report is ``{reachable, changed, addresses_claimed, addresses_released,
+    flow_commands, iptables_commands}`` in plain types. Addresses claimed on the interfaces
+    the inventory names (``egress_claim_named``, a loop result) count as claimed.
+    """
+    name = host_vars.get("egress_node_name")
+    if name is None:
+        name = host
+    facts = host_vars.get("egress_node_facts")
+    reachable = facts.get("reachable", False) if isinstance(facts, dict) else False
+
+    claim = _result(host_vars, "egress_claim")
+    named = _result(host_vars, "egress_claim_named")
+    named_items = [item for item in _items(named, "results") if isinstance(item, dict)]
+    marks = _result(host_vars, "egress_mark_flows")
+    flows = _result(host_vars, "egress_flows")
+    snat_added = _result(host_vars, "egress_snat_added")
+    snat_pruned = _result(host_vars, "egress_snat_pruned")
+    released = _result(host_vars, "egress_released")
+
+    changed = any(bool(_result(host_vars, var).get("changed")) for var in _CHANGE_RESULTS)
+    changed = changed or any(bool(item.get("changed")) for item in named_items)
+    claimed = _items(claim, "claimed")
+    for item in named_items:
+        claimed.extend(_items(item, "claimed"))
+    report = {
+        "reachable": reachable,
+        "changed": changed,
+        "addresses_claimed": claimed,
+        "addresses_released": _items(released, "released"),
+        "flow_commands": _items(marks, "commands") + _items(flows, "commands"),
+        "iptables_commands": _items(snat_added, "commands") + _items(snat_pruned, "commands"),
+    }
+    return plain_key(name), plain(report)
+
+
+def collect_nodes(hosts_vars):
+    """``{node name: report}`` from ``[(inventory host, its variables), ...]``.
+
+    A later host with the same node name replaces an earlier one.
+    """
+    nodes = {}
+    for host, host_vars in hosts_vars:
+        name, report = node_report(host, host_vars)
+        nodes[name] = report
+    return nodes
+
+
+def report_data(check_mode, namespaces, nodes):
+    """The JSON report as a dict (the namespaces as given, not copied)."""
+    return {"check_mode": bool(check_mode), "namespaces": namespaces or [], "nodes": nodes}
+
+
+def _json_default(value):
+    """What JSON cannot hold as it is (subclasses of str, int, list and dict need nothing)."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    return str(value)
+
+
+def render_json(check_mode, namespaces, nodes):
+    """egress-report.json as ``to_nice_json`` prints it (indented by 4, keys sorted, ASCII only),
+    with one trailing newline."""
+    data = report_data(check_mode, namespaces, nodes)
+    return json.dumps(data, indent=4, sort_keys=True, separators=(",", ": "), default=_json_default) + "\n"
+
+
+def _text(value):
+    """A value as a Jinja ``{{ }}`` prints it."""
+    return value if isinstance(value, str) else str(value)
+
+
+def _or_dash(value):
+    return _text(value) if value else "-"
+
+
+def _command_line(line):
+    if isinstance(line, str):
+        return line
+    if isinstance(line, (list, tuple)):
+        return " ".join(_text(part) for part in line)
+    return _text(line)
+
+
+def _addresses(entries):
+    return ", ".join(_text(entry.get("address") if isinstance(entry, dict) else entry) for entry in entries) or "-"
+
+
+def render_markdown(check_mode, namespaces, nodes):
+    """egress-report.md: the namespace table, a mermaid picture namespace -> egress IP -> node,
+    the node table and the commands every node ran (or would run, in check mode)."""
+    namespaces = namespaces or []
+    out = [
+        "# Egress report",
+        "Mode: %s" % ("check (nothing was changed)" if check_mode else "converge"),
+        "",
+        "## Namespaces",
+        "",
+        "| namespace | VNID | mark | egress IPs (failover order) | in use | node | state |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for ns in namespaces:
+        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            _text(ns.get("name")), _text(ns.get("netid")), _text(ns.get("mark")),
+            ", ".join(_text(ip) for ip in ns.get("egress_ips") or []),
+            _or_dash(ns.get("active_ip")), _or_dash(ns.get("node")), _text(ns.get("state"))))
+
+    out += ["", "## Namespaces, egress IPs and nodes", "", "```mermaid", "flowchart LR"]
+    index = 0
+    for ns in namespaces:
+        if not ns.get("egress_ips"):
+            continue
+        index += 1
+        active = ns.get("active_ip")
+        out.append('  ns_%d["%s"] %s ip_%s["%s"]' % (
+            index, _text(ns.get("name")), "-->" if ns.get("state") == "active" else "-.->|dropped|",
+            _text(active or "none").replace(".", "_"), _text(active or "no usable IP")))
+        node = ns.get("node")
+        if node:
+            out.append('  ip_%s --> node_%s[["%s"]]' % (
+                _text(active).replace(".", "_"), _text(node).replace("-", "_"), _text(node)))
+    out += ["```", "", "## Nodes", "",
+            "| node | reachable | changed | addresses claimed | addresses released | flow commands | iptables commands |",
+            "|---|---|---|---|---|---|---|"]
+    names = sorted(nodes)
+    for name in names:
+        node = nodes[name]
+        out.append("| %s | %s | %s | %s | %s | %d | %d |" % (
+            _text(name), _text(node["reachable"]), _text(node["changed"]),
+            _addresses(node["addresses_claimed"]), _addresses(node["addresses_released"]),
+            len(node["flow_commands"]), len(node["iptables_commands"])))
+    for name in names:
+        node = nodes[name]
+        lines = node["flow_commands"] + node["iptables_commands"]
+        if not lines:
+            continue
+        out += ["", "### %s" % _text(name), "", "```"]
+        out += [_command_line(line) for line in lines]
+        out.append("```")
+    return "\n".join(out) + "\n"
+
+
+def summary(namespaces, nodes):
+    """Counts for the task result."""
+    states = {}
+    for ns in namespaces or []:
+        state = _text(ns.get("state"))
+        states[state] = states.get(state, 0) + 1
+    return {
+        "namespaces": len(namespaces or []),
+        "namespaces_by_state": states,
+        "nodes": len(nodes),
+        "nodes_changed": sum(1 for node in nodes.values() if node["changed"]),
+        "nodes_unreachable": sum(1 for node in nodes.values() if not node["reachable"]),
+        "addresses_claimed": sum(len(node["addresses_claimed"]) for node in nodes.values()),
+        "addresses_released": sum(len(node["addresses_released"]) for node in nodes.values()),
+        "flow_commands": sum(len(node["flow_commands"]) for node in nodes.values()),
+        "iptables_commands": sum(len(node["iptables_commands"]) for node in nodes.values()),
+    }
+
+
+def write_if_changed(path, text, mode=0o644):
+    """Write ``text`` to ``path`` atomically (a temporary file in the same directory, renamed
+    over it) unless the file already holds exactly that. Returns whether it was written."""
+    data = text.encode("utf-8")
+    try:
+        with open(path, "rb") as handle:
+            same = handle.read() == data
+    except OSError:
+        same = False
+    if same:
+        if (os.stat(path).st_mode & 0o7777) != mode:
+            os.chmod(path, mode)
+        return False
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return True

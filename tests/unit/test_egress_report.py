@@ -1,0 +1,326 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests for the run report: the rendering functions and the sdn.egress.egress_report action."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import json
+import os
+import stat
+from unittest.mock import MagicMock
+
+import pytest
+
+from ansible._internal._datatag._tags import Origin
+from ansible.parsing.dataloader import DataLoader
+from ansible.playbook.play_context import PlayContext
+from ansible.playbook.task import Task
+from ansible.template import trust_as_template
+
+from ansible_collections.sdn.egress.plugins.action.egress_report import ActionModule
+from ansible_collections.sdn.egress.plugins.module_utils import report
+
+NAMESPACES = [
+    {"name": "egress-a", "netid": 7305526, "vnid_hex": "0x6f7936", "mark": "0x6f7936",
+     "egress_ips": ["192.0.2.51", "192.0.2.52"], "active_ip": "192.0.2.51", "node": "router-01",
+     "state": "active", "reason": None},
+    {"name": "egress-b", "netid": 3064846, "vnid_hex": "0x2ec40e", "mark": "0x2ec40e",
+     "egress_ips": ["198.51.100.53"], "active_ip": None, "node": None, "state": "dropped",
+     "reason": "no usable egress IP"},
+    {"name": "plain", "netid": 1234567, "vnid_hex": "0x12d687", "mark": "0x12d687", "egress_ips": [],
+     "active_ip": None, "node": None, "state": "no-egress", "reason": None},
+    {"name": "egress-c", "netid": 42, "vnid_hex": "0x2a", "mark": "0x2a", "egress_ips": ["198.51.100.60"],
+     "active_ip": "198.51.100.60", "node": "router02", "state": "active", "reason": None},
+]
+SKIPPED = {"changed": False, "skipped": True, "skip_reason": "Conditional result was False"}
+ADDR_A = {"address": "192.0.2.51", "interface": "eth0", "prefix": 24, "label": "eth0:sdne"}
+ADDR_C = {"address": "198.51.100.60", "interface": "eth1", "prefix": 24, "label": "eth1:sdne"}
+ADDR_GONE = {"address": "192.0.2.99", "interface": "eth0", "prefix": 24, "label": "eth0:sdne"}
+HOST_VARS = {
+    "r1": {
+        "egress_node_name": "router-01",
+        "egress_node_facts": {"reachable": True, "tun0_mac": "0a:58:0a:81:00:01", "vxlan_ofport": 1},
+        "egress_claim": {"changed": True, "claimed": [ADDR_A], "released": [],
+                         "commands": [["/usr/sbin/ip", "addr", "add", "192.0.2.51/24", "dev", "eth0"]]},
+        "egress_claim_named": {"changed": False, "skipped": True, "results": []},
+        "egress_mark_flows": {"changed": True, "commands": ["add A"]},
+        "egress_snat_added": {"changed": True, "commands": ["*nat", "-I X", "COMMIT"]},
+        "egress_flows": {"changed": True, "commands": ["add B"]},
+        "egress_snat_pruned": SKIPPED,
+        "egress_released": {"changed": False, "released": [], "commands": []},
+    },
+    "r2": {
+        "egress_node_name": "router02",
+        "egress_node_facts": {"reachable": True},
+        "egress_claim": {"changed": False, "claimed": [], "released": [], "commands": []},
+        "egress_claim_named": {"changed": True, "results": [
+            {"changed": True, "claimed": [ADDR_C], "item": {"interface": "eth1"}},
+            {"changed": False, "claimed": [], "item": {"interface": "eth2"}},
+            {"changed": False, "skipped": True, "item": {"interface": "eth3"}},
+        ]},
+        "egress_mark_flows": {"changed": False, "commands": []},
+        "egress_snat_added": {"changed": False, "commands": []},
+        "egress_flows": {"changed": False, "commands": []},
+        "egress_snat_pruned": {"changed": True, "commands": [["iptables", "-t", "nat", "-D", "X", "3"]]},
+        "egress_released": {"changed": True, "released": [ADDR_GONE], "commands": []},
+    },
+    "m1": {"inventory_hostname": "m1"},
+}
+HOSTS = ["r1", "r2", "m1"]
+PLAIN_SCALARS = (str, int, bool, float, type(None))
+
+EXPECTED_NODES = {
+    "m1": {"reachable": False, "changed": False, "addresses_claimed": [], "addresses_released": [],
+           "flow_commands": [], "iptables_commands": []},
+    "router-01": {"reachable": True, "changed": True, "addresses_claimed": [ADDR_A], "addresses_released": [],
+                  "flow_commands": ["add A", "add B"], "iptables_commands": ["*nat", "-I X", "COMMIT"]},
+    "router02": {"reachable": True, "changed": True, "addresses_claimed": [ADDR_C],
+                 "addresses_released": [ADDR_GONE], "flow_commands": [],
+                 "iptables_commands": [["iptables", "-t", "nat", "-D", "X", "3"]]},
+}
+
+EXPECTED_MARKDOWN = """\
+# Egress report
+Mode: converge
+
+## Namespaces
+
+| namespace | VNID | mark | egress IPs (failover order) | in use | node | state |
+|---|---|---|---|---|---|---|
+| egress-a | 7305526 | 0x6f7936 | 192.0.2.51, 192.0.2.52 | 192.0.2.51 | router-01 | active |
+| egress-b | 3064846 | 0x2ec40e | 198.51.100.53 | - | - | dropped |
+| plain | 1234567 | 0x12d687 |  | - | - | no-egress |
+| egress-c | 42 | 0x2a | 198.51.100.60 | 198.51.100.60 | router02 | active |
+
+## Namespaces, egress IPs and nodes
+
+```mermaid
+flowchart LR
+  ns_1["egress-a"] --> ip_192_0_2_51["192.0.2.51"]
+  ip_192_0_2_51 --> node_router_01[["router-01"]]
+  ns_2["egress-b"] -.->|dropped| ip_none["no usable IP"]
+  ns_3["egress-c"] --> ip_198_51_100_60["198.51.100.60"]
+  ip_198_51_100_60 --> node_router02[["router02"]]
+```
+
+## Nodes
+
+| node | reachable | changed | addresses claimed | addresses released | flow commands | iptables commands |
+|---|---|---|---|---|---|---|
+| m1 | False | False | - | - | 0 | 0 |
+| router-01 | True | True | 192.0.2.51 | - | 2 | 3 |
+| router02 | True | True | 198.51.100.60 | 192.0.2.99 | 0 | 1 |
+
+### router-01
+
+```
+add A
+add B
+*nat
+-I X
+COMMIT
+```
+
+### router02
+
+```
+iptables -t nat -D X 3
+```
+"""
+
+
+def hosts_vars():
+    return [(host, copy.deepcopy(HOST_VARS[host])) for host in HOSTS]
+
+
+def test_nodes_from_registered_results():
+    assert report.collect_nodes(hosts_vars()) == EXPECTED_NODES
+
+
+def test_named_interface_claims_count_as_claimed_and_changed():
+    host_vars = {"egress_claim": {"changed": False, "claimed": [ADDR_A]},
+                 "egress_claim_named": {"changed": True, "results": [{"changed": True, "claimed": [ADDR_C]}]}}
+    name, node = report.node_report("r9", host_vars)
+    assert name == "r9"
+    assert node["addresses_claimed"] == [ADDR_A, ADDR_C]
+    assert node["changed"] is True
+
+
+@pytest.mark.parametrize("host_vars", [
+    {},
+    {"egress_claim": SKIPPED, "egress_claim_named": {"changed": False, "skipped": True, "results": []},
+     "egress_mark_flows": SKIPPED, "egress_snat_added": SKIPPED, "egress_flows": SKIPPED,
+     "egress_snat_pruned": SKIPPED, "egress_released": SKIPPED, "egress_node_facts": {"reachable": False}},
+    {"egress_claim": None, "egress_flows": "not a result", "egress_node_facts": "odd"},
+])
+def test_missing_or_skipped_results_are_empty(host_vars):
+    assert report.node_report("m1", host_vars) == ("m1", EXPECTED_NODES["m1"])
+
+
+def test_json_is_what_to_nice_json_prints():
+    nodes = report.collect_nodes(hosts_vars())
+    text = report.render_json(False, NAMESPACES, nodes)
+    expected = {"check_mode": False, "namespaces": NAMESPACES, "nodes": EXPECTED_NODES}
+    assert text == json.dumps(expected, indent=4, sort_keys=True, separators=(",", ": ")) + "\n"
+    assert text.startswith('{\n    "check_mode": false,\n    "namespaces": [\n        {\n            "active_ip"')
+
+
+def test_markdown_report():
+    nodes = report.collect_nodes(hosts_vars())
+    assert report.render_markdown(False, NAMESPACES, nodes) == EXPECTED_MARKDOWN
+
+
+def test_check_mode_is_stated():
+    nodes = report.collect_nodes(hosts_vars())
+    assert report.render_markdown(True, NAMESPACES, nodes).splitlines()[1] == "Mode: check (nothing was changed)"
+    assert json.loads(report.render_json(True, NAMESPACES, nodes))["check_mode"] is True
+
+
+def test_empty_plan_and_no_nodes():
+    text = report.render_markdown(False, [], {})
+    assert "|---|---|---|---|---|---|---|\n\n## Namespaces, egress IPs and nodes" in text
+    assert text.endswith("```mermaid\nflowchart LR\n```\n\n## Nodes\n\n"
+                         "| node | reachable | changed | addresses claimed | addresses released | flow commands "
+                         "| iptables commands |\n|---|---|---|---|---|---|---|\n")
+    assert json.loads(report.render_json(False, None, {})) == {"check_mode": False, "namespaces": [], "nodes": {}}
+
+
+def test_tagged_values_become_plain():
+    tagged = Origin(path="/inventory/host_vars/r1.yml", line_num=3).tag(copy.deepcopy(HOST_VARS["r1"]))
+    tagged["egress_node_name"] = trust_as_template("router-01")
+    tagged["egress_claim"]["claimed"][0]["prefix"] = Origin(path="/x").tag(24)
+    name, node = report.node_report("r1", tagged)
+    assert type(name) in PLAIN_SCALARS
+    assert node == EXPECTED_NODES["router-01"]
+
+    def exact(value):
+        """Whether value and everything in it are of the base types themselves, not subclasses."""
+        if isinstance(value, dict):
+            return type(value) in (dict,) and all(type(k) in (str,) and exact(v) for k, v in value.items())
+        if isinstance(value, list):
+            return type(value) in (list,) and all(exact(v) for v in value)
+        return type(value) in PLAIN_SCALARS
+
+    assert exact(node)
+    namespaces = Origin(path="/plan").tag(copy.deepcopy(NAMESPACES))
+    namespaces[0]["name"] = trust_as_template("egress-a")
+    nodes = report.collect_nodes(hosts_vars())
+    assert report.render_json(False, namespaces, nodes) == report.render_json(False, NAMESPACES, nodes)
+    assert report.render_markdown(False, namespaces, nodes) == EXPECTED_MARKDOWN
+
+
+def test_plain_keeps_scalars_and_stringifies_the_rest():
+    assert report.plain({1: (True, None, 1.5), "k": {"x"}}) == {"1": [True, None, 1.5], "k": "{'x'}"}
+
+
+def test_summary_counts():
+    nodes = report.collect_nodes(hosts_vars())
+    assert report.summary(NAMESPACES, nodes) == {
+        "namespaces": 4, "namespaces_by_state": {"active": 2, "dropped": 1, "no-egress": 1}, "nodes": 3,
+        "nodes_changed": 2, "nodes_unreachable": 1, "addresses_claimed": 2, "addresses_released": 1,
+        "flow_commands": 2, "iptables_commands": 4}
+
+
+def test_write_if_changed_writes_atomically_and_only_changes(tmp_path):
+    path = str(tmp_path / "report.md")
+    assert report.write_if_changed(path, "one\n") is True
+    inode = os.stat(path).st_ino
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    os.chmod(path, 0o600)
+    assert report.write_if_changed(path, "one\n") is False
+    assert os.stat(path).st_ino == inode
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    assert report.write_if_changed(path, "two\n") is True
+    assert os.stat(path).st_ino != inode  # replaced by rename, never truncated in place
+    with open(path) as handle:
+        assert handle.read() == "two\n"
+    assert sorted(os.listdir(str(tmp_path))) == ["report.md"]
+
+
+class RawOnlyHostVars:
+    """Like Ansible's HostVars, but fails when a host's variables would be templated."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def raw_get(self, host):
+        return self.data.get(host)
+
+    def __getitem__(self, host):
+        raise AssertionError("hostvars[%r] templates every value it returns" % host)
+
+
+def run_action(args, task_vars, check_mode=False):
+    task = Task()
+    task.args = args
+    task.check_mode = check_mode
+    action = ActionModule(task=task, connection=MagicMock(), play_context=PlayContext(), loader=DataLoader(),
+                          templar=None, shared_loader_obj=None)
+    return action.run(task_vars=task_vars)
+
+
+def task_vars(**extra):
+    out = {"egress_plan": {"changed": False, "plan": {"namespaces": NAMESPACES, "nodes": {}, "settings": {}}},
+           "ansible_play_hosts_all": HOSTS, "hostvars": RawOnlyHostVars(copy.deepcopy(HOST_VARS))}
+    out.update(extra)
+    return out
+
+
+def test_action_writes_both_reports_and_rewrites_only_on_change(tmp_path):
+    dest = tmp_path / "reports" / "run"
+    old_umask = os.umask(0o077)
+    try:
+        result = run_action({"dest": str(dest)}, task_vars())
+    finally:
+        os.umask(old_umask)
+    assert not result.get("failed"), result
+    assert result["changed"] is False
+    assert stat.S_IMODE(os.stat(str(dest)).st_mode) == 0o755
+    paths = {"json": str(dest / "egress-report.json"), "markdown": str(dest / "egress-report.md")}
+    assert result["paths"] == paths
+    assert result["updated"] == [paths["json"], paths["markdown"]]
+    assert result["summary"]["nodes_changed"] == 2
+    with open(paths["markdown"]) as handle:
+        assert handle.read() == EXPECTED_MARKDOWN
+    with open(paths["json"]) as handle:
+        assert json.load(handle) == {"check_mode": False, "namespaces": NAMESPACES, "nodes": EXPECTED_NODES}
+    for path in paths.values():
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+
+    again = run_action({"dest": str(dest)}, task_vars())
+    assert again["changed"] is False and again["updated"] == []
+
+    checked = run_action({"dest": str(dest)}, task_vars(), check_mode=True)
+    assert checked["changed"] is False and checked["check_mode"] is True
+    assert checked["updated"] == [paths["json"], paths["markdown"]]  # written in check mode too
+    with open(paths["markdown"]) as handle:
+        assert "Mode: check (nothing was changed)\n" in handle.read()
+
+
+def test_action_hosts_and_plan_var_options(tmp_path):
+    plan = {"plan": {"namespaces": NAMESPACES[:1]}}
+    result = run_action({"dest": str(tmp_path), "hosts": ["r2"], "plan_var": "other_plan"},
+                        task_vars(other_plan=plan, egress_plan=None))
+    assert not result.get("failed"), result
+    assert result["summary"]["nodes"] == 1 and result["summary"]["namespaces"] == 1
+    with open(str(tmp_path / "egress-report.json")) as handle:
+        assert list(json.load(handle)["nodes"]) == ["router02"]
+
+
+@pytest.mark.parametrize("args, extra, message", [
+    ({}, {}, "missing required arguments: dest"),
+    ({"hosts": ["r1", "nowhere"]}, {}, "not in the inventory: nowhere"),
+    ({}, {"egress_plan": SKIPPED}, "egress_plan.plan.namespaces is not defined"),
+    ({"plan_var": "nothing"}, {}, "nothing.plan.namespaces is not defined"),
+])
+def test_action_failures(tmp_path, args, extra, message):
+    args = dict(args)
+    if "missing" not in message:
+        args["dest"] = str(tmp_path)
+    result = run_action(args, task_vars(**extra))
+    assert result["failed"] is True
+    assert message in result["msg"]
+    assert os.listdir(str(tmp_path)) == []
