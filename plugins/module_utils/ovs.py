@@ -72,6 +72,71 @@ def check_match(match):
             raise ValueError('%r is a flow attribute, not a match field' % key)
 
 
+# `actions=` as a field of a flow line: at the start or after a field separator.
+_ACTIONS_FIELD = re.compile(r'(?:^|[\s,])actions=')
+_FIELD_SEPARATOR = re.compile(r'[\s,]+')
+_INTEGER = re.compile(r'^[+-]?[0-9]+$')
+_KEY_END = re.compile(r'[=:(]')
+
+
+def parse_flow_line(line):
+    """One `ovs-ofctl add-flows` file line -> dict(table, priority, match, actions).
+
+    `table=` and `priority=` may stand anywhere among the fields before `actions=` (defaults
+    0 and 32768); the other fields, in their order, form the match; `actions=` runs to the end
+    of the line (None when the line has no `actions=`). Fields are separated by commas or
+    blanks. Raises ValueError with the reason (without the line) for a malformed line.
+    """
+    found = _ACTIONS_FIELD.search(line)
+    if found:
+        head, actions = line[:found.start()], line[found.end():].strip()
+    else:
+        head, actions = line, None
+    flow = dict(table=None, priority=None, match='', actions=actions)
+    match = []
+    for token in _FIELD_SEPARATOR.split(head):
+        if not token.startswith(('table=', 'priority=', 'cookie')):
+            if token:
+                match.append(token)
+            continue
+        key, dummy, value = token.partition('=')
+        if key.startswith('cookie'):
+            if _KEY_END.split(token, 1)[0] != 'cookie':
+                match.append(token)  # not a cookie; the match check judges it
+                continue
+            raise ValueError('cookie is not allowed: the module sets its own (option cookie)')
+        if flow[key] is not None:
+            raise ValueError('%s is given twice' % key)
+        if not _INTEGER.match(value):
+            raise ValueError('%s must be an integer' % key)
+        flow[key] = int(value)
+    flow['match'] = ','.join(match)
+    if flow['table'] is None:
+        flow['table'] = 0
+    if flow['priority'] is None:
+        flow['priority'] = DEFAULT_PRIORITY
+    return flow
+
+
+def parse_flows_text(text):
+    """[(line number, line, flow dict)] from `ovs-ofctl add-flows` file text (see parse_flow_line).
+
+    Lines are separated by newlines (a trailing carriage return is ignored); blank lines and
+    lines whose first non-blank character is `#` are skipped. Raises ValueError
+    "line N: 'LINE': reason" for the first malformed line.
+    """
+    result = []
+    for number, raw in enumerate(text.split('\n'), 1):
+        line = raw.strip()
+        if not line or line.startswith('#'):
+            continue
+        try:
+            result.append((number, line, parse_flow_line(line)))
+        except ValueError as e:
+            raise ValueError('line %d: %r: %s' % (number, line, e))
+    return result
+
+
 def flow_spec(table, priority, match, actions):
     """One parse-flows input line (no cookie: ownership is added by the plan)."""
     head = 'table=%d,priority=%d' % (table, priority)

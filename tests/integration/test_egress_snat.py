@@ -277,3 +277,57 @@ def test_packet_is_snated_to_the_egress_ip(make_netns, ansible, backend):
         server.kill()
         server.wait(timeout=10)
         server.stdout.close()
+
+
+# --- rules_text: the same rules as one string --------------------------------------------
+
+def as_text(rules):
+    return "".join("%s %s %s\n" % (r["mark"], r["egress_ip"], r["name"]) for r in rules)
+
+
+@backends
+def test_rules_text_converges_and_equals_the_list_form(netns, ansible, backend):
+    tables = Tables(netns, backend, SEED[:1])
+    text = "# mark egress-ip name\n\n0x2ec40e  192.0.2.50  egress-test3\n   \n7305526\t192.0.2.11 egress-test\n"
+    initial = tables.save("nat") + tables.save("filter")
+
+    run, check = snat(ansible, netns, backend, check=True, rules_text=text, reject_inbound=True)
+    assert run.rc == 0 and check["changed"], run
+    assert tables.save("nat") + tables.save("filter") == initial
+
+    run, first = snat(ansible, netns, backend, rules_text=text, reject_inbound=True)
+    assert run.rc == 0 and first["changed"] and first["commands"] == check["commands"], run
+    assert tables.chain() == first["after"]["nat"] == [RETURN, SEED[0]] + OURS + [ANCHOR]
+    assert [line.split(" --comment ")[1] for line in tables.chain("filter", REJECT_CHAIN)[1:]] == [
+        '"sdn.egress egress-test3" -j REJECT --reject-with icmp-port-unreachable',
+        '"sdn.egress egress-test" -j REJECT --reject-with icmp-port-unreachable',
+    ]
+    converged = tables.save("nat") + tables.save("filter")
+
+    # the list form of the same data finds nothing to do, in both states
+    for state in ("present", "overridden"):
+        run, again = snat(ansible, netns, backend, rules=RULES, reject_inbound=True, state=state)
+        assert run.rc == 0 and not again["changed"] and again["commands"] == [], run
+        run, again = snat(ansible, netns, backend, rules_text=as_text(RULES), reject_inbound=True, state=state)
+        assert run.rc == 0 and not again["changed"], run
+    assert tables.save("nat") + tables.save("filter") == converged
+
+    run, gone = snat(ansible, netns, backend, rules_text="# none left\n", state="overridden")
+    assert run.rc == 0 and gone["changed"], run
+    assert tables.chain() == [RETURN, SEED[0], ANCHOR] and len(tables.chain("filter", REJECT_CHAIN)) == 1
+
+
+@backends
+@pytest.mark.parametrize("bad, message", [
+    ("0xnope 192.0.2.2 b", "rules_text line 3: '0xnope 192.0.2.2 b': mark: '0xnope' is not a mark"),
+    ("0x2 192.0.2.256 b", "rules_text line 3: '0x2 192.0.2.256 b': egress_ip: '192.0.2.256' is not a valid IPv4 address"),
+    ("0x2 192.0.2.2 two words", "rules_text line 3: '0x2 192.0.2.2 two words': expected MARK EGRESS_IP [NAME]"),
+])
+def test_rules_text_malformed_line_changes_nothing(netns, ansible, backend, bad, message):
+    tables = Tables(netns, backend)
+    initial = tables.save("nat") + tables.save("filter")
+    run, result = snat(ansible, netns, backend, rules_text="0x1 192.0.2.1 a\n# b next\n%s\n" % bad,
+                       reject_inbound=True, state="overridden")
+    assert run.rc != 0 and result.get("failed"), run
+    assert result["msg"].startswith(message), result["msg"]
+    assert tables.save("nat") + tables.save("filter") == initial

@@ -240,3 +240,84 @@ def test_explicit_target(br0, netns, ansible):
         'table': 100, 'priority': 100, 'match': 'ip,reg0=0x1', 'actions': 'drop'}}], netns=netns)
     assert res.rc == 0 and res.changed, res
     assert 'cookie=0x1234, table=100, priority=100,ip,reg0=0x1 actions=drop' in dump(br0)
+
+
+# --- flows_text: the same flows as one string -----------------------------------------------
+
+def as_text(flows):
+    return ''.join('table=%d,priority=%d,%s,actions=%s\n' % (f['table'], f['priority'], f['match'], f['actions'])
+                   for f in flows)
+
+
+def test_flows_text_converges_and_equals_the_list_form(br0, netns, ansible):
+    flows = seed_flows(br0) + [
+        {'table': 100, 'priority': 201, 'match': 'udp,nw_dst=10.0.0.3,tp_dst=53', 'actions': 'output:2'},
+        {'table': 90, 'priority': 5, 'match': 'ip', 'actions': 'drop'},
+    ]
+    # comments, blank lines, table/priority among the match fields, blanks as separators
+    text = ('# egress flows of this node\n\n' + as_text(flows[:2])
+            + 'priority=201 udp table=100 nw_dst=10.0.0.3,tp_dst=53 actions=output:2\n'
+            + '   # the drop\n' + 'ip,table=90,priority=5,actions=drop\n')
+    sdn = foreign(br0)
+
+    predicted = ansible([task(br0, flows_text=text)], check=True, netns=netns)
+    assert predicted.rc == 0 and predicted.changed and foreign(br0) == sdn and owned(br0) == [], predicted
+
+    first = ansible([task(br0, flows_text=text)], netns=netns)
+    assert first.rc == 0 and first.changed, first
+    assert first.last['commands'] == predicted.last['commands'] and len(first.last['added']) == 4
+    mac = br0.vsctl('get', 'Interface', 'tun0', 'mac_in_use').strip().strip('"').lower()
+    assert owned(br0) == sorted([
+        'cookie=0x65677265, table=100, priority=100,ip,reg0=0x2ec40e actions=' + TUNNEL,
+        'cookie=0x65677265, table=100, priority=123,ip,reg0=0x2ec40e actions=set_field:%s->eth_dst,'
+        'set_field:0x2ec40e->pkt_mark,goto_table:101' % mac,
+        'cookie=0x65677265, table=100, priority=201,udp,nw_dst=10.0.0.3,tp_dst=53 actions=output:2',
+        'cookie=0x65677265, table=90, priority=5,ip actions=drop',
+    ])
+    assert foreign(br0) == sdn
+    state = dump(br0)
+
+    # the list form of the same data, in every state, finds nothing to do
+    same = ansible([task(br0, name='list', flows=flows),
+                    task(br0, name='list overridden', state='overridden', flows=flows),
+                    task(br0, name='text again', flows_text=text),
+                    task(br0, name='text overridden', state='overridden', flows_text=as_text(flows))], netns=netns)
+    assert same.rc == 0 and not same.changed, same
+    assert dump(br0) == state
+
+
+def test_flows_text_overridden_and_absent(br0, netns, ansible):
+    flows = [{'table': 100, 'priority': 100, 'match': 'ip,reg0=0x%x' % n, 'actions': 'drop'} for n in (1, 2, 3)]
+    assert ansible([task(br0, flows=flows)], netns=netns).rc == 0
+    sdn = foreign(br0)
+
+    res = ansible([task(br0, state='overridden', scope_table=100, flows_text=as_text(flows[:2]))], netns=netns)
+    assert res.rc == 0 and res.changed, res
+    assert res.last['removed'] == ['cookie=0x65677265, table=100, priority=100,ip,reg0=0x3 actions=drop']
+
+    res = ansible([task(br0, state='absent', flows_text='table=100,priority=100,reg0=0x1,ip\n')], netns=netns)
+    assert res.rc == 0 and res.changed, res
+    assert owned(br0) == ['cookie=0x65677265, table=100, priority=100,ip,reg0=0x2 actions=drop']
+
+    res = ansible([task(br0, state='overridden', flows_text='# no flows any more\n')], netns=netns)
+    assert res.rc == 0 and res.changed and owned(br0) == [] and foreign(br0) == sdn, res
+
+
+@pytest.mark.parametrize('bad, message', [
+    ('table=x,ip,actions=drop', "flows_text line 4: 'table=x,ip,actions=drop': table must be an integer"),
+    ('cookie=0x1,table=100,ip,actions=drop', "flows_text line 4: 'cookie=0x1,table=100,ip,actions=drop': cookie"),
+    ('table=100,priority=7,ip,reg0=0xZZ,actions=drop',
+     "flows_text line 4: 'table=100,priority=7,ip,reg0=0xZZ,actions=drop': match 'ip,reg0=0xZZ' is invalid: "),
+    ('table=100,priority=7,ip,actions=set_field:1->no_such_field',
+     "flows_text line 4: 'table=100,priority=7,ip,actions=set_field:1->no_such_field': "
+     "actions 'set_field:1->no_such_field' is invalid: "),
+    ('table=100,priority=7,ip', "flows_text line 4: 'table=100,priority=7,ip': actions= is required with state=overridden"),
+])
+def test_flows_text_malformed_line_fails_and_changes_nothing(br0, netns, ansible, bad, message):
+    good = [{'table': 100, 'priority': 100, 'match': 'ip,reg0=0x%x' % n, 'actions': 'drop'} for n in (1, 2)]
+    assert ansible([task(br0, flows=good[:1])], netns=netns).rc == 0
+    before = dump(br0)
+    res = ansible([task(br0, state='overridden', flows_text=as_text(good) + '# then\n' + bad + '\n')], netns=netns)
+    assert res.rc != 0, res
+    assert res.last['msg'].startswith(message), res.last['msg']
+    assert dump(br0) == before

@@ -12,6 +12,7 @@ __metaclass__ = type
 
 import json
 import os
+import time
 
 import pytest
 
@@ -257,3 +258,111 @@ def test_concurrent_change_is_detected(fake, capsys, monkeypatch):
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     result = run({"rules": RULES}, capsys=capsys)
     assert result["failed"] and "differs from the plan" in result["msg"]
+
+
+# --- rules_text: the same rules as one string --------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("0x2EC40E 192.0.2.50 egress-test3",
+     [(1, "0x2EC40E 192.0.2.50 egress-test3", {"mark": "0x2EC40E", "egress_ip": "192.0.2.50", "name": "egress-test3"})]),
+    ("  7\t198.51.100.7  \r\n", [(1, "7\t198.51.100.7", {"mark": "7", "egress_ip": "198.51.100.7", "name": None})]),
+    ("# mark ip name\n\n   \n  # indented\n0x1 192.0.2.1 a\n0x2\n",
+     [(5, "0x1 192.0.2.1 a", {"mark": "0x1", "egress_ip": "192.0.2.1", "name": "a"}),
+      (6, "0x2", {"mark": "0x2", "egress_ip": None, "name": None})]),
+    ("", []),
+    ("# only a comment\n\n", []),
+])
+def test_parse_rules_text(text, expected):
+    assert egress_snat.parse_rules_text(text) == expected
+
+
+def test_parse_rules_text_refuses_more_than_three_words():
+    with pytest.raises(ValueError) as err:
+        egress_snat.parse_rules_text("0x1 192.0.2.1 a\n\n0x2 192.0.2.2 two words\n")
+    assert str(err.value).startswith("line 3: '0x2 192.0.2.2 two words': expected MARK EGRESS_IP [NAME], got 4 words")
+
+
+def test_parse_rules_text_is_fast():
+    text = "".join("0x%x 198.51.%d.%d ns-%05d\n" % (0x100 + i, i // 250, i % 250 + 1, i) for i in range(10000))
+    started = time.perf_counter()
+    rules = egress_snat.parse_rules_text(text)
+    assert len(rules) == 10000 and time.perf_counter() - started < 1.0
+
+
+def as_text(rules):
+    """rules entries as rules_text lines, the way egress_plan writes them."""
+    return "".join(" ".join(str(r[k]) for k in ("mark", "egress_ip", "name") if r.get(k) is not None) + "\n"
+                   for r in rules)
+
+
+@pytest.mark.parametrize("args", [
+    {},
+    {"state": "overridden", "remove_conflicts": True, "reject_inbound": True},
+    {"reject_inbound": True, "backend": "legacy"},
+])
+def test_rules_text_gives_the_same_result_as_rules(monkeypatch, capsys, args):
+    rules = RULES + [{"mark": 3064847, "egress_ip": "192.0.2.60"}]
+    results, chains = [], []
+    for form in ({"rules_text": as_text(rules)}, {"rules": rules}):
+        state = FakeIptables(fixture("owned_nat_nft.txt"), fixture("owned_filter_nft.txt"))
+        monkeypatch.setattr(basic.AnsibleModule, "run_command",
+                            lambda module, argv, data=None, **kw: state.run_command(module, argv, data=data))
+        monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, **kwargs: "/usr/sbin/" + name)
+        result = run(dict(args, **form), diff=True, capsys=capsys)
+        del result["invocation"]
+        results.append(result)
+        chains.append((state.chain("nat", CHAIN), state.chain("filter", REJECT_CHAIN)))
+        # the other form on the converged tables: nothing to do
+        other = {"rules": rules} if "rules_text" in form else {"rules_text": as_text(rules)}
+        assert not run(dict(args, **other), capsys=capsys)["changed"]
+    assert results[0]["changed"] and results[0] == results[1]
+    assert chains[0] == chains[1]
+
+
+def test_rules_text_check_mode_then_converge_then_unchanged(fake, capsys):
+    text = "# mark egress-ip name\n0x6F7936 192.0.2.11 egress-test\n\n0x2ec40e   192.0.2.50   egress-test3\n"
+    before = fake.chain("nat", CHAIN)
+    predicted = run({"rules_text": text}, check=True, capsys=capsys)
+    assert predicted["changed"] and fake.restores == [] and fake.chain("nat", CHAIN) == before
+    first = run({"rules_text": text}, capsys=capsys)
+    assert first["commands"] == predicted["commands"] and first["after"]["nat"] == fake.chain("nat", CHAIN)
+    assert '-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x6f7936 -m comment --comment "sdn.egress egress-test" ' \
+           '-j SNAT --to-source 192.0.2.11' in first["after"]["nat"]
+    assert not run({"rules_text": text}, capsys=capsys)["changed"]
+
+
+@pytest.mark.parametrize("text", ["", "\n", "# nothing here\n"])
+def test_rules_text_without_rules_overridden_removes_all_owned(fake, capsys, text):
+    result = run({"state": "overridden", "rules_text": text}, capsys=capsys)
+    assert result["changed"]
+    assert not [line for line in fake.chain("nat", CHAIN) if Rule(line).owned("sdn.egress")]
+    assert not [line for line in fake.chain("filter", REJECT_CHAIN) if Rule(line).owned("sdn.egress")]
+    assert len(fake.chain("nat", CHAIN)) == 8 and len(fake.chain("filter", REJECT_CHAIN)) == 2
+
+
+def test_rules_text_absent_with_mark_only(fake, capsys):
+    result = run({"state": "absent", "rules_text": "0x2ec40e\n"}, capsys=capsys)
+    assert result["changed"]
+    assert not [line for line in fake.chain("nat", CHAIN) if "egress-test3" in line]
+    assert not run({"state": "absent", "rules": [{"mark": "0x2ec40e"}]}, capsys=capsys)["changed"]
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"rules_text": "0x1 192.0.2.1\n0xzz 192.0.2.2 b\n"},
+     "rules_text line 2: '0xzz 192.0.2.2 b': mark: '0xzz' is not a mark"),
+    ({"rules_text": "0x100000000 192.0.2.1"}, "rules_text line 1: '0x100000000 192.0.2.1': mark: '0x100000000' is out of range"),
+    ({"rules_text": "# c\n0x1 192.0.2.1\n2 192.0.2.300 x\n"},
+     "rules_text line 3: '2 192.0.2.300 x': egress_ip: '192.0.2.300' is not a valid IPv4 address"),
+    ({"rules_text": "0x1"}, "rules_text line 1: '0x1': egress_ip: required with state=present"),
+    ({"rules_text": "0x1 192.0.2.1\n1 192.0.2.2\n"},
+     "rules_text line 2: '1 192.0.2.2': mark: '1' is the same mark as rules_text line 1; one mark can SNAT to one IP only"),
+    ({"rules_text": "1 192.0.2.1 %s" % ("n" * 250)}, "rules_text line 1: '1 192.0.2.1 nnn"),
+    ({"rules_text": "1 192.0.2.1 name with blanks"},
+     "rules_text line 1: '1 192.0.2.1 name with blanks': expected MARK EGRESS_IP [NAME], got 5 words"),
+    ({"rules_text": "0x1 192.0.2.1", "rules": []}, "parameters are mutually exclusive: rules|rules_text"),
+])
+def test_rules_text_bad_input_fails_before_anything(fake, capsys, args, message):
+    result = run(args, capsys=capsys)
+    assert result["failed"]
+    assert result["msg"].startswith(message), result["msg"]
+    assert fake.calls == []

@@ -255,3 +255,144 @@ def test_500_flows_in_three_processes(switch, run):
         ['parse-flows', '-'], ['--no-stats', 'dump-flows', 'br0'], ['--bundle', 'add-flows', 'br0', '-']]
     assert switch.calls_of('add-flows')[0]['data'].count('\n') == 499
     assert not run(dict(flows=flows))['changed']
+
+
+# --- flows_text: the same flows as one string -----------------------------------------------
+
+def as_text(flows):
+    """flows entries as flows_text lines, the way egress_plan writes them."""
+    return ''.join('table=%d,priority=%d,%s,actions=%s\n' % (f['table'], f['priority'], f['match'], f['actions'])
+                   for f in flows)
+
+
+@pytest.fixture
+def twin():
+    """A second fake switch in the same state as `switch`, to run the list form side by side."""
+    with open(os.path.join(FIXTURES, 'dump_seed_node_a.txt')) as f:
+        return FakeSwitch(f.read())
+
+
+def use(monkeypatch, state):
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command',
+                        lambda module, args, data=None, **kw: state.run_command(module, args, data, **kw))
+
+
+@pytest.mark.parametrize('args', [
+    dict(),
+    dict(state='overridden', scope_table=100),
+    dict(state='overridden'),
+])
+def test_flows_text_gives_the_same_result_as_flows(switch, twin, run, monkeypatch, args):
+    flows = [OWNED_TUNNEL, NEW_FLOW, dict(table=100, priority=7, match='reg0=0x6f7936', actions='drop')]
+    from_text = run(dict(args, flows_text=as_text(flows)), diff=True)
+    use(monkeypatch, twin)
+    from_list = run(dict(args, flows=flows), diff=True)
+    del from_text['invocation'], from_list['invocation']
+    assert from_text['changed'] and from_text == from_list
+    assert switch.dump() == twin.dump()
+    # and the other way round on the converged switch: nothing to do
+    assert not run(dict(args, flows_text=as_text(flows)))['changed']
+    use(monkeypatch, switch)
+    assert not run(dict(args, flows=flows))['changed']
+
+
+def test_flows_text_check_mode_then_converge_then_unchanged(switch, run):
+    text = '# egress flows of node a\n\n' + as_text([OWNED_TUNNEL, NEW_FLOW])
+    before = switch.dump()
+    predicted = run(dict(flows_text=text), check=True)
+    assert predicted['changed'] and switch.calls_of('add-flows') == [] and switch.dump() == before
+    first = run(dict(flows_text=text))
+    assert first['commands'] == predicted['commands'] == [
+        'add cookie=0x65677265,table=100,priority=100,ip,reg0=0x1e240 actions=drop']
+    second = run(dict(flows_text=text))
+    assert not second['changed'] and second['commands'] == []
+
+
+def test_flows_text_spelling_variants_and_field_order_are_no_change(switch, run):
+    text = ('priority=100 reg0=0x2EC40E,ip table=100 actions=%s\n'
+            'ip,table=100,reg0=3064846,priority=123,actions=mod_dl_dst:22:3B:A9:A4:8E:0C,'
+            'set_field:0x2EC40E->pkt_mark,goto_table:101\n' % TUNNEL.replace('NXM_NX_REG0[]', 'NXM_NX_REG0[0..31]'))
+    result = run(dict(flows_text=text))
+    assert not result['changed'] and result['commands'] == [], result
+
+
+@pytest.mark.parametrize('text', ['', '\n\n', '# no flows on this node\n'])
+def test_flows_text_without_flows_overridden_removes_all_owned(switch, run, text):
+    result = run(dict(state='overridden', flows_text=text))
+    assert len(result['removed']) == 2 and result['after'] == []
+    assert switch.calls_of('parse-flows') == []
+    assert not any(line.startswith('cookie=') for line in switch.dump())
+
+
+def test_flows_text_without_flows_present_does_nothing(switch, run):
+    result = run(dict(flows_text='# nothing\n'))
+    assert not result['changed'] and result['commands'] == [] and switch.calls_of('parse-flows') == []
+
+
+def test_flows_text_absent_needs_no_actions(switch, run):
+    text = 'table=100,priority=123,ip,reg0=0x2EC40E\ntable=100,priority=100,ip,reg0=0x6f7936\n'
+    result = run(dict(state='absent', flows_text=text))
+    assert result['commands'] == ['delete_strict cookie=0x65677265/-1,table=100,priority=123,ip,reg0=0x2ec40e']
+    warnings = json.dumps(result['warnings'])
+    assert "flows_text line 2: 'table=100,priority=100,ip,reg0=0x6f7936': flow " in warnings, result
+
+
+def test_flows_text_foreign_flow_refused_naming_the_line(switch, run):
+    result = run(dict(flows_text='\ntable=100,priority=100,ip,reg0=0x6f7936,actions=drop'))
+    assert result['failed'] and switch.calls_of('add-flows') == []
+    assert result['msg'].startswith(
+        "flows_text line 2: 'table=100,priority=100,ip,reg0=0x6f7936,actions=drop': flow 'table=100, priority=100,"
+        "ip,reg0=0x6f7936 actions=%s' is owned by cookie 0x0" % TUNNEL), result['msg']
+
+
+GOOD_LINES = 'table=100,priority=100,ip,reg0=0x1,actions=drop\n# comment\n'
+
+
+@pytest.mark.parametrize('line, message', [
+    ('table=x,ip,actions=drop', "flows_text line 3: 'table=x,ip,actions=drop': table must be an integer"),
+    ('cookie=0x1,ip,actions=drop', "flows_text line 3: 'cookie=0x1,ip,actions=drop': cookie is not allowed"),
+    ('table=100,priority=5,ip,reg0=zz,actions=drop',
+     "flows_text line 3: 'table=100,priority=5,ip,reg0=zz,actions=drop': match 'ip,reg0=zz' is invalid: "
+     "zz: bad syntax for reg0 value"),
+    ('table=100,priority=5,ip,actions=goto_table:50',
+     "flows_text line 3: 'table=100,priority=5,ip,actions=goto_table:50': actions 'goto_table:50' is invalid: "
+     "actions are invalid with specified match"),
+    ('table=254,actions=drop', "flows_text line 3: 'table=254,actions=drop': table 254 is not a table number"),
+    ('priority=70000,actions=drop', "flows_text line 3: 'priority=70000,actions=drop': priority 70000 is not a priority"),
+    ('table=1,ip', "flows_text line 3: 'table=1,ip': actions= is required with state=present"),
+    ('table=1,ip,actions=', "flows_text line 3: 'table=1,ip,actions=': actions= is required with state=present"),
+    ('table=1,idle_timeout=5,ip,actions=drop',
+     "flows_text line 3: 'table=1,idle_timeout=5,ip,actions=drop': match 'idle_timeout=5,ip' is invalid: "
+     "'idle_timeout' is a flow attribute"),
+    ('table=100 priority=100 reg0=123456,ip actions=output:2',
+     "flows_text line 3: 'table=100 priority=100 reg0=123456,ip actions=output:2': same table, priority and match "
+     "as flows_text line 1"),
+])
+def test_flows_text_bad_line_fails_before_any_change(switch, run, line, message):
+    before = switch.dump()
+    result = run(dict(flows_text=GOOD_LINES.replace('0x1', '0x1e240') + line + '\n'))
+    assert result['failed'] and result['msg'].startswith(message), result['msg']
+    assert switch.calls_of('add-flows') == [] and switch.dump() == before
+
+
+@pytest.mark.parametrize('args, message', [
+    (dict(flows_text='', flows=[]), 'mutually exclusive'),
+    (dict(flows_text='', match='ip'), 'mutually exclusive'),
+    (dict(flows_text='actions=drop', actions='drop'), 'mutually exclusive'),
+    (dict(state='overridden', scope_table=100, flows_text='table=101,actions=drop'),
+     "flows_text line 1: 'table=101,actions=drop': table 101 is outside scope_table 100"),
+])
+def test_flows_text_bad_options(switch, run, args, message):
+    result = run(args)
+    assert result['failed'] and message in result['msg'], result
+    assert switch.calls_of('add-flows') == []
+
+
+def test_flows_text_2000_flows_in_three_processes(switch, run):
+    text = ''.join('table=100,priority=100,ip,reg0=%d,actions=set_field:%d->pkt_mark,goto_table:101\n'
+                   % (0x100000 + i, 0x100000 + i) for i in range(2000))
+    result = run(dict(flows_text=text))
+    assert len(result['commands']) == len(result['added']) == 2000
+    assert [c['argv'][4:] for c in switch.calls] == [
+        ['parse-flows', '-'], ['--no-stats', 'dump-flows', 'br0'], ['--bundle', 'add-flows', 'br0', '-']]
+    assert not run(dict(flows_text=text))['changed']
