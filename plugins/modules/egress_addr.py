@@ -77,6 +77,15 @@ options:
 notes:
   - Runs C(ip -j addr show), C(ip addr add A/P dev IF label L) and C(ip addr del A/P dev IF).
   - Announce a claimed address with M(sdn.egress.garp_claim).
+  return_state:
+    description:
+      - Return RV(before) and RV(after), the whole set of owned addresses before and after the run.
+      - With V(false) both are left out of the result; RV(commands) and the other change lists still
+        say what changed, and C(--diff) still shows before and after. With thousands of addresses they are
+        most of the result, which the module scrubs and Ansible decodes, copies and registers on
+        every run; the role M(sdn.egress.egress_node) sets V(false).
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -152,12 +161,12 @@ released:
   sample: [{"address": "192.0.2.51", "interface": "eth0", "prefix": 24, "label": "eth0:sdne"}]
 before:
   description: Our addresses (carrying our label) before the change, same form as RV(claimed).
-  returned: always
+  returned: unless O(return_state=false)
   type: list
   elements: dict
 after:
   description: Our addresses after the change (predicted in check mode), same form as RV(claimed).
-  returned: always
+  returned: unless O(return_state=false)
   type: list
   elements: dict
 commands:
@@ -205,6 +214,7 @@ def main():
             node_ip=dict(type="str"),
             label_suffix=dict(type="str", default="sdne"),
             state=dict(type="str", default="present", choices=["present", "absent", "overridden"]),
+            return_state=dict(type="bool", default=True),
         ),
         mutually_exclusive=[("address", "addresses")],
         required_one_of=[("address", "addresses")],
@@ -252,6 +262,9 @@ def main():
                                  % (rc, err.strip() or "no error printed"), **result)
     if module._diff:
         result["diff"] = dict(before=render(before), after=render(result["after"]))
+    if not module.params["return_state"]:
+        result.pop("before", None)
+        result.pop("after", None)
     module.exit_json(**result)
 
 

@@ -35,6 +35,15 @@ author:
 version_added: 0.1.0
 requirements:
   - iptables 1.8 (C(iptables-save)/C(iptables-restore), nf_tables or legacy backend)
+  return_state:
+    description:
+      - Return RV(before) and RV(after), the whole content of the managed chains before and after the run.
+      - With V(false) both are left out of the result; RV(commands) and the other change lists still
+        say what changed, and C(--diff) still shows before and after. With thousands of rules they are
+        most of the result, which the module scrubs and Ansible decodes, copies and registers on
+        every run; the role M(sdn.egress.egress_node) sets V(false).
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -226,7 +235,7 @@ before:
     - Rules of the managed chains before the run, as C(iptables-save) prints them, by table
       (C(nat) for O(chain); C(filter) for O(reject_chain) when the filter table was read).
     - A chain that does not exist is an empty list.
-  returned: always
+  returned: unless O(return_state=false)
   type: dict
   sample:
     nat:
@@ -234,7 +243,7 @@ before:
       - "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m comment --comment \"masquerade pod-to-external traffic\" -j OPENSHIFT-MASQUERADE-2"
 after:
   description: Same as RV(before) after the run (in check mode, the predicted content).
-  returned: always
+  returned: unless O(return_state=false)
   type: dict
   sample:
     nat:
@@ -472,6 +481,7 @@ def main():
             reject_inbound=dict(type="bool", default=False),
             reject_chain=dict(type="str", default="OPENSHIFT-FIREWALL-ALLOW"),
             backend=dict(type="str", choices=["auto", "nft", "legacy"], default="auto"),
+            return_state=dict(type="bool", default=True),
         ),
         mutually_exclusive=[("rules", "rules_text")],
         supports_check_mode=True,
@@ -494,6 +504,9 @@ def main():
         where = ", ".join("%s %s" % (table, plan.chain) for table, plan in plans.items())
         result["diff"] = dict(before=_text(before), after=_text(after),
                               before_header="iptables (%s)" % where, after_header="iptables (%s)" % where)
+    if not module.params["return_state"]:
+        result.pop("before", None)
+        result.pop("after", None)
     module.exit_json(**result)
 
 

@@ -137,6 +137,15 @@ options:
       - Never makes O(state=absent) delete a flow it does not own.
     type: bool
     default: false
+  return_state:
+    description:
+      - Return RV(before) and RV(after), the whole affected scope of flows before and after the run.
+      - With V(false) both are left out of the result; RV(commands) and the other change lists still
+        say what changed, and C(--diff) still shows before and after. With thousands of flows they are
+        most of the result, which the module scrubs and Ansible decodes, copies and registers on
+        every run; the role M(sdn.egress.egress_node) sets V(false).
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -232,14 +241,14 @@ before:
     - Flows in the affected scope before the run, as C(ovs-ofctl --no-stats --no-names dump-flows)
       prints them. The scope is the flows at the desired table/priority/match (any cookie) and,
       for O(state=overridden), the owned flows (in O(scope_table)).
-  returned: always
+  returned: unless O(return_state=false)
   type: list
   elements: str
   sample:
     - cookie=0x65677265, table=100, priority=100,ip,reg0=0x6f7936 actions=drop
 after:
   description: The same scope after the run (in check mode, as it would be).
-  returned: always
+  returned: unless O(return_state=false)
   type: list
   elements: str
   sample:
@@ -398,6 +407,7 @@ def main():
             flows_text=dict(type='str'),
             scope_table=dict(type='int'),
             force=dict(type='bool', default=False),
+            return_state=dict(type='bool', default=True),
         ),
         mutually_exclusive=[('flows', 'flows_text')] + [
             (many, option) for many in ('flows', 'flows_text') for option in SINGLE_FLOW_OPTIONS],
@@ -451,6 +461,9 @@ def main():
             before=''.join(line + '\n' for line in plan['before']),
             after=''.join(line + '\n' for line in plan['after']),
         )
+    if not module.params['return_state']:
+        result.pop('before', None)
+        result.pop('after', None)
     module.exit_json(**result)
 
 
