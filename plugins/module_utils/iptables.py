@@ -284,13 +284,16 @@ class ChainPlan:
     without duplicates. ``drop(rule)``: True for current rules to delete (never called for
     lines equal to a block line). ``anchor_target``: the block goes right above the first
     kept rule jumping there; without it (or without such a rule) the block ends the chain.
+    ``inside(rule)``: True for a kept rule that may stay among the block's rules (our own
+    rules that this run neither wants nor removes, e.g. with state=present); other kept
+    rules never sit between block rules.
 
     Kept rules are never deleted; a block rule already in the right window and order stays,
     any other copy is deleted and the rule inserted at its place. Deletes run from the
     bottom up (numbers below are not shifted), inserts top down at their final position.
     """
 
-    def __init__(self, chain, current, block, drop, anchor_target=None):
+    def __init__(self, chain, current, block, drop, anchor_target=None, inside=None):
         self.chain = chain
         self.before = list(current)
         index = {}
@@ -301,25 +304,40 @@ class ChainPlan:
             index[key] = i
         keys = [rule_key(line) for line in current]
         stay = [i for i, line in enumerate(current) if keys[i] not in index and not drop(Rule(line))]
+        floating = set(i for i in stay if inside is not None and inside(Rule(current[i])))
         anchor = None
         if anchor_target:
             anchor = next((i for i in stay if Rule(current[i]).target == anchor_target), None)
         high = len(current) if anchor is None else anchor
-        low = max([i for i in stay if i < high] or [-1])
+        low = max([i for i in stay if i < high and i not in floating] or [-1])
         window = [i for i in range(low + 1, high) if keys[i] in index]
         chosen = [window[w] for w in _longest_increasing([index[keys[i]] for i in window])]
-        kept_block = dict((index[keys[i]], current[i]) for i in chosen)
+        kept_block = dict((index[keys[i]], i) for i in chosen)
         retained = set(stay) | set(chosen)
 
-        head = [current[i] for i in stay if i < high]
+        # the block's region: kept block rules and floating rules where they are, each missing
+        # block rule right above the first kept block rule that follows it in block order
+        missing = [b for b in range(len(block)) if b not in kept_block]
+        region = []
+        m = 0
+        for i in sorted(set(chosen) | set(i for i in floating if low < i < high)):
+            if i in chosen:
+                b = index[keys[i]]
+                while m < len(missing) and missing[m] < b:
+                    region.append((None, missing[m]))
+                    m += 1
+            region.append((i, None))
+        region.extend((None, b) for b in missing[m:])
+
+        head = [current[i] for i in stay if i <= low]
         tail = [current[i] for i in stay if i >= high]
-        self.after = head + [kept_block.get(b, line) for b, line in enumerate(block)] + tail
+        self.after = head + [current[i] if i is not None else block[b] for i, b in region] + tail
         self.deleted = [current[i] for i in range(len(current)) if i not in retained]
         self.ops = ["-D %s %d" % (chain, i + 1) for i in sorted(set(range(len(current))) - retained, reverse=True)]
         prefix = "-A %s " % chain
-        for b, line in enumerate(block):
-            if b not in kept_block:
-                self.ops.append("-I %s %d %s" % (chain, len(head) + b + 1, line[len(prefix):]))
+        for position, (i, b) in enumerate(region):
+            if i is None:
+                self.ops.append("-I %s %d %s" % (chain, len(head) + position + 1, block[b][len(prefix):]))
 
 
 def restore_payload(sections):

@@ -22,7 +22,9 @@ description:
     O(remove_conflicts=true) deletes.
   - "Order of our rules: sorted by mark (numerically), then by cluster CIDR in the order of
     O(cluster_cidrs). A rule that exists but sits elsewhere (below the anchor, out of order,
-    duplicated) is moved, which is a change."
+    duplicated) is moved, which is a change. Other owned rules that O(state=present) leaves alone
+    may stay among ours (no rule of another owner ever does), so adding or keeping rules never
+    rewrites ours around them."
   - Optionally keeps C(-d <egress IP>/32 -m conntrack --ctstate NEW -j REJECT) rules in the filter
     chain O(reject_chain) so the outbound-only egress IPs refuse new inbound connections. Those are
     kept together at the end of that chain, in the same order.
@@ -393,6 +395,9 @@ class EgressSnat:
         p = self.params
         state, owner = p["state"], p["owner"]
         ordered = sorted(entries, key=lambda e: int(e["mark"], 16))
+
+        def ours(rule):
+            return rule.owned(owner)
         marks = set(e["mark"] for e in entries)
 
         nat_block = [] if state == "absent" else [
@@ -412,7 +417,8 @@ class EgressSnat:
                 return p["remove_conflicts"] and rule.target == "SNAT" and rule.mark in marks
 
         nat_lines, nat_create = self.chain("nat", p["chain"], nat_block)
-        nat = ChainPlan(p["chain"], nat_lines, nat_block, nat_drop, p["anchor_target"])
+        # our rules this run leaves alone (state=present) may stay among the wanted ones
+        nat = ChainPlan(p["chain"], nat_lines, nat_block, nat_drop, p["anchor_target"], inside=ours)
         sections = [("nat", nat_create, [nat])]
         plans = {"nat": nat}
 
@@ -437,7 +443,7 @@ class EgressSnat:
                     return state == "overridden" and rule.owned(owner)
 
             lines, create = self.chain("filter", p["reject_chain"], reject_block)
-            plans["filter"] = ChainPlan(p["reject_chain"], lines, reject_block, filter_drop)
+            plans["filter"] = ChainPlan(p["reject_chain"], lines, reject_block, filter_drop, inside=ours)
             sections.append(("filter", create, [plans["filter"]]))
         return plans, restore_payload(sections)
 

@@ -392,3 +392,62 @@ def test_split_line_fast_path_agrees_with_the_character_reader():
             except ValueError:
                 slow = "error"
             assert fast == slow, line
+
+
+def owned(rule):
+    return rule.owned("sdn.egress")
+
+
+def test_owned_rules_left_in_place_do_not_force_a_rewrite():
+    """state=present with some of our rules no longer wanted here (they are pruned later):
+    the wanted rules around them stay where they are, nothing is deleted or inserted."""
+    ours = [snat("0x%x" % (0x100 + i), "198.18.1.%d" % i, "sdn.egress ns%d" % i) for i in range(10)]
+    current = [RETURN] + ours + [ANCHOR]
+    block = [line for i, line in enumerate(ours) if i not in (2, 5, 7)]
+    result = ChainPlan(CHAIN, current, block, lambda rule: False, "OPENSHIFT-MASQUERADE-2", inside=owned)
+    assert result.ops == [] and result.after == current
+    # without `inside` the block has to be made contiguous again: a rewrite
+    rewrite = ChainPlan(CHAIN, current, block, lambda rule: False, "OPENSHIFT-MASQUERADE-2")
+    assert rewrite.ops and apply_ops(CHAIN, current, rewrite.ops) == rewrite.after
+
+
+def test_missing_rules_go_among_floating_rules_in_block_order():
+    a, b, c, d = (snat("0x%x" % m, "192.0.2.%d" % m, "sdn.egress n%d" % m) for m in (1, 2, 3, 4))
+    other = snat("0x9", "192.0.2.9", "sdn.egress old")
+    current = [RETURN, other, b, ANCHOR]
+    result = ChainPlan(CHAIN, current, [a, b, c, d], lambda rule: False, "OPENSHIFT-MASQUERADE-2", inside=owned)
+    assert result.after == [RETURN, other, a, b, c, d, ANCHOR]
+    assert apply_ops(CHAIN, current, result.ops) == result.after
+    assert not any(op.startswith("-D") for op in result.ops)
+
+
+def test_floating_plan_is_always_what_the_operations_produce():
+    """Random chains: foreign rules, our wanted, unwanted and dropped rules, with and without anchor."""
+    rng = random.Random(7)
+    pool = [snat("0x%x" % m, "192.0.2.%d" % m, "sdn.egress n%d" % m) for m in range(1, 9)]
+    foreign = [foreign_snat("0x%x" % m, "203.0.113.%d" % m) for m in range(1, 4)] + [RETURN]
+    for dummy in range(3000):
+        current = rng.sample(pool, rng.randint(0, len(pool))) + rng.sample(foreign, rng.randint(0, len(foreign)))
+        rng.shuffle(current)
+        if rng.random() < 0.7:
+            current.insert(rng.randint(0, len(current)), ANCHOR)
+        block = rng.sample(pool, rng.randint(0, len(pool)))
+        dropped = set(rng.sample(pool, rng.randint(0, 2)))
+        result = ChainPlan(CHAIN, current, block, lambda rule: rule.line in dropped,
+                           "OPENSHIFT-MASQUERADE-2", inside=owned)
+        assert apply_ops(CHAIN, current, result.ops) == result.after
+        after = result.after
+        # every block rule once, in block order; nothing foreign between two block rules
+        positions = [after.index(line) for line in block]
+        assert positions == sorted(positions) and all(after.count(line) == 1 for line in block)
+        if positions:
+            between = after[positions[0]:positions[-1] + 1]
+            assert all(line in block or owned(Rule(line)) for line in between), (current, block, after)
+            if ANCHOR in after:
+                assert positions[-1] < after.index(ANCHOR)
+        # kept rules all survive, dropped ones are gone
+        for line in current:
+            if line in dropped and line not in block:
+                assert line not in after
+            elif line not in block:
+                assert line in after
