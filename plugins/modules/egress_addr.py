@@ -74,9 +74,6 @@ options:
     type: str
     choices: [present, absent, overridden]
     default: present
-notes:
-  - Runs C(ip -j addr show), C(ip addr add A/P dev IF label L) and C(ip addr del A/P dev IF).
-  - Announce a claimed address with M(sdn.egress.garp_claim).
   return_state:
     description:
       - Return RV(before) and RV(after), the whole set of owned addresses before and after the run.
@@ -86,6 +83,9 @@ notes:
         every run; the role M(sdn.egress.egress_node) sets V(false).
     type: bool
     default: true
+notes:
+  - Runs C(ip -j addr show), C(ip addr add A/P dev IF label L) and C(ip addr del A/P dev IF).
+  - Announce a claimed address with M(sdn.egress.garp_claim).
 attributes:
   check_mode:
     support: full

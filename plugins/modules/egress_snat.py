@@ -37,15 +37,6 @@ author:
 version_added: 0.1.0
 requirements:
   - iptables 1.8 (C(iptables-save)/C(iptables-restore), nf_tables or legacy backend)
-  return_state:
-    description:
-      - Return RV(before) and RV(after), the whole content of the managed chains before and after the run.
-      - With V(false) both are left out of the result; RV(commands) and the other change lists still
-        say what changed, and C(--diff) still shows before and after. With thousands of rules they are
-        most of the result, which the module scrubs and Ansible decodes, copies and registers on
-        every run; the role M(sdn.egress.egress_node) sets V(false).
-    type: bool
-    default: true
 attributes:
   check_mode:
     support: full
@@ -163,6 +154,15 @@ options:
     type: str
     choices: [auto, nft, legacy]
     default: auto
+  return_state:
+    description:
+      - Return RV(before) and RV(after), the whole content of the managed chains before and after the run.
+      - With V(false) both are left out of the result; RV(commands) and the other change lists still
+        say what changed, and C(--diff) still shows before and after. With thousands of rules they are
+        most of the result, which the module scrubs and Ansible decodes, copies and registers on
+        every run; the role M(sdn.egress.egress_node) sets V(false).
+    type: bool
+    default: true
 notes:
   - iptables-restore commits each table at its C(COMMIT) line (both backends), so a run that changes
     the nat and the filter table is atomic per table; if the filter part fails, the task fails and
