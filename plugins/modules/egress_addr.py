@@ -30,6 +30,8 @@ description:
   - IPv4 only.
 author:
   - sdn.egress developers (@sdn-egress)
+extends_documentation_fragment:
+  - sdn.egress.return_state
 options:
   address:
     description:
@@ -74,15 +76,6 @@ options:
     type: str
     choices: [present, absent, overridden]
     default: present
-  return_state:
-    description:
-      - Return RV(before) and RV(after), the whole set of owned addresses before and after the run.
-      - With V(false) both are left out of the result; RV(commands) and the other change lists still
-        say what changed, and C(--diff) still shows before and after. With thousands of addresses they are
-        most of the result, which the module scrubs and Ansible decodes, copies and registers on
-        every run; the role M(sdn.egress.egress_node) sets V(false).
-    type: bool
-    default: true
 notes:
   - Runs C(ip -j addr show), C(ip addr add A/P dev IF label L) and C(ip addr del A/P dev IF).
   - Announce a claimed address with M(sdn.egress.garp_claim).

@@ -44,6 +44,8 @@ attributes:
   diff_mode:
     support: full
     description: Shows the managed chains before and after, in C(iptables-save) form.
+extends_documentation_fragment:
+  - sdn.egress.return_state
 options:
   chain:
     description: nat chain that holds the SNAT rules.
@@ -154,15 +156,6 @@ options:
     type: str
     choices: [auto, nft, legacy]
     default: auto
-  return_state:
-    description:
-      - Return RV(before) and RV(after), the whole content of the managed chains before and after the run.
-      - With V(false) both are left out of the result; RV(commands) and the other change lists still
-        say what changed, and C(--diff) still shows before and after. With thousands of rules they are
-        most of the result, which the module scrubs and Ansible decodes, copies and registers on
-        every run; the role M(sdn.egress.egress_node) sets V(false).
-    type: bool
-    default: true
 notes:
   - iptables-restore commits each table at its C(COMMIT) line (both backends), so a run that changes
     the nat and the filter table is atomic per table; if the filter part fails, the task fails and

@@ -27,6 +27,8 @@ description:
     C(flows[2].match), or C(flows_text line 3) and the line) and its value.
 author:
   - sdn.egress developers (@sdn-egress)
+extends_documentation_fragment:
+  - sdn.egress.return_state
 options:
   bridge:
     description: Name of the bridge, for example C(br0).
@@ -137,15 +139,6 @@ options:
       - Never makes O(state=absent) delete a flow it does not own.
     type: bool
     default: false
-  return_state:
-    description:
-      - Return RV(before) and RV(after), the whole affected scope of flows before and after the run.
-      - With V(false) both are left out of the result; RV(commands) and the other change lists still
-        say what changed, and C(--diff) still shows before and after. With thousands of flows they are
-        most of the result, which the module scrubs and Ansible decodes, copies and registers on
-        every run; the role M(sdn.egress.egress_node) sets V(false).
-    type: bool
-    default: true
 attributes:
   check_mode:
     support: full
