@@ -271,28 +271,34 @@ def expected_state(bench):
     return result
 
 
-def measure_size(runner, bench, reps, record, naive=True):
+def measure_ours(runner, bench, rep, reps, record):
+    """One round of our four runs (cold, warm, check, 1% moved) at bench.n."""
     n = bench.n
     res = record.setdefault(str(n), {"ours": {}, "naive": [], "lower": [], "state": {}})
     expect = expected_state(bench)
-    for rep in range(reps):
-        log("N=%d rep %d/%d: reset, cold converge" % (n, rep + 1, reps))
-        lab.reset_all()
-        cold = runner.ours(bench, "cold")
-        res["state"]["ours"] = state_all()
-        if res["state"]["ours"] != expect:
-            log("WARNING: state after our cold converge differs: %s" % res["state"]["ours"])
-        warm = runner.ours(bench, "warm")
-        moved = bench.move()
-        check = runner.ours(bench, "check", ["--check", "--diff"])
-        drift = runner.ours(bench, "drift")
-        bench.restore()
-        for name, value in (("cold", cold), ("warm", warm), ("check", check), ("drift", drift)):
-            res["ours"].setdefault(name, []).append(value)
-        res["moved"] = moved
-        log("N=%d rep %d: cold %.1fs warm %.1fs check %.1fs drift(%d moved) %.1fs"
-            % (n, rep + 1, cold["seconds"], warm["seconds"], check["seconds"], moved, drift["seconds"]))
-    # the lower bound
+    log("N=%d rep %d/%d: reset, cold converge" % (n, rep + 1, reps))
+    lab.reset_all()
+    cold = runner.ours(bench, "cold")
+    res["state"]["ours"] = state_all()
+    if res["state"]["ours"] != expect:
+        log("WARNING: state after our cold converge differs: %s" % res["state"]["ours"])
+    warm = runner.ours(bench, "warm")
+    moved = bench.move()
+    check = runner.ours(bench, "check", ["--check", "--diff"])
+    drift = runner.ours(bench, "drift")
+    bench.restore()
+    for name, value in (("cold", cold), ("warm", warm), ("check", check), ("drift", drift)):
+        value["rep"] = rep
+        res["ours"].setdefault(name, []).append(value)
+    res["moved"] = moved
+    log("N=%d rep %d: cold %.1fs warm %.1fs check %.1fs drift(%d moved) %.1fs"
+        % (n, rep + 1, cold["seconds"], warm["seconds"], check["seconds"], moved, drift["seconds"]))
+
+
+def measure_others(runner, bench, reps, record, naive=True):
+    """The lower bound and the naive playbook at bench.n (after our runs)."""
+    n = bench.n
+    res = record.setdefault(str(n), {"ours": {}, "naive": [], "lower": [], "state": {}})
     macs = {node: lab.tun0_mac(node) for node in lab.NODES}
     files = lab.lower_bound_files(runner.top, bench.namespaces, macs)
     for rep in range(reps):
@@ -300,7 +306,6 @@ def measure_size(runner, bench, reps, record, naive=True):
         res["lower"].append(runner.lower(bench, files))
     res["state"]["lower"] = state_all()
     log("N=%d lower bound: %s s" % (n, [r["seconds"] for r in res["lower"]]))
-    # the naive playbook
     if naive:
         for rep in range(reps):
             lab.reset_all()
@@ -412,6 +417,17 @@ def slope_interval(points):
     return b, (resid / (len(points) - 2) / den) ** 0.5
 
 
+def paired_slopes(data, lo, hi):
+    """Slope per round from the cold runs at N=lo and N=hi of the same round (interleaved runs)."""
+    if not data.get("interleaved") or lo == hi:
+        return []
+    def by_rep(n):
+        return {r["rep"]: r["seconds"] for r in data["sizes"][str(n)]["ours"].get("cold", [])
+                if r.get("rc") == 0 and "rep" in r}
+    low, high = by_rep(lo), by_rep(hi)
+    return [(high[rep] - low[rep]) / float(hi - lo) for rep in sorted(set(low) & set(high))]
+
+
 def analyse(data):
     sizes = sorted(int(n) for n in data["sizes"])
     rows = {}
@@ -458,6 +474,12 @@ def analyse(data):
                                     all_runs_ci95_ms=[round((every - 2 * error) * 1000, 3),
                                                       round((every + 2 * error) * 1000, 3)],
                                     robust=(every + 2 * error) <= 3 * lower_slope)
+        paired = paired_slopes(data, lo, hi)
+        if paired:
+            # per round, largest minus smallest N measured minutes apart (interleaved runs)
+            targets["slope"].update(paired_ms_per_ns=round(med(paired) * 1000, 3),
+                                    paired_range_ms=[round(min(paired) * 1000, 3), round(max(paired) * 1000, 3)],
+                                    paired_rounds=len(paired))
     if rows[lo]["warm"] and rows[hi]["warm"]:
         ratio = rows[hi]["warm"] / rows[lo]["warm"]
         targets["warm_flat"] = {"lo": lo, "hi": hi, "ratio": round(ratio, 2), "met": ratio <= 2}
@@ -493,6 +515,11 @@ def markdown(data, rows, targets):
         lines.append("")
         lines.append("The naive playbook's figures are those of %s (it was not rerun: only our side changed)."
                      % data["naive_from"])
+    lines.append("")
+    if data.get("interleaved"):
+        lines.append("")
+        lines.append("Our runs are interleaved: each round measures every N in turn (the machine's speed drifts "
+                     "between rounds); the lower bound and the naive playbook run after all rounds.")
     lines.append("")
     lines.append("| namespaces | cold converge | warm (no change) | `--check --diff` | 1% moved | naive playbook (runs) "
                  "| lower bound | naive / ours (cold) | ours / lower bound (cold) | processes per node, cold / warm (router01) "
@@ -530,6 +557,10 @@ def markdown(data, rows, targets):
             detail = ("; over every single run %.2f ms, 95%% interval %.2f..%.2f ms%s" % (
                 t["all_runs_ms_per_ns"], t["all_runs_ci95_ms"][0], t["all_runs_ci95_ms"][1],
                 "" if t["robust"] else " (the interval reaches past 3x: not shown beyond the noise)"))
+        if "paired_ms_per_ns" in t:
+            detail += ("; per round (N=%d and N=%d minutes apart) median %.2f ms, %.2f..%.2f ms over %d rounds" % (
+                min(rows), max(rows), t["paired_ms_per_ns"], t["paired_range_ms"][0], t["paired_range_ms"][1],
+                t["paired_rounds"]))
         lines.append("| marginal cost per namespace within 3x of the lower bound | medians: %.2f ms vs %.3f ms per namespace (%.1fx)%s | %s |" % (
             t["ours_ms_per_ns"], t["lower_ms_per_ns"], t["ratio"], detail, "yes" if t["met"] else "**no**"))
     t = targets.get("warm_flat")
@@ -655,9 +686,16 @@ def main():
     try:
         lab.add_bench_network()
         data["layout"] = args.layout
+        # our runs round by round, every size in each round: the machine's speed drifts by a
+        # second or two over minutes, and a slope from sizes measured at different times would
+        # carry that drift; within a round the sizes are minutes apart at most
+        data["interleaved"] = True
+        for rep in range(reps):
+            for n in sizes:
+                measure_ours(runner, Bench(top, n, args.layout), rep, reps, data["sizes"])
         for n in sizes:
             bench = Bench(top, n, args.layout)
-            measure_size(runner, bench, reps, data["sizes"], naive=previous is None and not args.no_naive)
+            measure_others(runner, bench, reps, data["sizes"], naive=previous is None and not args.no_naive)
             if previous is not None:
                 earlier = previous["sizes"][str(n)]
                 data["sizes"][str(n)]["naive"] = earlier["naive"]

@@ -7,6 +7,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+from collections.abc import Mapping
+
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
@@ -29,6 +32,7 @@ ARGUMENT_SPEC = {
     "namespaces_var": {"type": "str"},
     "compact": {"type": "bool", "default": False},
     "nodes": {"type": "raw"},
+    "node_hosts": {"type": "list", "elements": "str"},
     "oc_json": {"type": "raw"},
     "node_vars": {
         "type": "list",
@@ -56,13 +60,17 @@ ARGUMENT_SPEC = {
 }
 REQUIRED_IF = [
     ["source", "inventory", ["namespaces", "namespaces_prefix", "namespaces_var"], True],
-    ["source", "inventory", ["nodes"]],
+    ["source", "inventory", ["nodes", "node_hosts"], True],
     ["source", "k8s", ["namespaces", "nodes"]],
     ["source", "oc_json", ["oc_json"]],
 ]
 
 
-MUTUALLY_EXCLUSIVE = [["namespaces", "namespaces_prefix"], ["namespaces", "namespaces_var"]]
+MUTUALLY_EXCLUSIVE = [["namespaces", "namespaces_prefix"], ["namespaces", "namespaces_var"], ["nodes", "node_hosts"]]
+# what O(node_hosts) reads of each host (the role's names for a node's HostSubnet)
+HOSTSUBNET_VAR = "egress_hostsubnet"
+HOSTSUBNET_NAME_VAR = "egress_hostsubnet_name"
+INTERFACES_VAR = "egress_interfaces"
 _TEMPLATE_MARKS = ("{{", "{%", "{#")
 
 
@@ -119,7 +127,13 @@ class ActionModule(ActionBase):
                                                       params["namespaces_prefix"])
                 except _InputError as exc:
                     return self._fail(result, [str(exc)])
-            model = from_inventory(namespaces, params["nodes"])
+            nodes = params["nodes"]
+            if params["node_hosts"] is not None:
+                try:
+                    nodes = self._node_records(task_vars or {}, params["node_hosts"])
+                except _InputError as exc:
+                    return self._fail(result, [str(exc)])
+            model = from_inventory(namespaces, nodes)
         elif params["source"] == "k8s":
             model = from_k8s_info(params["namespaces"], params["nodes"])
         else:
@@ -136,6 +150,9 @@ class ActionModule(ActionBase):
             return self._fail(result, problems)
         if params["compact"]:
             planned["nodes"] = dict((name, compact_node_plan(node)) for name, node in planned["nodes"].items())
+            # one string: Ansible copies, pickles and walks a result object by object on every
+            # step (worker queue, callbacks, registering), which for 1000 rows costs ~0.5 s
+            planned["namespaces_json"] = json.dumps(planned.pop("namespaces"), separators=(",", ":"))
         result["plan"] = planned
         return result
 
@@ -157,6 +174,44 @@ class ActionModule(ActionBase):
             for name in sorted(key for key in task_vars if key.startswith(prefix) and key != list_name):
                 values.append(self._resolve(task_vars[name]))
         return values
+
+    def _node_records(self, task_vars, hosts):
+        """One node mapping per inventory host, from its ``egress_hostsubnet`` (plus
+        ``egress_hostsubnet_name`` and ``egress_interfaces``), as the role describes a node.
+
+        Read as stored (``hostvars.raw_get``); a value holding a template is templated in that
+        host's context.  Avoids templating every node's egress IPs into the task arguments.
+        """
+        hostvars = task_vars.get("hostvars")
+        if hostvars is None:
+            raise _InputError("node_hosts: no hostvars to read the hosts' variables from")
+        records = []
+        for host in hosts:
+            data = hostvars.raw_get(host)
+            if not isinstance(data, Mapping):
+                raise _InputError("node_hosts: %s is not in the inventory" % host)
+            subnet = self._host_value(hostvars, host, data, HOSTSUBNET_VAR, {})
+            if subnet is None:
+                subnet = {}
+            if not isinstance(subnet, Mapping):
+                raise _InputError("%s of %s: must be a mapping (the node's HostSubnet), got %s: %r"
+                                  % (HOSTSUBNET_VAR, host, type(subnet).__name__, subnet))
+            record = dict(subnet)
+            record["name"] = self._host_value(hostvars, host, data, HOSTSUBNET_NAME_VAR) or subnet.get("name") or host
+            record["inventory_host"] = host
+            if INTERFACES_VAR in data:
+                record["interfaces"] = self._host_value(hostvars, host, data, INTERFACES_VAR)
+            records.append(record)
+        return records
+
+    @staticmethod
+    def _host_value(hostvars, host, data, name, default=None):
+        """A host's variable as stored, or templated in the host's context if it holds a template."""
+        if name not in data:
+            return default
+        if _has_template(data[name]):
+            return hostvars[host][name]
+        return data[name]
 
     def _resolve(self, value):
         if _has_template(value):

@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 from collections.abc import Mapping
 
@@ -53,7 +54,7 @@ class ActionModule(ActionBase):
 
         namespaces = self._namespaces(task_vars, params["plan_var"])
         if namespaces is None:
-            return self._fail(result, "%s.plan.namespaces is not defined: register the result of "
+            return self._fail(result, "%s.plan.namespaces (or namespaces_json) is not defined: register the result of "
                                       "sdn.egress.egress_plan as %s before the report" % ((params["plan_var"],) * 2))
 
         hosts = params["hosts"]
@@ -96,7 +97,14 @@ class ActionModule(ActionBase):
         if isinstance(value, str):  # a variable holding a template rather than a registered result
             value = self._templar.template(value)
         plan = value.get("plan") if isinstance(value, Mapping) else None
-        namespaces = plan.get("namespaces") if isinstance(plan, Mapping) else None
+        if not isinstance(plan, Mapping):
+            return None
+        namespaces = plan.get("namespaces")
+        if namespaces is None and isinstance(plan.get("namespaces_json"), str):
+            try:  # the compact plan carries the rows as JSON text
+                namespaces = json.loads(plan["namespaces_json"])
+            except ValueError:
+                return None
         return namespaces if isinstance(namespaces, (list, tuple)) else None
 
     @staticmethod

@@ -84,7 +84,19 @@ options:
         address and prefix (C(ens19), C(10.0.0.200/24)); egress addresses are placed on the
         interface whose network holds them. C(inventory_host) defaults to C(name).
       - With O(source=k8s), the HostSubnet objects.
+      - Mutually exclusive with O(node_hosts).
     type: raw
+  node_hosts:
+    description:
+      - With O(source=inventory), instead of O(nodes), the inventory hosts that are the nodes.
+        Each host's C(egress_hostsubnet) variable is its node mapping (keys as in O(nodes)),
+        named by C(egress_hostsubnet_name), else its C(name) key, else the inventory name;
+        C(egress_interfaces), when set, is its C(interfaces).
+      - The variables are read as stored and templated (in the host's own context) only when
+        they hold a template, so nodes listing hundreds of egress IPs cost no Jinja evaluation
+        each. The role M(sdn.egress.egress_plan) passes C(ansible_play_hosts_all).
+    type: list
+    elements: str
   oc_json:
     description:
       - With O(source=oc_json), the C(oc get netnamespace,hostsubnet -o json) document, its
@@ -180,11 +192,11 @@ EXAMPLES = r"""
   run_once: true
   register: egress
 
-- name: Plan from the list egress_netnamespaces and every variable named egress_netnamespace_*, compact
+- name: Plan from the list egress_netnamespaces, every variable named egress_netnamespace_* and each host's egress_hostsubnet
   sdn.egress.egress_plan:
     namespaces_var: egress_netnamespaces
     namespaces_prefix: egress_netnamespace_
-    nodes: "{{ ansible_play_hosts_all | map('extract', hostvars, 'egress_node_record') | list }}"
+    node_hosts: "{{ ansible_play_hosts_all }}"
     node_facts: "{{ egress_node_facts }}"
     compact: true
   run_once: true
@@ -250,7 +262,9 @@ plan:
           reject: [10.0.0.11]
           addresses: [{address: 10.0.0.11, interface: ens18, prefix: 24}]
     namespaces:
-      description: One row per namespace, sorted by name; C(state) is C(active), C(dropped) or C(no-egress).
+      description:
+        - One row per namespace, sorted by name; C(state) is C(active), C(dropped) or C(no-egress).
+        - Not with O(compact=true), see RV(plan.namespaces_json).
       type: list
       elements: dict
       sample:
@@ -263,6 +277,12 @@ plan:
           node: ocprouter01
           state: active
           reason: null
+    namespaces_json:
+      description:
+        - With O(compact=true), RV(plan.namespaces) as JSON text (C(from_json) turns it back).
+      returned: with O(compact=true)
+      type: str
+      sample: '[{"name":"egress-test","netid":7305526,"vnid_hex":"0x6f7936","mark":"0x6f7936","egress_ips":["10.0.0.11"],"active_ip":"10.0.0.11","node":"ocprouter01","state":"active","reason":null}]'
     settings:
       description: The settings used, defaults filled in.
       type: dict

@@ -310,11 +310,23 @@ def test_action_hosts_and_plan_var_options(tmp_path):
         assert list(json.load(handle)["nodes"]) == ["router02"]
 
 
+def test_action_reads_the_compact_plan_json_rows(tmp_path):
+    compact = {"plan": {"namespaces_json": json.dumps(NAMESPACES), "nodes": {}, "settings": {}}}
+    result = run_action({"dest": str(tmp_path)}, task_vars(egress_plan=compact))
+    assert not result.get("failed"), result
+    with open(str(tmp_path / "egress-report.md")) as handle:
+        assert handle.read() == EXPECTED_MARKDOWN
+    with open(str(tmp_path / "egress-report.json")) as handle:
+        assert json.load(handle)["namespaces"] == NAMESPACES
+
+
 @pytest.mark.parametrize("args, extra, message", [
     ({}, {}, "missing required arguments: dest"),
     ({"hosts": ["r1", "nowhere"]}, {}, "not in the inventory: nowhere"),
-    ({}, {"egress_plan": SKIPPED}, "egress_plan.plan.namespaces is not defined"),
-    ({"plan_var": "nothing"}, {}, "nothing.plan.namespaces is not defined"),
+    ({}, {"egress_plan": SKIPPED}, "egress_plan.plan.namespaces (or namespaces_json) is not defined"),
+    ({"plan_var": "nothing"}, {}, "nothing.plan.namespaces (or namespaces_json) is not defined"),
+    ({}, {"egress_plan": {"plan": {"namespaces_json": "[not json"}}},
+     "egress_plan.plan.namespaces (or namespaces_json) is not defined"),
 ])
 def test_action_failures(tmp_path, args, extra, message):
     args = dict(args)

@@ -153,8 +153,11 @@ def test_compact_plan_matches_the_lists():
                            {"name": "b", "netid": 2, "egress_ips": ["10.0.0.51"]},
                            {"name": "c", "netid": 3, "egress_ips": ["10.0.0.99"]}],
             "nodes": NODES, "node_facts": N_FACTS}
-    full = run_vars(dict(args), {})["plan"]["nodes"]
-    compact = run_vars(dict(args, compact=True), {})["plan"]["nodes"]
+    full_plan = run_vars(dict(args), {})["plan"]
+    compact_plan = run_vars(dict(args, compact=True), {})["plan"]
+    full, compact = full_plan["nodes"], compact_plan["nodes"]
+    assert "namespaces" not in compact_plan and "namespaces_json" not in full_plan
+    assert json.loads(compact_plan["namespaces_json"]) == full_plan["namespaces"]
     for name in ("n1", "n2"):
         lines = compact[name]["flows_text"].splitlines()
         assert len(lines) == len(full[name]["flows"]) == compact[name]["counts"]["flows"]
@@ -225,3 +228,82 @@ def test_same_namespace_in_list_and_prefixed_variable_is_a_problem():
                        "nodes": NODES, "node_facts": N_FACTS}, task_vars)
     assert result["failed"]
     assert any("is declared twice" in p for p in result["problems"]), result["problems"]
+
+
+class FakeHostVars:
+    """Ansible's HostVars in small: raw_get gives the variables as stored, [] templates them."""
+
+    def __init__(self, raw, rendered=None):
+        self.raw = raw
+        self.rendered = rendered or {}
+        self.templated = []
+
+    def raw_get(self, host):
+        return self.raw.get(host)
+
+    def __getitem__(self, host):
+        outer = self
+
+        class _Vars(dict):
+            def __getitem__(self, name):
+                outer.templated.append((host, name))
+                return outer.rendered[host][name]
+        return _Vars()
+
+
+def test_node_hosts_read_each_hosts_hostsubnet_as_stored():
+    hostvars = FakeHostVars({
+        "router-a": {"egress_hostsubnet": {"host_ip": "10.0.0.2/24", "egress_ips": ["10.0.0.50", "10.0.0.51"]},
+                     "egress_hostsubnet_name": "n1", "egress_interfaces": [{"name": "eth1", "cidr": "10.0.0.2/24"}]},
+        "n2": {"egress_hostsubnet": {"host_ip": "10.0.0.3/24"}, "other": "{{ not read }}"},
+    })
+    args = {"namespaces": [{"name": "a", "netid": 1, "egress_ips": ["10.0.0.50"]}],
+            "node_hosts": ["router-a", "n2"], "node_facts": N_FACTS, "compact": True}
+    result = run_vars(args, {"hostvars": hostvars})
+    assert not result.get("failed"), result
+    nodes = result["plan"]["nodes"]
+    assert sorted(nodes) == ["n1", "n2"]
+    assert nodes["n1"]["inventory_host"] == "router-a" and nodes["n2"]["inventory_host"] == "n2"
+    assert nodes["n1"]["named_addresses"] == [{"interface": "eth1", "prefix": 24, "addresses": "10.0.0.50"}]
+    assert nodes["n1"]["snat_text"] == "0x1000000 10.0.0.50 a"  # odd VNID: high bit (3.x rule)
+    assert hostvars.templated == []  # nothing held a template: nothing was templated
+
+
+def test_node_hosts_name_falls_back_to_the_hostsubnet_name_then_the_host():
+    hostvars = FakeHostVars({"h1": {"egress_hostsubnet": {"host_ip": "10.0.0.2/24", "name": "n1"},
+                                    "egress_hostsubnet_name": ""},
+                             "n2": {"egress_hostsubnet": {"host_ip": "10.0.0.3/24"}}})
+    result = run_vars({"namespaces": [], "node_hosts": ["h1", "n2"], "node_facts": N_FACTS}, {"hostvars": hostvars})
+    assert not result.get("failed"), result
+    assert {name: node["inventory_host"] for name, node in result["plan"]["nodes"].items()} == {"n1": "h1", "n2": "n2"}
+
+
+def test_node_hosts_template_a_value_in_the_hosts_own_context():
+    hostvars = FakeHostVars(
+        {"n1": {"egress_hostsubnet": {"host_ip": "{{ ansible_host }}/24", "egress_ips": ["10.0.0.50"]}},
+         "n2": {"egress_hostsubnet": {"host_ip": "10.0.0.3/24"}}},
+        rendered={"n1": {"egress_hostsubnet": {"host_ip": "10.0.0.2/24", "egress_ips": ["10.0.0.50"]}}})
+    result = run_vars({"namespaces": [{"name": "a", "netid": 1, "egress_ips": ["10.0.0.50"]}],
+                       "node_hosts": ["n1", "n2"], "node_facts": N_FACTS}, {"hostvars": hostvars})
+    assert not result.get("failed"), result
+    assert hostvars.templated == [("n1", "egress_hostsubnet")]
+    assert result["plan"]["nodes"]["n1"]["host_ip"] == "10.0.0.2"
+    assert result["plan"]["nodes"]["n1"]["snat"][0]["egress_ip"] == "10.0.0.50"
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"n1": {"egress_hostsubnet": ["10.0.0.2"]}, "n2": {}},
+     "egress_hostsubnet of n1: must be a mapping (the node's HostSubnet), got list: ['10.0.0.2']"),
+    ({"n1": {}}, "node_hosts: n2 is not in the inventory"),
+    ({"n1": {"egress_hostsubnet": {"host_ip": "10.0.0.999"}}, "n2": {}}, "nodes[n1].host_ip: 10.0.0.999"),
+])
+def test_node_hosts_bad_input_names_host_and_value(raw, message):
+    result = run_vars({"namespaces": [], "node_hosts": ["n1", "n2"], "node_facts": N_FACTS},
+                      {"hostvars": FakeHostVars(raw)})
+    assert result["failed"] is True
+    assert any(message in problem for problem in result["problems"]), result["problems"]
+
+
+def test_nodes_and_node_hosts_are_exclusive():
+    result = run_vars({"namespaces": [], "nodes": NODES, "node_hosts": ["n1"]}, {"hostvars": FakeHostVars({})})
+    assert result["failed"] and "mutually exclusive" in result["msg"]
