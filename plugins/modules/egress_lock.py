@@ -67,6 +67,13 @@ EXAMPLES = r"""
   sdn.egress.egress_lock:
     token: "{{ egress_run_token }}"
     state: released
+
+- name: Remove the locks a killed run left behind (its token is named by the run that waited for it)
+  sdn.egress.egress_lock:
+    token: 20261127T223041-1234567
+    state: released
+  register: unlock
+  changed_when: unlock.released
 """
 
 RETURN = r"""
@@ -82,6 +89,12 @@ waited:
   sample: 0.0
 taken_over:
   description: Whether an abandoned (stale) lock was taken over.
+  returned: always
+  type: bool
+released:
+  description:
+    - With O(state=released), whether the lock was held by O(token) and removed (in check mode,
+      whether it would be). A lock held by another token is left in place with a warning.
   returned: always
   type: bool
 """
@@ -146,11 +159,15 @@ def acquire(module, path, token, timeout, stale_after):
             continue
         waited = time.monotonic() - start
         if waited >= timeout:
-            module.fail_json(msg="node is locked by another egress run (token %s) for %.0f s; waited %.1f s"
-                             % (current or "unknown", lock_age(path), waited),
-                             holder=current, waited=waited, taken_over=False)
+            module.fail_json(msg="node is locked by another egress run (token %s) for %.0f s; waited %.1f s. "
+                                 "If that run is dead, release its locks with state=released and its token "
+                                 "(playbooks/unlock.yml -e egress_unlock_token=%s), or wait until the lock is "
+                                 "older than stale_after (%.0f s)"
+                             % (current or "unknown", lock_age(path), waited, current or "TOKEN", stale_after),
+                             holder=current, waited=waited, taken_over=False, released=False)
         time.sleep(POLL)
-    return dict(changed=False, holder=holder, waited=round(time.monotonic() - start, 3), taken_over=taken_over)
+    return dict(changed=False, holder=holder, waited=round(time.monotonic() - start, 3), taken_over=taken_over,
+                released=False)
 
 
 def release(module, path, token):
@@ -159,7 +176,7 @@ def release(module, path, token):
         shutil.rmtree(path)
     elif holder and holder != token:
         module.warn("lock %s is held by another run (token %s); left in place" % (path, holder))
-    return dict(changed=False, holder=holder, waited=0.0, taken_over=False)
+    return dict(changed=False, holder=holder, waited=0.0, taken_over=False, released=bool(holder) and holder == token)
 
 
 def main():

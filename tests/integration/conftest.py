@@ -131,3 +131,23 @@ def ansible(workdir):
         return PlaybookResult(proc)
 
     return play
+
+
+@pytest.fixture
+def playbook(workdir):
+    """Run one of the collection's playbook files on localhost: playbook(name, *extra_vars, check=False)."""
+    def play(name, *extra_vars, check=False):
+        argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                os.path.join(ROOT, "playbooks", name),
+                "-e", json.dumps({"egress_hosts": "localhost", "ansible_python_interpreter": sys.executable})]
+        for item in extra_vars:
+            argv += ["-e", item if isinstance(item, str) else json.dumps(item)]
+        if check:
+            argv.append("--check")
+        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+                   ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"),
+                   ANSIBLE_LOCAL_TEMP=os.path.join(workdir, "ansible-local"))
+        return PlaybookResult(subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
+                                             check=False))
+
+    return play

@@ -65,3 +65,30 @@ def test_waiter_proceeds_when_holder_releases(ansible, workdir):
     res = box["r"]
     assert res.rc == 0 and res.last["holder"] in ("", "run-a"), res
     assert open(token_file).read().strip() == "run-b"
+
+
+def test_blocked_run_names_the_unlock_and_unlock_playbook_releases_only_that_token(ansible, playbook, workdir):
+    path = os.path.join(workdir, "node.lock")
+    assert ansible([lock_task(path, "run-dead")]).rc == 0
+    blocked = ansible([lock_task(path, "run-b", timeout=0.3)])
+    assert blocked.rc != 0 and "egress_unlock_token=run-dead" in blocked.last["msg"], blocked
+
+    def unlock_playbook(*extra, check=False):
+        return playbook("unlock.yml", {"egress_lock_path": path}, *extra, check=check)
+
+    missing = unlock_playbook()
+    assert missing.rc != 0 and "egress_unlock_token" in missing.failed[0]["msg"], missing
+    assert os.path.isdir(path)
+
+    wrong = unlock_playbook("egress_unlock_token=run-typo")
+    assert wrong.rc == 0 and not wrong.changed and os.path.isdir(path), wrong
+    assert any("run-dead" in w for w in wrong.last.get("warnings", [])), wrong
+
+    checked = unlock_playbook("egress_unlock_token=run-dead", check=True)
+    assert checked.rc == 0 and checked.changed and os.path.isdir(path), checked  # would release, did not
+
+    done = unlock_playbook("egress_unlock_token=run-dead")
+    assert done.rc == 0 and done.changed and done.last["released"] and not os.path.exists(path), done
+    again = unlock_playbook("egress_unlock_token=run-dead")
+    assert again.rc == 0 and not again.changed, again
+    assert ansible([lock_task(path, "run-b", timeout=0.3)]).rc == 0
