@@ -307,6 +307,11 @@ def del_argv(ip_bin, item):
     return [ip_bin, "addr", "del", "%s/%d" % (item["address"], item["prefix"]), "dev", item["interface"]]
 
 
+def batch_line(argv):
+    """An `ip` argv as a line of `ip -batch` input (without the program)."""
+    return " ".join(argv[1:])
+
+
 def render(entries):
     """One line per address, for --diff."""
     return "".join("%s/%d dev %s label %s\n" % (e["address"], e["prefix"], e["interface"], e["label"])

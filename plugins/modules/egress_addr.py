@@ -164,12 +164,13 @@ after:
   elements: dict
 commands:
   description:
-    - The changes as C(ip) argv lists, deletions first. They are applied together in one
-      C(ip -force -batch -) call, and the result is checked by reading the addresses back.
+    - The changes as the lines of the one C(ip -force -batch -) call that applies them,
+      deletions first (each line is an C(ip) command without the leading C(ip)). The result
+      is checked by reading the addresses back.
   returned: always
   type: list
-  elements: list
-  sample: [["/usr/sbin/ip", "addr", "add", "198.51.100.50/24", "dev", "eth1", "label", "eth1:sdne"]]
+  elements: str
+  sample: ["addr del 198.51.100.49/24 dev eth1", "addr add 198.51.100.50/24 dev eth1 label eth1:sdne"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -177,6 +178,7 @@ from ansible_collections.sdn.egress.plugins.module_utils import netaddr_util
 from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import (
     NetaddrError,
     add_argv,
+    batch_line,
     del_argv,
     owned,
     plan,
@@ -236,7 +238,10 @@ def main():
     for warning in changes["warnings"]:
         module.warn(warning)
 
-    commands = [del_argv(ip_bin, e) for e in changes["release"]] + [add_argv(ip_bin, e) for e in changes["claim"]]
+    # the lines of the one `ip -force -batch -` call (a string each: a converge claiming 500
+    # addresses returns 500 strings, not 500 argv lists for Ansible to decode element by element)
+    commands = [batch_line(del_argv(ip_bin, e)) for e in changes["release"]] + \
+        [batch_line(add_argv(ip_bin, e)) for e in changes["claim"]]
     result = dict(changed=bool(commands), claimed=changes["claim"], released=changes["release"],
                   claimed_addresses=[entry["address"] for entry in changes["claim"]],
                   before=before, commands=commands)
@@ -247,7 +252,7 @@ def main():
         # one `ip` process for any number of changes; every token was validated above, and the
         # outcome is judged by reading the addresses back, so an address added or removed by
         # someone else meanwhile ("File exists", "Cannot assign") is not an error
-        batch = "".join(" ".join(argv[1:]) + "\n" for argv in commands)
+        batch = "".join(line + "\n" for line in commands)
         rc, dummy, err = module.run_command([ip_bin, "-force", "-batch", "-"], data=batch)
         result["after"] = owned(read_interfaces(module, ip_bin), suffix)
         if result["after"] != expected:

@@ -84,6 +84,15 @@ options:
       - Seconds to probe and listen for answers in total, starting with the first probe.
     type: float
     default: 1.0
+  return_frames:
+    description:
+      - Return the frames of one burst, decoded, in RV(frames).
+      - With V(false) RV(frames) is left out; announcing many addresses, it is most of the
+        result (two frames of seven fields per address with O(mode=both)) and RV(announced)
+        already names each address, interface and MAC. The role M(sdn.egress.egress_node)
+        sets it to V(false).
+    type: bool
+    default: true
 notes:
   - Linux neighbours update an existing entry from either form even with the default
     C(arp_accept=0); creating a new entry needs C(arp_accept=1) on the neighbour.
@@ -151,7 +160,7 @@ announced:
   sample: [{"address": 192.0.2.50, "interface": eth1, "mac": "02:42:c0:00:02:0c"}]
 frames:
   description: The frames of one burst, decoded; each burst repeats them.
-  returned: success
+  returned: success, unless O(return_frames=false)
   type: list
   elements: dict
   sample:
@@ -256,6 +265,7 @@ def main():
             probe=dict(type="bool", default=False),
             probe_count=dict(type="int", default=3),
             probe_timeout=dict(type="float", default=1.0),
+            return_frames=dict(type="bool", default=True),
         ),
         required_one_of=[["address", "addresses"]],
         mutually_exclusive=[["address", "addresses"], ["addresses", "interface"], ["addresses", "probe"]],
@@ -278,7 +288,8 @@ def main():
         if not low <= params[field] <= 60:
             fail(module, "%s: %r must be between %g and 60 seconds" % (field, params[field], low))
     if not addresses:
-        module.exit_json(changed=False, sent=0, announced=[], frames=[], probe=NOT_PROBED)
+        module.exit_json(changed=False, sent=0, announced=[], probe=NOT_PROBED,
+                         **(dict(frames=[]) if params["return_frames"] else {}))
 
     try:
         interfaces = read_interfaces(module.run_command, module.get_bin_path("ip", required=True))
@@ -292,8 +303,9 @@ def main():
         batches.setdefault(iface["name"], (iface, []))[1].extend(
             garp.announcement(form, iface["mac"], address) for form in forms)
     result = dict(changed=True, sent=0, probe=NOT_PROBED,
-                  announced=[dict(address=a, interface=i["name"], mac=i["mac"]) for a, i in targets],
-                  frames=[garp.describe(f) for dummy, frames in batches.values() for f in frames])
+                  announced=[dict(address=a, interface=i["name"], mac=i["mac"]) for a, i in targets])
+    if params["return_frames"]:
+        result["frames"] = [garp.describe(f) for dummy, frames in batches.values() for f in frames]
     if single:
         result.update(mac=targets[0][1]["mac"], interface=targets[0][1]["name"])
     if module._diff:

@@ -51,8 +51,7 @@ def test_claim_on_second_interface_then_unchanged(node, ansible):
     assert first["changed"] is True
     assert first["claimed"] == [entry("198.51.100.50", "eth1", 24)]
     assert first["before"] == [] and first["after"] == [entry("198.51.100.50", "eth1", 24)]
-    assert first["commands"] == [["/usr/sbin/ip", "addr", "add", "198.51.100.50/24", "dev", "eth1",
-                                  "label", "eth1:sdne"]]
+    assert first["commands"] == ["addr add 198.51.100.50/24 dev eth1 label eth1:sdne"]
     assert ("eth1", "198.51.100.50/24", "eth1:sdne") in addrs(node)
 
     second = ok(ansible(task(address="198.51.100.50", node_ip="192.0.2.12"), netns=node))
@@ -135,7 +134,7 @@ def test_absent(node, ansible):
     res = ok(ansible(task(addresses=["198.51.100.50", "198.51.100.60"], state="absent"), netns=node))
     assert res["changed"] is True
     assert res["released"] == [entry("198.51.100.50", "eth1", 24)]
-    assert res["commands"] == [["/usr/sbin/ip", "addr", "del", "198.51.100.50/24", "dev", "eth1"]]
+    assert res["commands"] == ["addr del 198.51.100.50/24 dev eth1"]
     assert any("198.51.100.60" in w and "left in place" in w for w in res.get("warnings", []))
     have = addrs(node)
     assert ("eth1", "198.51.100.60/24", "eth1") in have

@@ -72,7 +72,8 @@ def test_claim_runs_add_and_reads_back(monkeypatch, capsys):
     assert out["changed"] is True
     assert fake.calls == [[IP, "-j", "addr", "show"], [IP, "-force", "-batch", "-"], [IP, "-j", "addr", "show"]]
     assert fake.batches == ["addr add 198.51.100.50/24 dev ens19 label ens19:sdne\n"]
-    assert out["commands"] == [[IP, "addr", "add", "198.51.100.50/24", "dev", "ens19", "label", "ens19:sdne"]]
+    assert out["commands"] == ["addr add 198.51.100.50/24 dev ens19 label ens19:sdne"]
+    assert "".join(line + "\n" for line in out["commands"]) == fake.batches[0]  # what ran, line by line
     assert out["claimed_addresses"] == ["198.51.100.50"]
     assert [e["address"] for e in out["after"]] == ["192.0.2.51", "198.51.100.50", "203.0.113.77"]
 
