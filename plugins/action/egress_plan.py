@@ -151,7 +151,7 @@ class ActionModule(ActionBase):
         if params["compact"]:
             planned["nodes"] = dict((name, compact_node_plan(node)) for name, node in planned["nodes"].items())
             # one string: Ansible copies, pickles and walks a result object by object on every
-            # step (worker queue, callbacks, registering), which for 1000 rows costs ~0.5 s
+            # step (worker queue, callbacks, registering); 1000 rows are ~10000 objects
             planned["namespaces_json"] = json.dumps(planned.pop("namespaces"), separators=(",", ":"))
         result["plan"] = planned
         return result

@@ -282,7 +282,9 @@ plan:
         - With O(compact=true), RV(plan.namespaces) as JSON text (C(from_json) turns it back).
       returned: with O(compact=true)
       type: str
-      sample: '[{"name":"egress-test","netid":7305526,"vnid_hex":"0x6f7936","mark":"0x6f7936","egress_ips":["10.0.0.11"],"active_ip":"10.0.0.11","node":"ocprouter01","state":"active","reason":null}]'
+      sample: >-
+        [{"name":"egress-test","netid":7305526,"vnid_hex":"0x6f7936","mark":"0x6f7936",
+        "egress_ips":["10.0.0.11"],"active_ip":"10.0.0.11","node":"ocprouter01","state":"active","reason":null}]
     settings:
       description: The settings used, defaults filled in.
       type: dict
