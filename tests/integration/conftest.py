@@ -104,6 +104,26 @@ class PlaybookResult:
         return "PlaybookResult(rc=%d, results=%s)" % (self.rc, json.dumps(self.results, indent=1)[:4000])
 
 
+def run_playbook(workdir, path, extra_vars=(), check=False, diff=False, timeout=600):
+    """ansible-playbook on localhost (local connection, json callback) -> PlaybookResult.
+
+    ``extra_vars``: each item is one ``-e`` (a string as given, anything else as JSON)."""
+    argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+            "-i", "localhost,", "-c", "local", path]
+    if check:
+        argv.append("--check")
+    if diff:
+        argv.append("--diff")
+    for item in extra_vars:
+        argv += ["-e", item if isinstance(item, str) else json.dumps(item)]
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"),
+               ANSIBLE_LOCAL_TEMP=os.path.join(workdir, "ansible-local"),
+               ANSIBLE_REMOTE_TEMP=os.path.join(workdir, "ansible-remote"))
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout, check=False)
+    return PlaybookResult(proc)
+
+
 @pytest.fixture
 def ansible(workdir):
     def play(tasks, check=False, diff=False, extra_vars=None, netns=None, play_vars=None):
@@ -115,20 +135,7 @@ def ansible(workdir):
         fd, path = tempfile.mkstemp(suffix=".yml", dir=workdir)
         with os.fdopen(fd, "w") as f:
             yaml.safe_dump(book, f)
-        argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-                "-i", "localhost,", "-c", "local", path]
-        if check:
-            argv.append("--check")
-        if diff:
-            argv.append("--diff")
-        if extra_vars:
-            argv += ["-e", json.dumps(extra_vars)]
-        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-                   ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"),
-                   ANSIBLE_LOCAL_TEMP=os.path.join(workdir, "ansible-local"),
-                   ANSIBLE_REMOTE_TEMP=os.path.join(workdir, "ansible-remote"))
-        proc = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600, check=False)
-        return PlaybookResult(proc)
+        return run_playbook(workdir, path, [extra_vars] if extra_vars else (), check=check, diff=diff)
 
     return play
 
@@ -137,17 +144,8 @@ def ansible(workdir):
 def playbook(workdir):
     """Run one of the collection's playbook files on localhost: playbook(name, *extra_vars, check=False)."""
     def play(name, *extra_vars, check=False):
-        argv = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
-                os.path.join(ROOT, "playbooks", name),
-                "-e", json.dumps({"egress_hosts": "localhost", "ansible_python_interpreter": sys.executable})]
-        for item in extra_vars:
-            argv += ["-e", item if isinstance(item, str) else json.dumps(item)]
-        if check:
-            argv.append("--check")
-        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-                   ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"),
-                   ANSIBLE_LOCAL_TEMP=os.path.join(workdir, "ansible-local"))
-        return PlaybookResult(subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300,
-                                             check=False))
+        defaults = {"egress_hosts": "localhost", "ansible_python_interpreter": sys.executable}
+        return run_playbook(workdir, os.path.join(ROOT, "playbooks", name), (defaults,) + extra_vars,
+                            check=check, timeout=300)
 
     return play
