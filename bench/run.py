@@ -271,10 +271,15 @@ def expected_state(bench):
     return result
 
 
+def size_record(record, n):
+    """The results of size n in the run's record (created empty on first use)."""
+    return record.setdefault(str(n), {"ours": {}, "naive": [], "lower": [], "state": {}})
+
+
 def measure_ours(runner, bench, rep, reps, record):
     """One round of our four runs (cold, warm, check, 1% moved) at bench.n."""
     n = bench.n
-    res = record.setdefault(str(n), {"ours": {}, "naive": [], "lower": [], "state": {}})
+    res = size_record(record, n)
     expect = expected_state(bench)
     log("N=%d rep %d/%d: reset, cold converge" % (n, rep + 1, reps))
     lab.reset_all()
@@ -298,7 +303,7 @@ def measure_ours(runner, bench, rep, reps, record):
 def measure_others(runner, bench, reps, record, naive=True):
     """The lower bound and the naive playbook at bench.n (after our runs)."""
     n = bench.n
-    res = record.setdefault(str(n), {"ours": {}, "naive": [], "lower": [], "state": {}})
+    res = size_record(record, n)
     macs = {node: lab.tun0_mac(node) for node in lab.NODES}
     files = lab.lower_bound_files(runner.top, bench.namespaces, macs)
     for rep in range(reps):
