@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+import yaml
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
@@ -116,7 +118,13 @@ def machine_info():
 # inventory: a copy of inventories/lab with N generated namespaces
 
 
-LAYOUTS = ("list", "vars", "files")
+LAYOUTS = ("list", "vars", "files", "oc_json")
+LAYOUT_TEXT = {
+    "list": "in the inventory as one list variable `egress_netnamespaces` (one file)",
+    "vars": "in the inventory as one variable per namespace, all in one file",
+    "files": "in the inventory as one variable per namespace, one file each",
+    "oc_json": "in an `oc get netnamespace,hostsubnet -o json` dump (`egress_source: oc_json`)",
+}
 
 
 def write_namespaces(group_vars, namespaces, layout):
@@ -125,7 +133,11 @@ def write_namespaces(group_vars, namespaces, layout):
     list  - one variable `egress_netnamespaces: [...]` in one file (the fastest, see README)
     vars  - one variable `egress_netnamespace_<name>` per namespace, all in one file
     files - one variable per namespace, one file each (as inventories/lab keeps its three)
+    oc_json - no inventory variables: an `oc get netnamespace,hostsubnet -o json` dump that
+              the plan reads (egress_source=oc_json; Bench.write_hostsubnets adds the HostSubnets)
     """
+    if layout == "oc_json":
+        return
     if layout == "list":
         with open(os.path.join(group_vars, "netnamespaces_bench.yml"), "w") as handle:
             handle.write("---\negress_netnamespaces:\n")
@@ -167,6 +179,11 @@ class Bench:
                 "mark": planner.vnid_to_mark(vnid), "ip": ip, "prefix": lab.BENCH_NET.prefixlen,
                 "iface": lab.BENCH_IFACE, "node": node, "node_ip": lab.NODE_IP[node]})
         write_namespaces(gv, self.namespaces, layout)
+        self.oc_json = None
+        if layout == "oc_json":
+            self.oc_json = os.path.join(top, "cluster.json")
+            with open(os.path.join(gv, "oc_json_bench.yml"), "w") as handle:
+                handle.write("---\negress_source: oc_json\negress_oc_json: %s\n" % self.oc_json)
         self.owner = {ns["ip"]: ns["node"] for ns in self.namespaces}
         self.write_hostsubnets()
         with open(os.path.join(top, "bench_naive.json"), "w") as handle:
@@ -190,6 +207,24 @@ class Bench:
                      "ansible_python_interpreter: %s\n" % os.path.join(self.top, "wrap", node, "python3"))
             with open(path, "w") as handle:
                 handle.write(text)
+        if self.oc_json:
+            self.write_oc_json()
+
+    def write_oc_json(self):
+        """The namespaces and HostSubnets as `oc get netnamespace,hostsubnet -o json` prints them."""
+        items = [{"apiVersion": "network.openshift.io/v1", "kind": "NetNamespace",
+                  "metadata": {"name": ns["name"]}, "netname": ns["name"], "netid": ns["netid"],
+                  "egressIPs": [ns["ip"]]} for ns in self.namespaces]
+        for node in lab.NODES:
+            with open(os.path.join(self.inv, "host_vars", "%s.yml" % node)) as handle:
+                hostsubnet = yaml.safe_load(handle)["egress_hostsubnet"]
+            item = {"apiVersion": "network.openshift.io/v1", "kind": "HostSubnet", "metadata": {"name": node},
+                    "host": node, "hostIP": hostsubnet["host_ip"], "subnet": hostsubnet["subnet"]}
+            if hostsubnet.get("egress_ips"):
+                item["egressIPs"] = [str(ip) for ip in hostsubnet["egress_ips"]]
+            items.append(item)
+        with open(self.oc_json, "w") as handle:
+            json.dump({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}}, handle)
 
     def move(self, fraction=0.01):
         """Move the egress IP of 1% of the namespaces (at least one) from router01 to router02.
@@ -504,10 +539,7 @@ def markdown(data, rows, targets):
     lines = []
     lines.append("### Converge cost at scale (3-node lab, `make bench`, %s)" % data["date"][:10])
     lines.append("")
-    lines.append("Namespaces declared in the inventory as %s." % {
-        "list": "one list variable `egress_netnamespaces` (one file)",
-        "vars": "one variable per namespace, all in one file",
-        "files": "one variable per namespace, one file each"}[data.get("layout", "files")])
+    lines.append("Namespaces declared %s." % LAYOUT_TEXT[data.get("layout", "files")])
     lines.append("")
     lines.append("Machine: %d cores (%s), %s RAM, Debian %s, kernel %s, Open vSwitch %s (userspace), %s, "
                  "%s, %s, Python %s. Median of %s runs (naive: runs in brackets). GARP during our converges: %s."
@@ -524,7 +556,8 @@ def markdown(data, rows, targets):
     if data.get("interleaved"):
         lines.append("")
         lines.append("Our runs are interleaved: each round measures every N in turn (the machine's speed drifts "
-                     "between rounds); the lower bound and the naive playbook run after all rounds.")
+                     "between rounds)%s; the lower bound and the naive playbook run after all rounds."
+                     % (", every other round largest N first" if data.get("alternating") else ""))
     lines.append("")
     lines.append("| namespaces | cold converge | warm (no change) | `--check --diff` | 1% moved | naive playbook (runs) "
                  "| lower bound | naive / ours (cold) | ours / lower bound (cold) | processes per node, cold / warm (router01) "
@@ -693,10 +726,12 @@ def main():
         data["layout"] = args.layout
         # our runs round by round, every size in each round: the machine's speed drifts by a
         # second or two over minutes, and a slope from sizes measured at different times would
-        # carry that drift; within a round the sizes are minutes apart at most
+        # carry that drift; within a round the sizes are minutes apart at most, and every
+        # other round runs them largest first, so a steady drift does not favour either end
         data["interleaved"] = True
+        data["alternating"] = True
         for rep in range(reps):
-            for n in sizes:
+            for n in (sizes if rep % 2 == 0 else sizes[::-1]):
                 measure_ours(runner, Bench(top, n, args.layout), rep, reps, data["sizes"])
         for n in sizes:
             bench = Bench(top, n, args.layout)

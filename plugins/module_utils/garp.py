@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
 import select
 import socket
 import struct
@@ -33,7 +34,9 @@ _ARP = struct.Struct("!HHBBH6s4s6s4s")
 FORMS = {"reply": ("reply",), "request": ("request",), "both": ("reply", "request")}
 
 
+@functools.lru_cache(maxsize=None)
 def mac_bytes(mac):
+    """bytes of a MAC in text (remembered: a burst repeats an interface's MAC in every frame)."""
     parts = mac.split(":")
     if len(parts) != 6:
         raise ValueError("%r is not a MAC address" % (mac,))

@@ -15,6 +15,7 @@ __metaclass__ = type
 import re
 
 import bisect
+import functools
 import ipaddress
 
 MARK_MAX = 0xFFFFFFFF
@@ -24,7 +25,9 @@ CHAIN_NAME_MAX = 28        # iptables refuses longer chain names
 # xtables_save_string(): words made of these characters are printed bare, anything else is
 # printed in double quotes with ", \ and ' escaped by a backslash.
 _BARE = frozenset("_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_BARE_RE = re.compile(r"[-_0-9a-zA-Z]+\Z")  # a value made of _BARE characters only
 _ESCAPED = frozenset("\"\\'")
+_ESCAPED_RE = re.compile(r"[\"\\\\']")
 
 
 # ---------------------------------------------------------------------------------------
@@ -56,9 +59,15 @@ def normalize_mark(value):
 
 def normalize_ipv4(value):
     try:
-        return str(ipaddress.IPv4Address(str(value).strip()))
+        return _normal_ipv4(str(value).strip())
     except ValueError:
         raise ValueError("%r is not a valid IPv4 address" % (value,))
+
+
+@functools.lru_cache(maxsize=None)
+def _normal_ipv4(text):
+    """Remembered: a run normalises each egress IP several times (rules, reads, plans)."""
+    return str(ipaddress.IPv4Address(text))
 
 
 def normalize_cidr(value):
@@ -76,9 +85,12 @@ def check_chain_name(value):
     return value
 
 
+_CONTROL_RE = re.compile(u"[\\x00-\\x1f\\x7f]")
+
+
 def check_comment_text(value, allow_space=True):
     """Comments go into a line-based restore payload: no control characters, no blanks in the tag."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if _CONTROL_RE.search(value):
         raise ValueError("%r contains control characters" % (value,))
     if not allow_space and (not value or any(c.isspace() for c in value)):
         raise ValueError("%r must be non-empty and contain no blanks" % (value,))
@@ -102,8 +114,10 @@ def is_owned(comment, owner):
 
 def quote(value):
     """Quote one argument exactly like iptables-save (xtables_save_string)."""
-    if value and all(c in _BARE for c in value):
+    if _BARE_RE.match(value):
         return value
+    if not _ESCAPED_RE.search(value):
+        return '"%s"' % value
     return '"%s"' % "".join("\\" + c if c in _ESCAPED else c for c in value)
 
 
@@ -234,7 +248,9 @@ def parse_save(text):
             table.chains.append(chain)
             table.rules[chain] = []
         elif line.startswith("-A "):
-            chain = split_line(line)[1]
+            chain = line.split(None, 2)[1]
+            if '"' in chain or "\\" in chain:  # iptables-save prints chain names bare; be exact anyway
+                chain = split_line(line)[1]
             table.rules.setdefault(chain, []).append(line)
         else:
             raise ValueError("line %d not understood: %r" % (number, line))
@@ -303,11 +319,17 @@ class ChainPlan:
                 raise ValueError("duplicate rule in block: %r" % (line,))
             index[key] = i
         keys = [rule_key(line) for line in current]
-        stay = [i for i, line in enumerate(current) if keys[i] not in index and not drop(Rule(line))]
-        floating = set(i for i in stay if inside is not None and inside(Rule(current[i])))
+        rules = {}  # index -> Rule of current[index], parsed once
+
+        def rule(i):
+            if i not in rules:
+                rules[i] = Rule(current[i])
+            return rules[i]
+        stay = [i for i in range(len(current)) if keys[i] not in index and not drop(rule(i))]
+        floating = set(i for i in stay if inside is not None and inside(rule(i)))
         anchor = None
         if anchor_target:
-            anchor = next((i for i in stay if Rule(current[i]).target == anchor_target), None)
+            anchor = next((i for i in stay if rule(i).target == anchor_target), None)
         high = len(current) if anchor is None else anchor
         low = max([i for i in stay if i < high and i not in floating] or [-1])
         window = [i for i in range(low + 1, high) if keys[i] in index]

@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import functools
 import ipaddress
 import json
 import re
@@ -27,6 +28,13 @@ _SUFFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,13}$")
 
 class NetaddrError(ValueError):
     """A value or a request that cannot be satisfied; the message names field and value."""
+
+
+@functools.lru_cache(maxsize=None)
+def _ipv4(text):
+    """IPv4Address of a text, parsed once per run (addresses are compared, sorted and checked
+    several times per entry; IPv4Address is immutable). ValueError as IPv4Address raises it."""
+    return ipaddress.IPv4Address(text)
 
 
 def parse_ip_addr(text):
@@ -82,20 +90,24 @@ def read_interfaces(run_command, ip_bin):
 def validate_address(value, field="address"):
     """A unicast IPv4 address as a normalised string."""
     try:
-        ip = ipaddress.IPv4Address(u"%s" % value)
+        ip = _ipv4(u"%s" % value)
     except ValueError:
         raise NetaddrError("%s: %r is not a valid IPv4 address" % (field, value))
-    if ip.is_unspecified or ip.is_loopback or ip.is_multicast or ip.is_reserved:
+    number = int(ip)
+    # unspecified 0.0.0.0, loopback 127/8, multicast 224/4 and reserved 240/4 (as ipaddress's
+    # is_unspecified, is_loopback, is_multicast and is_reserved, in integer arithmetic)
+    if number == 0 or number >> 24 == 127 or number >> 28 >= 0xE:
         raise NetaddrError("%s: %r is not a unicast host address" % (field, value))
     return str(ip)
 
 
 def validate_addresses(values, field="addresses"):
     """Validated addresses in the given order, duplicates dropped."""
-    seen = []
+    seen, known = [], set()
     for index, value in enumerate(values):
         ip = validate_address(value, "%s[%d]" % (field, index))
-        if ip not in seen:
+        if ip not in known:
+            known.add(ip)
             seen.append(ip)
     return seen
 
@@ -143,7 +155,7 @@ def _entry_of(addr):
 
 
 def _sort_key(item):
-    return (item["interface"], ipaddress.IPv4Address(u"%s" % item["address"]), item["prefix"])
+    return (item["interface"], _ipv4(u"%s" % item["address"]), item["prefix"])
 
 
 def owned(interfaces, suffix):
@@ -154,6 +166,15 @@ def owned(interfaces, suffix):
 def holders(interfaces, address):
     """The configured IPv4 addresses equal to `address`, on any interface."""
     return [a for i in interfaces for a in i["addresses"] if a["address"] == address]
+
+
+def holders_by_address(interfaces):
+    """{address: holders(interfaces, address)} for every configured address, in one pass."""
+    index = {}
+    for iface in interfaces:
+        for addr in iface["addresses"]:
+            index.setdefault(addr["address"], []).append(addr)
+    return index
 
 
 def local_networks(interfaces, suffix):
@@ -180,7 +201,7 @@ def choose_interface(interfaces, address, suffix=None, interface=None, prefix=No
     unless `prefix` is given too. Without `prefix`: the holding network's prefix length.
     `nets` is local_networks(interfaces, suffix) when the caller already has it.
     """
-    ip = ipaddress.IPv4Address(u"%s" % address)
+    ip = _ipv4(u"%s" % address)
     if nets is None:
         nets = local_networks(interfaces, suffix)
     if interface is not None:
@@ -209,11 +230,15 @@ def choose_interface(interfaces, address, suffix=None, interface=None, prefix=No
 
 def check_host_address(address, prefix):
     """Refuse the network and broadcast address of address/prefix (prefixes up to /30)."""
-    net = ipaddress.IPv4Network(u"%s/%d" % (address, prefix), strict=False)
-    ip = ipaddress.IPv4Address(u"%s" % address)
-    if prefix <= 30 and ip in (net.network_address, net.broadcast_address):
-        kind = "network" if ip == net.network_address else "broadcast"
-        raise NetaddrError("address: %s is the %s address of %s" % (address, kind, net))
+    if prefix > 30:
+        return
+    ip = int(_ipv4(u"%s" % address))
+    host_bits = 32 - prefix
+    network = ip >> host_bits << host_bits
+    if ip in (network, network | ((1 << host_bits) - 1)):
+        kind = "network" if ip == network else "broadcast"
+        raise NetaddrError("address: %s is the %s address of %s"
+                           % (address, kind, ipaddress.IPv4Network((network, prefix))))
 
 
 def _plan_one(interfaces, address, suffix, interface, prefix, held, nets):
@@ -273,10 +298,7 @@ def plan(interfaces, addresses, state, suffix, interface=None, prefix=None, node
             release = [a for i in interfaces for a in i["addresses"]
                        if is_ours(a, suffix) and a["address"] not in wanted]
         # one pass over the host's addresses and networks for any number of wanted addresses
-        by_address = {}
-        for iface in interfaces:
-            for addr in iface["addresses"]:
-                by_address.setdefault(addr["address"], []).append(addr)
+        by_address = holders_by_address(interfaces)
         nets = local_networks(interfaces, suffix)
         for address in addresses:
             gone, new = _plan_one(interfaces, address, suffix, interface, prefix,

@@ -62,21 +62,22 @@ def parse_cookie(value):
     return cookie
 
 
-def check_match(match):
-    """Raise ValueError if `match` is multi-line or carries flow attributes (cookie=, priority=...)."""
-    if '\n' in match or '\r' in match:
-        raise ValueError('must be a single line')
-    for token in re.split(r'[\s,]+', match):
-        key = re.split(r'[=:(]', token, 1)[0]
-        if key in RESERVED_MATCH_KEYS:
-            raise ValueError('%r is a flow attribute, not a match field' % key)
-
-
 # `actions=` as a field of a flow line: at the start or after a field separator.
 _ACTIONS_FIELD = re.compile(r'(?:^|[\s,])actions=')
 _FIELD_SEPARATOR = re.compile(r'[\s,]+')
 _INTEGER = re.compile(r'^[+-]?[0-9]+$')
 _KEY_END = re.compile(r'[=:(]')
+
+
+def check_match(match):
+    """Raise ValueError if `match` is multi-line or carries flow attributes (cookie=, priority=...)."""
+    if '\n' in match or '\r' in match:
+        raise ValueError('must be a single line')
+    for token in _FIELD_SEPARATOR.split(match):
+        key = _KEY_END.split(token, 1)[0]
+        if key in RESERVED_MATCH_KEYS:
+            raise ValueError('%r is a flow attribute, not a match field' % key)
+
 
 
 def parse_flow_line(line):

@@ -77,6 +77,23 @@ def _items(result, key):
     return [value]
 
 
+def _claimed(result):
+    """The addresses an egress_addr result claimed, as entries {address, interface, prefix, label}.
+
+    From ``claimed``; a result without it (``return_entries=false``) from its ``commands``,
+    the ``ip -batch`` lines ``addr add A/P dev IF label L``.
+    """
+    if "claimed" in result:
+        return _items(result, "claimed")
+    entries = []
+    for line in _items(result, "commands"):
+        words = str(line).split()
+        if len(words) == 7 and words[:2] == ["addr", "add"] and words[3] == "dev" and words[5] == "label":
+            address, dummy, prefix = words[2].partition("/")
+            entries.append({"address": address, "interface": words[4], "prefix": int(prefix), "label": words[6]})
+    return entries
+
+
 def node_report(host, host_vars):
     """``(node name, report)`` of one inventory host from its registered variables.
 
@@ -101,9 +118,9 @@ def node_report(host, host_vars):
 
     changed = any(bool(_result(host_vars, var).get("changed")) for var in _CHANGE_RESULTS)
     changed = changed or any(bool(item.get("changed")) for item in named_items)
-    claimed = _items(claim, "claimed")
+    claimed = _claimed(claim)
     for item in named_items:
-        claimed.extend(_items(item, "claimed"))
+        claimed.extend(_claimed(item))
     report = {
         "reachable": reachable,
         "changed": changed,

@@ -76,6 +76,14 @@ options:
     type: str
     choices: [present, absent, overridden]
     default: present
+  return_entries:
+    description:
+      - Return RV(claimed) and RV(released), one dictionary per address.
+      - With V(false) both are left out; RV(claimed_addresses) and RV(commands) still name every
+        change. Claiming thousands of addresses, the dictionaries are most of the result (and of
+        the time Ansible spends passing it on). The role M(sdn.egress.egress_node) sets V(false).
+    type: bool
+    default: true
 notes:
   - Runs C(ip -j addr show), C(ip addr add A/P dev IF label L) and C(ip addr del A/P dev IF).
   - Announce a claimed address with M(sdn.egress.garp_claim).
@@ -125,7 +133,7 @@ claimed_addresses:
   sample: [198.51.100.50]
 claimed:
   description: Addresses that were (or in check mode would be) added.
-  returned: always
+  returned: unless O(return_entries=false)
   type: list
   elements: dict
   contains:
@@ -148,7 +156,7 @@ claimed:
   sample: [{"address": "198.51.100.50", "interface": "eth1", "prefix": 24, "label": "eth1:sdne"}]
 released:
   description: Addresses that were (or would be) deleted, same form as RV(claimed).
-  returned: always
+  returned: unless O(return_entries=false)
   type: list
   elements: dict
   sample: [{"address": "192.0.2.51", "interface": "eth0", "prefix": 24, "label": "eth0:sdne"}]
@@ -210,6 +218,7 @@ def main():
             label_suffix=dict(type="str", default="sdne"),
             state=dict(type="str", default="present", choices=["present", "absent", "overridden"]),
             return_state=dict(type="bool", default=True),
+            return_entries=dict(type="bool", default=True),
         ),
         mutually_exclusive=[("address", "addresses")],
         required_one_of=[("address", "addresses")],
@@ -263,6 +272,9 @@ def main():
     if not module.params["return_state"]:
         result.pop("before", None)
         result.pop("after", None)
+    if not module.params["return_entries"]:
+        result.pop("claimed", None)
+        result.pop("released", None)
     module.exit_json(**result)
 
 

@@ -318,10 +318,11 @@ def _validate(params):
     """Return (chain names, cidrs, entries) or raise ValueError("<field>: <problem>")."""
 
     def field(name, check, value, *args):
+        # name: the field's label, or (where, field) to build it only for a message
         try:
             return check(value, *args)
         except ValueError as exc:
-            raise ValueError("%s: %s" % (name, exc))
+            raise ValueError("%s: %s" % (name if isinstance(name, str) else name[0](name[1]), exc))
 
     for name in ("chain", "anchor_target", "reject_chain"):
         field(name, check_chain_name, params[name])
@@ -337,16 +338,16 @@ def _validate(params):
 
     entries, seen = [], {}
     for label, where, rule in _source_rules(params):
-        mark = field(where("mark"), normalize_mark, rule["mark"])
+        mark = field((where, "mark"), normalize_mark, rule["mark"])
         egress_ip = rule.get("egress_ip")
         if egress_ip is not None:
-            egress_ip = field(where("egress_ip"), normalize_ipv4, egress_ip)
+            egress_ip = field((where, "egress_ip"), normalize_ipv4, egress_ip)
         elif params["state"] != "absent":
             raise ValueError("%s: required with state=%s" % (where("egress_ip"), params["state"]))
         name = rule.get("name") or None
         if name is not None:
-            field(where("name"), check_comment_text, name)
-        comment = field(where("name"), owner_comment, params["owner"], name)
+            field((where, "name"), check_comment_text, name)
+        comment = field((where, "name"), owner_comment, params["owner"], name)
         if params["state"] != "absent" and mark in seen:
             raise ValueError("%s: %r is the same mark as %s; one mark can SNAT to one IP only"
                              % (where("mark"), rule["mark"], seen[mark]))

@@ -93,6 +93,14 @@ options:
         sets it to V(false).
     type: bool
     default: true
+  return_announced:
+    description:
+      - Return RV(announced), one dictionary per address.
+      - With V(false) it is left out and RV(sent) counts the frames; the addresses are those
+        given. The role M(sdn.egress.egress_node) sets V(false) (the addresses claimed are in
+        the result of M(sdn.egress.egress_addr)).
+    type: bool
+    default: true
 notes:
   - Linux neighbours update an existing entry from either form even with the default
     C(arp_accept=0); creating a new entry needs C(arp_accept=1) on the neighbour.
@@ -154,7 +162,7 @@ interface:
   sample: eth1
 announced:
   description: Each address announced (or, in check mode, to be announced), with its interface and MAC.
-  returned: success
+  returned: success, unless O(return_announced=false)
   type: list
   elements: dict
   sample: [{"address": 192.0.2.50, "interface": eth1, "mac": "02:42:c0:00:02:0c"}]
@@ -197,6 +205,7 @@ from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import (
     NetaddrError,
     choose_interface,
     holders,
+    holders_by_address,
     read_interfaces,
     validate_address,
     validate_addresses,
@@ -211,10 +220,14 @@ def fail(module, msg):
     module.fail_json(msg=msg, sent=0, probe=NOT_PROBED)
 
 
-def pick_interface(module, interfaces, address, interface):
-    """The interface dict to announce on (see the `interface` option)."""
+def pick_interface(module, interfaces, address, interface, held=None):
+    """The interface dict to announce on (see the `interface` option).
+
+    `held`: holders(interfaces, address) when the caller has them (holders_by_address)."""
     by_name = dict((i["name"], i) for i in interfaces)
-    held_on = sorted(set(a["interface"] for a in holders(interfaces, address)))
+    if held is None:
+        held = holders(interfaces, address)
+    held_on = sorted(set(a["interface"] for a in held))
     if interface is not None:
         if interface not in by_name:
             fail(module, "interface: %r does not exist on this host (interfaces: %s)"
@@ -242,8 +255,9 @@ def pick_interface(module, interfaces, address, interface):
 def announce_targets(module, interfaces, addresses, interface):
     """[(address, interface dict)] for every address, refusing non-Ethernet or down links."""
     targets = []
+    index = holders_by_address(interfaces)  # one pass, not one per address
     for address in addresses:
-        iface = pick_interface(module, interfaces, address, interface)
+        iface = pick_interface(module, interfaces, address, interface, index.get(address, []))
         if iface["link_type"] != "ether" or not iface["mac"]:
             fail(module, "interface: %s is not an Ethernet interface (link type %s); ARP needs one"
                          % (iface["name"], iface["link_type"]))
@@ -266,6 +280,7 @@ def main():
             probe_count=dict(type="int", default=3),
             probe_timeout=dict(type="float", default=1.0),
             return_frames=dict(type="bool", default=True),
+            return_announced=dict(type="bool", default=True),
         ),
         required_one_of=[["address", "addresses"]],
         mutually_exclusive=[["address", "addresses"], ["addresses", "interface"], ["addresses", "probe"]],
@@ -288,8 +303,12 @@ def main():
         if not low <= params[field] <= 60:
             fail(module, "%s: %r must be between %g and 60 seconds" % (field, params[field], low))
     if not addresses:
-        module.exit_json(changed=False, sent=0, announced=[], probe=NOT_PROBED,
-                         **(dict(frames=[]) if params["return_frames"] else {}))
+        nothing = dict(changed=False, sent=0, probe=NOT_PROBED)
+        if params["return_announced"]:
+            nothing["announced"] = []
+        if params["return_frames"]:
+            nothing["frames"] = []
+        module.exit_json(**nothing)
 
     try:
         interfaces = read_interfaces(module.run_command, module.get_bin_path("ip", required=True))
@@ -302,8 +321,9 @@ def main():
     for address, iface in targets:
         batches.setdefault(iface["name"], (iface, []))[1].extend(
             garp.announcement(form, iface["mac"], address) for form in forms)
-    result = dict(changed=True, sent=0, probe=NOT_PROBED,
-                  announced=[dict(address=a, interface=i["name"], mac=i["mac"]) for a, i in targets])
+    result = dict(changed=True, sent=0, probe=NOT_PROBED)
+    if params["return_announced"]:
+        result["announced"] = [dict(address=a, interface=i["name"], mac=i["mac"]) for a, i in targets]
     if params["return_frames"]:
         result["frames"] = [garp.describe(f) for dummy, frames in batches.values() for f in frames]
     if single:

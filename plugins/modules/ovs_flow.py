@@ -139,6 +139,14 @@ options:
       - Never makes O(state=absent) delete a flow it does not own.
     type: bool
     default: false
+  return_entries:
+    description:
+      - Return RV(added), RV(removed) and RV(modified).
+      - With V(false) they are left out; RV(commands) still names every change. Converging
+        thousands of flows, they double the result (and the time Ansible spends passing it on).
+        The role M(sdn.egress.egress_node) sets V(false).
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -248,17 +256,17 @@ after:
     - cookie=0x65677265, table=100, priority=100,ip,reg0=0x2ec40e actions=drop
 added:
   description: Flows added.
-  returned: always
+  returned: unless O(return_entries=false)
   type: list
   elements: str
 removed:
   description: Owned flows deleted.
-  returned: always
+  returned: unless O(return_entries=false)
   type: list
   elements: str
 modified:
   description: Flows whose actions were updated, or foreign flows replaced with O(force=true), as they are after the run.
-  returned: always
+  returned: unless O(return_entries=false)
   type: list
   elements: str
 '''
@@ -401,6 +409,7 @@ def main():
             scope_table=dict(type='int'),
             force=dict(type='bool', default=False),
             return_state=dict(type='bool', default=True),
+            return_entries=dict(type='bool', default=True),
         ),
         mutually_exclusive=[('flows', 'flows_text')] + [
             (many, option) for many in ('flows', 'flows_text') for option in SINGLE_FLOW_OPTIONS],
@@ -457,6 +466,9 @@ def main():
     if not module.params['return_state']:
         result.pop('before', None)
         result.pop('after', None)
+    if not module.params['return_entries']:
+        for key in ('added', 'removed', 'modified'):
+            result.pop(key, None)
     module.exit_json(**result)
 
 

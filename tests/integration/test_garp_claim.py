@@ -248,6 +248,21 @@ def test_addresses_are_announced_together_in_shared_bursts(lan, ansible):
     assert gap >= 0.25, "bursts %.3f s apart, interval was 0.3" % gap
 
 
+def test_role_style_claim_and_announce_return_no_per_address_dicts(lan, ansible):
+    """As the role runs them: egress_addr return_entries=false, garp_claim return_announced and
+    return_frames false; the addresses still go out and the neighbour entry still moves."""
+    assert lan.neighbour() == lan.mac_b
+    tasks = [{"name": "claim", "register": "claim_result",
+              "sdn.egress.egress_addr": {"addresses": [EGRESS_IP], "node_ip": "192.0.2.11", "return_entries": False}},
+             {"name": "announce", "sdn.egress.garp_claim": {
+                 "addresses": "{{ claim_result.claimed_addresses | join(',') }}", "count": 1, "mode": "reply",
+                 "return_frames": False, "return_announced": False}}]
+    res = ansible(tasks, netns=lan.a)
+    assert res.rc == 0, res
+    assert res.last["sent"] == 1 and not set(res.last) & {"announced", "frames"}, res.last
+    assert lan.wait_neighbour(lan.mac_a)
+
+
 def test_addresses_reject_bad_item_and_probe(lan, ansible):
     bad = ansible([{"name": "g", "sdn.egress.garp_claim": {"addresses": [EGRESS_IP, "192.0.2.300"]}}], netns=lan.a)
     assert bad.rc != 0 and "addresses[1]" in bad.last["msg"] and "192.0.2.300" in bad.last["msg"], bad

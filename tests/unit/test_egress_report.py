@@ -149,6 +149,16 @@ def test_named_interface_claims_count_as_claimed_and_changed():
     assert node["changed"] is True
 
 
+def test_claims_without_entries_are_read_from_the_commands():
+    # egress_addr with return_entries=false (as the role runs it): no `claimed`, the batch lines
+    host_vars = {"egress_claim": {"changed": True, "claimed_addresses": ["192.0.2.51"],
+                                  "commands": ["addr del 192.0.2.9/24 dev eth0",
+                                               "addr add 192.0.2.51/24 dev eth0 label eth0:sdne"]},
+                 "egress_claim_named": {"changed": True, "results": [
+                     {"changed": True, "commands": ["addr add 198.51.100.60/24 dev eth1 label eth1:sdne"]}]}}
+    assert report.node_report("r9", host_vars)[1]["addresses_claimed"] == [ADDR_A, ADDR_C]
+
+
 @pytest.mark.parametrize("host_vars", [
     {},
     {"egress_claim": SKIPPED, "egress_claim_named": {"changed": False, "skipped": True, "results": []},

@@ -35,6 +35,16 @@ def after_overridden_to_198_51_100_51():
     return json.dumps(doc)
 
 
+def two_nics_with(address, ifname="ens19", prefix=24):
+    """two_nics.json after claiming address on ifname (what `ip -j addr show` reads back)."""
+    doc = json.loads(fixture("two_nics.json"))
+    for iface in doc:
+        if iface["ifname"] == ifname:
+            iface["addr_info"].append({"family": "inet", "local": address, "prefixlen": prefix,
+                                       "scope": "global", "secondary": True, "label": ifname + ":sdne"})
+    return json.dumps(doc)
+
+
 class FakeIp:
     """Answers `ip -j addr show` from recorded outputs (one per call, last one repeats) and
     records what `ip -batch -` was given."""
@@ -67,15 +77,25 @@ def run(monkeypatch, capsys, args, fake, check=False):
 
 
 def test_claim_runs_add_and_reads_back(monkeypatch, capsys):
-    fake = FakeIp([fixture("two_nics.json"), fixture("claimed.json")])
+    fake = FakeIp([fixture("two_nics.json"), two_nics_with("198.51.100.50")])
     out = run(monkeypatch, capsys, {"address": "198.51.100.50"}, fake)
-    assert out["changed"] is True
+    assert out["changed"] is True and not out.get("failed"), out
     assert fake.calls == [[IP, "-j", "addr", "show"], [IP, "-force", "-batch", "-"], [IP, "-j", "addr", "show"]]
     assert fake.batches == ["addr add 198.51.100.50/24 dev ens19 label ens19:sdne\n"]
     assert out["commands"] == ["addr add 198.51.100.50/24 dev ens19 label ens19:sdne"]
     assert "".join(line + "\n" for line in out["commands"]) == fake.batches[0]  # what ran, line by line
     assert out["claimed_addresses"] == ["198.51.100.50"]
-    assert [e["address"] for e in out["after"]] == ["192.0.2.51", "198.51.100.50", "203.0.113.77"]
+    assert out["after"] == out["claimed"] == [
+        {"address": "198.51.100.50", "interface": "ens19", "prefix": 24, "label": "ens19:sdne"}]
+
+
+def test_return_entries_false_leaves_out_the_dicts_not_the_changes(monkeypatch, capsys):
+    fake = FakeIp([fixture("two_nics.json"), two_nics_with("198.51.100.50")])
+    out = run(monkeypatch, capsys, {"address": "198.51.100.50", "return_entries": False}, fake)
+    assert out["changed"] is True and not out.get("failed"), out
+    assert "claimed" not in out and "released" not in out
+    assert out["claimed_addresses"] == ["198.51.100.50"]
+    assert out["commands"] == ["addr add 198.51.100.50/24 dev ens19 label ens19:sdne"]
 
 
 def test_check_mode_runs_only_the_read(monkeypatch, capsys):

@@ -124,6 +124,14 @@ def test_add_then_unchanged_and_check_mode_predicts(switch, run):
     assert not second['changed'] and second['commands'] == [] and len(switch.calls_of('add-flows')) == 1
 
 
+def test_return_entries_false_keeps_only_the_commands(switch, run):
+    out = run(dict(flows=[OWNED_TUNNEL, NEW_FLOW], return_entries=False))
+    assert out['changed'] and out['commands'] == [
+        'add cookie=0x65677265,table=100,priority=100,ip,reg0=0x1e240 actions=drop']
+    assert not set(out) & {'added', 'removed', 'modified'}
+    assert 'cookie=0x65677265, table=100, priority=100,ip,reg0=0x1e240 actions=drop' in switch.dump()
+
+
 def test_spelling_variants_are_no_change(switch, run):
     result = run(dict(flows=[
         dict(table=100, priority=100, match='reg0=0x2EC40E,ip',
