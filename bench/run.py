@@ -680,8 +680,9 @@ def main():
                              "the largest N with the other namespace vars layout (--layout)")
     parser.add_argument("--garp-interval", default="default",
                         help="egress_garp_interval for our runs (default: the role's default)")
-    parser.add_argument("--layout", choices=LAYOUTS, default="list",
-                        help="how the namespaces are declared: one list variable (default), one variable "
+    parser.add_argument("--layout", choices=LAYOUTS, default="oc_json",
+                        help="how the namespaces are declared: an `oc get -o json` dump (default, how a "
+                             "cluster of thousands of namespaces is read), one list variable, one variable "
                              "per namespace in one file, or one file per namespace")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--reuse-naive", metavar="JSON",
