@@ -335,6 +335,70 @@ def measure_ours(runner, bench, rep, reps, record):
         % (n, rep + 1, cold["seconds"], warm["seconds"], check["seconds"], moved, drift["seconds"]))
 
 
+def measure_slope_pairs(runner, top, layout, lo, hi, pairs, reps):
+    """Cold converges at N=lo and N=hi back to back, `pairs` times, every other pair largest
+    first, and the lower bound at both sizes: the per-namespace cost from runs seconds apart.
+
+    The pairs use their own sizes (hi can be beyond the table's largest N: the difference a
+    namespace makes then stands out of this machine's run-to-run noise)."""
+    study = {"lo": lo, "hi": hi, "layout": layout, "pairs": [], "lower": {}}
+    benches = {}
+    for index in range(pairs):
+        record = {"first": lo if index % 2 == 0 else hi}
+        for n in ((lo, hi) if index % 2 == 0 else (hi, lo)):
+            benches[n] = Bench(top, n, layout)
+            log("slope pair %d/%d: N=%d cold converge" % (index + 1, pairs, n))
+            lab.reset_all()
+            result = runner.ours(benches[n], "pair-cold")
+            record[str(n)] = {"seconds": result["seconds"], "rc": result["rc"]}
+        study["pairs"].append(record)
+        log("slope pair %d: N=%d %.1fs, N=%d %.1fs" % (index + 1, lo, record[str(lo)]["seconds"], hi,
+                                                       record[str(hi)]["seconds"]))
+    macs = {node: lab.tun0_mac(node) for node in lab.NODES}
+    for n in (lo, hi):
+        bench = Bench(top, n, layout)
+        files = lab.lower_bound_files(runner.top, bench.namespaces, macs)
+        runs = []
+        for dummy in range(max(reps, 5)):
+            lab.reset_all()
+            runs.append(runner.lower(bench, files)["seconds"])
+        study["lower"][str(n)] = runs
+    lab.reset_all()
+    return study
+
+
+def pair_study(study):
+    """Slopes (s per namespace) of the adjacent pairs and of the lower bound, with an interval
+    for the median from the order statistics (no assumption about the noise's shape)."""
+    lo, hi = study["lo"], study["hi"]
+    slopes = sorted((p[str(hi)]["seconds"] - p[str(lo)]["seconds"]) / float(hi - lo)
+                    for p in study["pairs"] if p[str(lo)]["rc"] == 0 and p[str(hi)]["rc"] == 0)
+    lower = (med(study["lower"][str(hi)]) - med(study["lower"][str(lo)])) / float(hi - lo)
+    if not slopes or lower <= 0:
+        return None
+    k = len(slopes)
+    # the j-th smallest and j-th largest slope bound the median with >= 90% confidence when
+    # the pairs are independent: P = 1 - 2 * P(Binomial(k, 1/2) < j)
+    j, coverage = 1, 1 - 2 * 0.5 ** k
+    while True:
+        below = sum(_binomial(k, i) for i in range(j + 1)) * 0.5 ** k
+        if 1 - 2 * below < 0.9 or j + 1 > k // 2:
+            break
+        j, coverage = j + 1, 1 - 2 * below
+    return {"lo": lo, "hi": hi, "pairs": k, "median_ms": round(med(slopes) * 1000, 3),
+            "interval_ms": [round(slopes[j - 1] * 1000, 3), round(slopes[k - j] * 1000, 3)],
+            "coverage": round(coverage, 3), "lower_ms": round(lower * 1000, 3),
+            "ratio": round(med(slopes) / lower, 1), "met": med(slopes) <= 3 * lower,
+            "robust": slopes[k - j] <= 3 * lower}
+
+
+def _binomial(n, k):
+    result = 1
+    for i in range(1, k + 1):
+        result = result * (n - i + 1) // i
+    return result
+
+
 def measure_others(runner, bench, reps, record, naive=True):
     """The lower bound and the naive playbook at bench.n (after our runs)."""
     n = bench.n
@@ -520,6 +584,10 @@ def analyse(data):
             targets["slope"].update(paired_ms_per_ns=round(med(paired) * 1000, 3),
                                     paired_range_ms=[round(min(paired) * 1000, 3), round(max(paired) * 1000, 3)],
                                     paired_rounds=len(paired))
+    if data.get("slope_pairs"):
+        study = pair_study(data["slope_pairs"])
+        if study:
+            targets["slope_pairs"] = study
     if rows[lo]["warm"] and rows[hi]["warm"]:
         ratio = rows[hi]["warm"] / rows[lo]["warm"]
         targets["warm_flat"] = {"lo": lo, "hi": hi, "ratio": round(ratio, 2), "met": ratio <= 2}
@@ -552,6 +620,10 @@ def markdown(data, rows, targets):
         lines.append("")
         lines.append("The naive playbook's figures are those of %s (it was not rerun: only our side changed)."
                      % data["naive_from"])
+    if data.get("slope_pairs_from"):
+        lines.append("")
+        lines.append("The slope pairs are those of %s (a separate run of the same code, after this one)."
+                     % data["slope_pairs_from"])
     lines.append("")
     if data.get("interleaved"):
         lines.append("")
@@ -601,6 +673,14 @@ def markdown(data, rows, targets):
                 t["paired_rounds"]))
         lines.append("| marginal cost per namespace within 3x of the lower bound | medians: %.2f ms vs %.3f ms per namespace (%.1fx)%s | %s |" % (
             t["ours_ms_per_ns"], t["lower_ms_per_ns"], t["ratio"], detail, "yes" if t["met"] else "**no**"))
+    t = targets.get("slope_pairs")
+    if t:
+        lines.append("| the same, from cold converges back to back (N=%d and N=%d, %d pairs, every other pair "
+                     "largest first) | median %.2f ms vs %.3f ms per namespace for the lower bound over the same "
+                     "sizes (%.1fx); the median lies in %.2f..%.2f ms with %d%% confidence%s | %s |" % (
+                         t["lo"], t["hi"], t["pairs"], t["median_ms"], t["lower_ms"], t["ratio"],
+                         t["interval_ms"][0], t["interval_ms"][1], int(round(t["coverage"] * 100)),
+                         "" if t["robust"] else " (its upper end is past 3x)", "yes" if t["met"] else "**no**"))
     t = targets.get("warm_flat")
     if t:
         lines.append("| warm converge at N=%d within 2x of N=%d | %.2fx | %s |" % (
@@ -691,11 +771,21 @@ def main():
     parser.add_argument("--no-naive", action="store_true",
                         help="skip the naive playbook (for a slope check at larger N); writes only the JSON "
                              "(<date>-no-naive.json), not latest.md/latest.png")
+    parser.add_argument("--slope-pairs", type=int, default=0, metavar="K",
+                        help="after the rounds, K cold converges back to back at the smallest N and at "
+                             "--slope-n (the per-namespace cost from runs seconds apart)")
+    parser.add_argument("--slope-n", type=int, default=3000, help="the larger N of the slope pairs (default 3000)")
     parser.add_argument("--render", metavar="JSON", help="only rewrite latest.md/latest.png from a results file")
+    parser.add_argument("--pairs-from", metavar="JSON",
+                        help="with --render: take the slope pairs from this results file (a separate run)")
     args = parser.parse_args()
     if args.render:
         with open(args.render) as handle:
             data = json.load(handle)
+        if args.pairs_from:
+            with open(args.pairs_from) as handle:
+                data["slope_pairs"] = json.load(handle)["slope_pairs"]
+            data["slope_pairs_from"] = os.path.basename(args.pairs_from)
         rows, targets = analyse(data)
         with open(os.path.join(RESULTS, "latest.md"), "w") as handle:
             handle.write(markdown(data, rows, targets))
@@ -741,6 +831,9 @@ def main():
                 earlier = previous["sizes"][str(n)]
                 data["sizes"][str(n)]["naive"] = earlier["naive"]
                 data["sizes"][str(n)]["state"]["naive"] = earlier["state"]["naive"]
+        if args.slope_pairs:
+            data["slope_pairs"] = measure_slope_pairs(runner, top, args.layout, min(sizes), args.slope_n,
+                                                      args.slope_pairs, reps)
         if args.extras:
             n = 100 if 100 in sizes else sizes[0]
             bench = Bench(top, n, args.layout)
