@@ -626,7 +626,6 @@ def markdown(data, rows, targets):
                      % data["slope_pairs_from"])
     lines.append("")
     if data.get("interleaved"):
-        lines.append("")
         lines.append("Our runs are interleaved: each round measures every N in turn (the machine's speed drifts "
                      "between rounds)%s; the lower bound and the naive playbook run after all rounds."
                      % (", every other round largest N first" if data.get("alternating") else ""))
@@ -880,7 +879,8 @@ def main():
                     with open(os.path.join(RESULTS, "latest.md"), "w") as handle:
                         handle.write(markdown(data, rows, targets))
                     plot(rows, os.path.join(RESULTS, "latest.png"))
-                log("wrote %s, latest.md, latest.png (%.0f s in all)" % (name, data["elapsed"]))
+                log("wrote %s%s (%.0f s in all)" % (name, "" if args.no_naive else ", latest.md, latest.png",
+                                                    data["elapsed"]))
                 print(markdown(data, rows, targets))
             if args.keep:
                 log("kept %s" % top)
