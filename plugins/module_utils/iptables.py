@@ -24,8 +24,7 @@ CHAIN_NAME_MAX = 28        # iptables refuses longer chain names
 
 # xtables_save_string(): words made of these characters are printed bare, anything else is
 # printed in double quotes with ", \ and ' escaped by a backslash.
-_BARE = frozenset("_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_BARE_RE = re.compile(r"[-_0-9a-zA-Z]+\Z")  # a value made of _BARE characters only
+_BARE_RE = re.compile(r"[-_0-9a-zA-Z]+\Z")  # a word printed bare: letters, digits, '_' and '-' only
 _ESCAPED = frozenset("\"\\'")
 _ESCAPED_RE = re.compile(r"[\"\\\\']")
 
