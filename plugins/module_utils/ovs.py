@@ -79,7 +79,6 @@ def check_match(match):
             raise ValueError('%r is a flow attribute, not a match field' % key)
 
 
-
 def parse_flow_line(line):
     """One `ovs-ofctl add-flows` file line -> dict(table, priority, match, actions).
 
