@@ -318,17 +318,12 @@ class ChainPlan:
                 raise ValueError("duplicate rule in block: %r" % (line,))
             index[key] = i
         keys = [rule_key(line) for line in current]
-        rules = {}  # index -> Rule of current[index], parsed once
-
-        def rule(i):
-            if i not in rules:
-                rules[i] = Rule(current[i])
-            return rules[i]
-        stay = [i for i in range(len(current)) if keys[i] not in index and not drop(rule(i))]
-        floating = set(i for i in stay if inside is not None and inside(rule(i)))
+        rules = [Rule(line) for line in current]  # parsed once, asked up to three questions
+        stay = [i for i in range(len(current)) if keys[i] not in index and not drop(rules[i])]
+        floating = set(i for i in stay if inside is not None and inside(rules[i]))
         anchor = None
         if anchor_target:
-            anchor = next((i for i in stay if rule(i).target == anchor_target), None)
+            anchor = next((i for i in stay if rules[i].target == anchor_target), None)
         high = len(current) if anchor is None else anchor
         low = max([i for i in stay if i < high and i not in floating] or [-1])
         window = [i for i in range(low + 1, high) if keys[i] in index]

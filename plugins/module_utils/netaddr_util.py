@@ -163,13 +163,8 @@ def owned(interfaces, suffix):
     return sorted((_entry_of(a) for i in interfaces for a in i["addresses"] if is_ours(a, suffix)), key=_sort_key)
 
 
-def holders(interfaces, address):
-    """The configured IPv4 addresses equal to `address`, on any interface."""
-    return [a for i in interfaces for a in i["addresses"] if a["address"] == address]
-
-
 def holders_by_address(interfaces):
-    """{address: holders(interfaces, address)} for every configured address, in one pass."""
+    """{address: [the configured IPv4 addresses equal to it, on any interface]}, in one pass."""
     index = {}
     for iface in interfaces:
         for addr in iface["addresses"]:
@@ -244,7 +239,7 @@ def check_host_address(address, prefix):
 def _plan_one(interfaces, address, suffix, interface, prefix, held, nets):
     """(release, claim) for one wanted address; claim is None when nothing needs adding.
 
-    `held`: holders(interfaces, address); `nets`: local_networks(interfaces, suffix)."""
+    `held`: holders_by_address(interfaces).get(address, []); `nets`: local_networks(interfaces, suffix)."""
     release = []
     keep = held
     if interface is not None:
@@ -284,9 +279,10 @@ def plan(interfaces, addresses, state, suffix, interface=None, prefix=None, node
         if node_ip is not None and address == node_ip:
             raise NetaddrError("address: %s is refused: desired egress IP is the node IP (node_ip)" % address)
     release, claim, warnings = [], [], []
+    by_address = holders_by_address(interfaces)  # one pass for any number of wanted addresses
     if state == "absent":
         for address in addresses:
-            for addr in holders(interfaces, address):
+            for addr in by_address.get(address, []):
                 if is_ours(addr, suffix):
                     release.append(addr)
                 else:
@@ -297,8 +293,6 @@ def plan(interfaces, addresses, state, suffix, interface=None, prefix=None, node
             wanted = set(addresses)
             release = [a for i in interfaces for a in i["addresses"]
                        if is_ours(a, suffix) and a["address"] not in wanted]
-        # one pass over the host's addresses and networks for any number of wanted addresses
-        by_address = holders_by_address(interfaces)
         nets = local_networks(interfaces, suffix)
         for address in addresses:
             gone, new = _plan_one(interfaces, address, suffix, interface, prefix,

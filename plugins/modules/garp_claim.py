@@ -204,7 +204,6 @@ from ansible_collections.sdn.egress.plugins.module_utils import garp
 from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import (
     NetaddrError,
     choose_interface,
-    holders,
     holders_by_address,
     read_interfaces,
     validate_address,
@@ -220,13 +219,11 @@ def fail(module, msg):
     module.fail_json(msg=msg, sent=0, probe=NOT_PROBED)
 
 
-def pick_interface(module, interfaces, address, interface, held=None):
+def pick_interface(module, interfaces, address, interface, held):
     """The interface dict to announce on (see the `interface` option).
 
-    `held`: holders(interfaces, address) when the caller has them (holders_by_address)."""
+    `held`: the configured addresses equal to `address` (holders_by_address)."""
     by_name = dict((i["name"], i) for i in interfaces)
-    if held is None:
-        held = holders(interfaces, address)
     held_on = sorted(set(a["interface"] for a in held))
     if interface is not None:
         if interface not in by_name:
