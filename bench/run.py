@@ -30,6 +30,7 @@ LOCK = "/tmp/sdnlab-dev.lock"
 RESULTS = os.path.join(HERE, "results")
 sys.path.insert(0, HERE)
 import labnodes as lab  # noqa: E402
+from sdnlab.ocdump import oc_list  # noqa: E402  (labnodes puts lab/ on the path)
 
 sys.path.insert(0, os.path.join(REPO, "plugins", "module_utils"))
 import planner  # noqa: E402  (vnid_to_mark: the naive run and the lower bound use the same marks)
@@ -212,19 +213,13 @@ class Bench:
 
     def write_oc_json(self):
         """The namespaces and HostSubnets as `oc get netnamespace,hostsubnet -o json` prints them."""
-        items = [{"apiVersion": "network.openshift.io/v1", "kind": "NetNamespace",
-                  "metadata": {"name": ns["name"]}, "netname": ns["name"], "netid": ns["netid"],
-                  "egressIPs": [ns["ip"]]} for ns in self.namespaces]
+        hostsubnets = []
         for node in lab.NODES:
             with open(os.path.join(self.inv, "host_vars", "%s.yml" % node)) as handle:
-                hostsubnet = yaml.safe_load(handle)["egress_hostsubnet"]
-            item = {"apiVersion": "network.openshift.io/v1", "kind": "HostSubnet", "metadata": {"name": node},
-                    "host": node, "hostIP": hostsubnet["host_ip"], "subnet": hostsubnet["subnet"]}
-            if hostsubnet.get("egress_ips"):
-                item["egressIPs"] = [str(ip) for ip in hostsubnet["egress_ips"]]
-            items.append(item)
+                hs = yaml.safe_load(handle)["egress_hostsubnet"]
+            hostsubnets.append((node, hs["host_ip"], hs["subnet"], hs.get("egress_ips")))
         with open(self.oc_json, "w") as handle:
-            json.dump({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}}, handle)
+            json.dump(oc_list([(ns["name"], ns["netid"], [ns["ip"]]) for ns in self.namespaces], hostsubnets), handle)
 
     def move(self, fraction=0.01):
         """Move the egress IP of 1% of the namespaces (at least one) from router01 to router02.
@@ -342,28 +337,21 @@ def measure_slope_pairs(runner, top, layout, lo, hi, pairs, reps):
     The pairs use their own sizes (hi can be beyond the table's largest N: the difference a
     namespace makes then stands out of this machine's run-to-run noise)."""
     study = {"lo": lo, "hi": hi, "layout": layout, "pairs": [], "lower": {}}
-    benches = {}
     for index in range(pairs):
         record = {"first": lo if index % 2 == 0 else hi}
         for n in ((lo, hi) if index % 2 == 0 else (hi, lo)):
-            benches[n] = Bench(top, n, layout)
+            bench = Bench(top, n, layout)
             log("slope pair %d/%d: N=%d cold converge" % (index + 1, pairs, n))
             lab.reset_all()
-            result = runner.ours(benches[n], "pair-cold")
+            result = runner.ours(bench, "pair-cold")
             record[str(n)] = {"seconds": result["seconds"], "rc": result["rc"]}
         study["pairs"].append(record)
         log("slope pair %d: N=%d %.1fs, N=%d %.1fs" % (index + 1, lo, record[str(lo)]["seconds"], hi,
                                                        record[str(hi)]["seconds"]))
-    macs = {node: lab.tun0_mac(node) for node in lab.NODES}
     for n in (lo, hi):
-        bench = Bench(top, n, layout)
-        files = lab.lower_bound_files(runner.top, bench.namespaces, macs)
-        runs = []
-        for dummy in range(max(reps, 5)):
-            lab.reset_all()
-            runs.append(runner.lower(bench, files)["seconds"])
-        study["lower"][str(n)] = runs
-    lab.reset_all()
+        sizes = {}
+        measure_others(runner, Bench(top, n, layout), max(reps, 5), sizes, naive=False)
+        study["lower"][str(n)] = [run["seconds"] for run in sizes[str(n)]["lower"]]
     return study
 
 

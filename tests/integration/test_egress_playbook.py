@@ -14,6 +14,8 @@ import sys
 import pytest
 import yaml
 
+from sdnlab.ocdump import oc_list  # conftest puts lab/ on the path
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.dirname(sys.executable)
 LAB = [sys.executable, os.path.join(ROOT, "lab", "lab.py")]
@@ -93,23 +95,16 @@ def converged(lab):
 def oc_dump():
     """`oc get netnamespace,hostsubnet -o json` as the lab's cluster would print it."""
     inv = os.path.join(ROOT, "inventories", "lab")
-    items = []
+    namespaces = []
     for name in sorted(os.listdir(os.path.join(inv, "group_vars", "all"))):
         if name.startswith("netnamespace_"):
             ns = list(yaml.safe_load(open(os.path.join(inv, "group_vars", "all", name))).values())[0]
-            obj = {"apiVersion": "network.openshift.io/v1", "kind": "NetNamespace",
-                   "metadata": {"name": ns["name"]}, "netname": ns["name"], "netid": ns["netid"]}
-            if ns["egress_ips"]:
-                obj["egressIPs"] = ns["egress_ips"]
-            items.append(obj)
+            namespaces.append((ns["name"], ns["netid"], ns["egress_ips"]))
+    hostsubnets = []
     for host in ("master01", "router01", "router02"):
         hs = yaml.safe_load(open(os.path.join(inv, "host_vars", host + ".yml")))["egress_hostsubnet"]
-        obj = {"apiVersion": "network.openshift.io/v1", "kind": "HostSubnet", "metadata": {"name": host},
-               "host": host, "hostIP": hs["host_ip"], "subnet": hs["subnet"]}
-        if hs.get("egress_ips"):
-            obj["egressIPs"] = hs["egress_ips"]
-        items.append(obj)
-    return {"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}}
+        hostsubnets.append((host, hs["host_ip"], hs["subnet"], hs.get("egress_ips")))
+    return oc_list(namespaces, hostsubnets)
 
 
 def test_oc_json_dump_plans_the_same_cluster(converged, tmp_path):
