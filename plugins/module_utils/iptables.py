@@ -311,6 +311,7 @@ class ChainPlan:
     def __init__(self, chain, current, block, drop, anchor_target=None, inside=None):
         self.chain = chain
         self.before = list(current)
+        self.block = block
         index = {}
         for i, line in enumerate(block):
             key = rule_key(line)

@@ -76,6 +76,17 @@ options:
     type: str
     choices: [present, absent, overridden]
     default: present
+  declared:
+    description:
+      - Every address declared for this host, of which O(addresses) may be a part (for example
+        when addresses on named interfaces are claimed by calls of their own).
+      - When set, the result has RV(undeclared), the addresses carrying our label that are
+        neither in O(addresses) nor here: what a V(overridden) run with these addresses would
+        release. This module run does not release them (unless O(state=overridden)).
+      - The role M(sdn.egress.egress_node) sets it when claiming, and skips its release pass
+        when nothing is undeclared.
+    type: list
+    elements: str
   return_entries:
     description:
       - Return RV(claimed) and RV(released), one dictionary per address.
@@ -160,6 +171,14 @@ released:
   type: list
   elements: dict
   sample: [{"address": "192.0.2.51", "interface": "eth0", "prefix": 24, "label": "eth0:sdne"}]
+undeclared:
+  description:
+    - Addresses carrying our label, found before the change, that are neither in O(addresses)
+      nor in O(declared), sorted. Empty when nothing is left to release.
+  returned: when O(declared) is set
+  type: list
+  elements: str
+  sample: [192.0.2.51]
 before:
   description: Our addresses (carrying our label) before the change, same form as RV(claimed).
   returned: unless O(return_state=false)
@@ -219,6 +238,7 @@ def main():
             state=dict(type="str", default="present", choices=["present", "absent", "overridden"]),
             return_state=dict(type="bool", default=True),
             return_entries=dict(type="bool", default=True),
+            declared=dict(type="list", elements="str"),
         ),
         mutually_exclusive=[("address", "addresses")],
         required_one_of=[("address", "addresses")],
@@ -234,6 +254,7 @@ def main():
         prefix = validate_prefix(params["prefix"]) if params["prefix"] is not None else None
         node_ip = validate_address(params["node_ip"], "node_ip") if params["node_ip"] is not None else None
         suffix = validate_suffix(params["label_suffix"])
+        declared = validate_addresses(params["declared"], "declared") if params["declared"] is not None else None
     except NetaddrError as exc:
         module.fail_json(msg=str(exc))
 
@@ -267,6 +288,9 @@ def main():
         if result["after"] != expected:
             module.fail_json(msg="ip -batch (rc=%d) left the addresses differing from the plan: %s"
                                  % (rc, err.strip() or "no error printed"), **result)
+    if declared is not None:
+        known = set(addresses) | set(declared)
+        result["undeclared"] = [e["address"] for e in before if e["address"] not in known]
     if module._diff:
         result["diff"] = dict(before=render(before), after=render(result["after"]))
     if not module.params["return_state"]:

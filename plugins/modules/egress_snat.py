@@ -148,6 +148,15 @@ options:
     description: filter chain for the REJECT rules.
     type: str
     default: OPENSHIFT-FIREWALL-ALLOW
+  report_undeclared:
+    description:
+      - With O(state=present), also return RV(undeclared), the owned rules that a V(overridden)
+        run with the same O(rules) would delete (in both tables; the filter table is read for it
+        when O(reject_inbound=false)). This run leaves them alone.
+      - The role M(sdn.egress.egress_node) sets it when adding rules and skips its prune pass
+        on a node where nothing is undeclared.
+    type: bool
+    default: false
   backend:
     description:
       - Which iptables to use. V(auto) runs C(iptables-save)/C(iptables-restore), whatever the
@@ -225,6 +234,15 @@ commands:
     - "-D OPENSHIFT-MASQUERADE 3"
     - "-I OPENSHIFT-MASQUERADE 2 -s 10.128.0.0/14 -m mark --mark 0x2ec40e -m comment --comment \"sdn.egress egress-test3\" -j SNAT --to-source 192.0.2.50"
     - "COMMIT"
+undeclared:
+  description:
+    - Owned rules, as C(iptables-save) prints them, that are not among the listed ones and that
+      a V(overridden) run would delete (nat chain first, then the reject chain). Empty when there
+      is nothing to prune.
+  returned: when O(state=present) and O(report_undeclared=true)
+  type: list
+  elements: str
+  sample: ["-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x2ec40e -m comment --comment \"sdn.egress old\" -j SNAT --to-source 192.0.2.9"]
 before:
   description:
     - Rules of the managed chains before the run, as C(iptables-save) prints them, by table
@@ -441,6 +459,20 @@ class EgressSnat:
             sections.append(("filter", create, [plans["filter"]]))
         return plans, restore_payload(sections)
 
+    def undeclared(self, plans):
+        """Owned rules a state=overridden run with the same rules would delete (see report_undeclared)."""
+        owner = self.params["owner"]
+        out = []
+        for table, chain in (("nat", self.params["chain"]), ("filter", self.params["reject_chain"])):
+            plan = plans.get(table)
+            if plan is None:  # reject_inbound=false: present did not read the filter chain
+                lines, dummy = self.chain(table, chain, [])
+                out.extend(line for line in lines if Rule(line).owned(owner))
+                continue
+            block = set(rule_key(line) for line in plan.block)
+            out.extend(line for line in plan.after if rule_key(line) not in block and Rule(line).owned(owner))
+        return out
+
     def apply(self, payload, plans):
         argv = [self.restore, "--noflush", "--wait", RESTORE_WAIT]
         rc, out, err = self.module.run_command(argv, data="\n".join(payload))
@@ -482,6 +514,7 @@ def main():
             reject_chain=dict(type="str", default="OPENSHIFT-FIREWALL-ALLOW"),
             backend=dict(type="str", choices=["auto", "nft", "legacy"], default="auto"),
             return_state=dict(type="bool", default=True),
+            report_undeclared=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("rules", "rules_text")],
         supports_check_mode=True,
@@ -500,6 +533,8 @@ def main():
         after = dict((table, plan.after) for table, plan in plans.items())
 
     result = dict(changed=bool(payload), commands=payload, before=before, after=after)
+    if module.params["report_undeclared"] and module.params["state"] == "present":
+        result["undeclared"] = snat.undeclared(plans)
     if module._diff:
         where = ", ".join("%s %s" % (table, plan.chain) for table, plan in plans.items())
         result["diff"] = dict(before=_text(before), after=_text(after),

@@ -137,3 +137,25 @@ def test_plan_error_changes_nothing(monkeypatch, capsys):
 def test_ip_failure_is_reported(monkeypatch, capsys):
     out = run(monkeypatch, capsys, {"address": "198.51.100.50"}, lambda argv, **kw: (1, "", "Cannot open netlink"))
     assert out["msg"] == "%s -j addr show failed (rc=1): Cannot open netlink" % IP
+
+
+def test_declared_reports_what_overridden_would_release(monkeypatch, capsys):
+    """Ours are 192.0.2.51, 198.51.100.50 and 203.0.113.77; one is wanted, one declared elsewhere."""
+    fake = FakeIp([fixture("claimed.json")])
+    out = run(monkeypatch, capsys, {"addresses": "198.51.100.50", "declared": "198.51.100.50,203.0.113.77"}, fake)
+    assert out["changed"] is False and not out.get("failed"), out
+    assert out["undeclared"] == ["192.0.2.51"]  # 192.0.2.52 and .60 carry other labels: not ours
+    assert fake.calls == [[IP, "-j", "addr", "show"]]  # reported, not released
+
+
+def test_declared_all_leaves_nothing_undeclared_and_is_validated(monkeypatch, capsys):
+    fake = FakeIp([fixture("claimed.json")])
+    out = run(monkeypatch, capsys, {"addresses": ["198.51.100.50"],
+                                    "declared": ["192.0.2.51", "203.0.113.77"]}, fake)
+    assert out["undeclared"] == [] and not out.get("failed"), out
+    out = run(monkeypatch, capsys, {"addresses": ["198.51.100.50"]}, FakeIp([fixture("claimed.json")]))
+    assert "undeclared" not in out
+    fake = FakeIp([fixture("claimed.json")])
+    out = run(monkeypatch, capsys, {"addresses": ["198.51.100.50"], "declared": ["192.0.2.51", "192.0.2.999"]}, fake)
+    assert out["failed"] is True and out["msg"] == "declared[1]: '192.0.2.999' is not a valid IPv4 address"
+    assert fake.calls == []

@@ -366,3 +366,25 @@ def test_rules_text_bad_input_fails_before_anything(fake, capsys, args, message)
     assert result["failed"]
     assert result["msg"].startswith(message), result["msg"]
     assert fake.calls == []
+
+
+@pytest.mark.parametrize("reject_inbound", [False, True])
+def test_report_undeclared_is_what_overridden_then_deletes(fake, capsys, reject_inbound):
+    args = {"rules": RULES, "backend": "nft", "reject_inbound": reject_inbound}
+    present = run(dict(args, report_undeclared=True), check=True, capsys=capsys)
+    assert fake.restores == []
+    if not reject_inbound:  # present alone would not read the filter table; the report needs it
+        assert [c[0][-1] for c in fake.calls if "-save" in c[0][0]] == ["nat", "filter"]
+    present = run(dict(args, report_undeclared=True), capsys=capsys)
+    undeclared = present["undeclared"]
+    assert undeclared and all(Rule(line).owned("sdn.egress") for line in undeclared)
+    assert any("--to-source 192.0.2.51" in line for line in undeclared)
+    assert any(line.startswith("-A OPENSHIFT-FIREWALL-ALLOW -d 192.0.2.50/32") for line in undeclared) != reject_inbound
+    before = fake.chain("nat", CHAIN) + fake.chain("filter", REJECT_CHAIN)
+    overridden = run(dict(args, state="overridden"), capsys=capsys)
+    assert overridden["changed"]
+    after = fake.chain("nat", CHAIN) + fake.chain("filter", REJECT_CHAIN)
+    assert sorted(set(before) - set(after)) == sorted(undeclared)
+    again = run(dict(args, report_undeclared=True), capsys=capsys)
+    assert again["undeclared"] == [] and not again["changed"]
+    assert "undeclared" not in run(dict(args, state="overridden", report_undeclared=True), capsys=capsys)
