@@ -230,3 +230,29 @@ def test_run_failing_halfway_through_a_failover_leaks_nothing_and_the_next_run_c
     back = playbook("inventories/lab")
     assert back["rc"] == 0
     assert all_state() == converged
+
+
+def test_run_blocked_by_another_runs_lock_fails_and_holds_no_lock_itself(converged):
+    """router01 is locked by another run: the run fails there before any change, and gives
+    back the locks it took on the other nodes (its unlock runs wherever the node answered)."""
+    lock_dir = os.path.join(ROOT, ".cache", "lab", "{node}", "sdn-egress.lock")
+    adhoc = [os.path.join(BIN, "ansible"), "router01", "-i", "inventories/lab", "-m", "sdn.egress.egress_lock"]
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"))
+    path = os.path.realpath(lock_dir.format(node="router01"))
+    subprocess.run(adhoc + ["-a", "token=someone-else path=%s" % path], check=True, capture_output=True,
+                   env=env, cwd=ROOT, timeout=120)
+    try:
+        doc = playbook("inventories/lab", "-e", "egress_lock_timeout=1")
+        assert doc["rc"] != 0
+        stop = task_results(doc, "Stop when a node could not be locked")
+        assert stop["router01"].get("failed") and "someone-else" in stop["router01"]["msg"], stop
+        assert stop["router02"].get("skipped") and stop["master01"].get("skipped"), stop
+        assert task_results(doc, "Gather node facts") == {}  # stopped before planning
+        assert not os.path.exists(lock_dir.format(node="router02"))
+        assert not os.path.exists(lock_dir.format(node="master01"))
+        assert os.path.exists(path)  # the other run's lock is left alone
+    finally:
+        subprocess.run(adhoc + ["-a", "token=someone-else state=released path=%s" % path], check=True,
+                       capture_output=True, env=env, cwd=ROOT, timeout=120)
+    assert all_state() == converged
