@@ -81,8 +81,8 @@ options:
       - Every address declared for this host, of which O(addresses) may be a part (for example
         when addresses on named interfaces are claimed by calls of their own).
       - When set, the result has RV(undeclared), the addresses carrying our label that are
-        neither in O(addresses) nor here: what a V(overridden) run with these addresses would
-        release. This module run does not release them (unless O(state=overridden)).
+        neither in O(addresses) nor here, that is what a V(overridden) run with these addresses
+        would release. This module run does not release them (unless O(state=overridden)).
       - The role M(sdn.egress.egress_node) sets it when claiming, and skips its release pass
         when nothing is undeclared.
     type: list

@@ -14,7 +14,8 @@ import sys
 import pytest
 import yaml
 
-from sdnlab.ocdump import oc_list  # conftest puts lab/ on the path
+from sdnlab.fakeapi import FakeApi  # conftest puts lab/ on the path
+from sdnlab.ocdump import oc_list
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.dirname(sys.executable)
@@ -119,6 +120,46 @@ def test_oc_json_dump_plans_the_same_cluster(converged, tmp_path):
     doc = playbook("inventories/lab", "-e", "egress_source=oc_json", "-e", "egress_oc_json=%s" % path, check=True)
     assert doc["rc"] == 0, doc
     assert set(changed(doc).values()) == {0}, changed(doc)
+    assert all_state() == converged
+
+
+def test_live_api_source_plans_the_same_cluster_and_drives_a_change(converged):
+    """egress_source=k8s: kubernetes.core.k8s_info lists NetNamespaces and HostSubnets from an
+    API server (a read-only stand-in speaking the same HTTP, with a bearer token)."""
+    token = "sdnlab-token-1"
+    document = oc_dump()
+
+    def k8s_args(api, key=token):
+        return ["-e", "egress_source=k8s", "-e", "egress_k8s_host=%s" % api.url, "-e", "egress_k8s_api_key=%s" % key,
+                "-e", "egress_k8s_validate_certs=false"]
+
+    with FakeApi(document, token) as api:
+        doc = playbook("inventories/lab", *k8s_args(api), check=True)
+        assert doc["rc"] == 0, doc
+        assert set(changed(doc).values()) == {0}, changed(doc)
+        assert api.listed("netnamespaces") == 1 and api.listed("hostsubnets") == 1, api.requests
+        assert token not in json.dumps(doc)  # the key is not logged
+
+        wrong = playbook("inventories/lab", *k8s_args(api, "not-the-token"))
+        assert wrong["rc"] != 0
+        assert list(task_results(wrong, "Read NetNamespaces and HostSubnets").values())[0].get("failed")
+        assert task_results(wrong, "Claim this node's egress addresses") == {}
+    assert all_state() == converged
+
+    # the API no longer has egress-test3: a real run prunes it, as with the other sources
+    gone = dict(document, items=[item for item in document["items"] if item["metadata"]["name"] != "egress-test3"])
+    with FakeApi(gone, token) as api:
+        doc = playbook("inventories/lab", *k8s_args(api))
+        assert doc["rc"] == 0, doc
+    after = all_state()
+    for node, state in after.items():
+        assert not [r for r in state["snat"] if "egress-test3" in r], (node, state["snat"])
+        assert not [f for f in state["flows"] if "0x2ec40e" in f], (node, state["flows"])
+    assert "198.51.100.53/24" not in after["router02"]["addrs"]
+    assert after["router01"] == dict(converged["router01"], flows=[
+        f for f in converged["router01"]["flows"] if "0x2ec40e" not in f])
+    back = playbook("inventories/lab")
+    assert back["rc"] == 0
     assert all_state() == converged
 
 

@@ -1,0 +1,109 @@
+"""A read-only stand-in for the OpenShift API server, for the egress_source=k8s tests.
+
+Serves what kubernetes.core.k8s_info asks for when it lists NetNamespaces and HostSubnets:
+API discovery (/version, /api, /apis, the network.openshift.io/v1 resource list) and the two
+lists, from an `oc get -o json` List document (see ocdump.py). Plain HTTP on 127.0.0.1, a
+bearer token required on every request; each request is recorded (method, path, whether the
+token matched) so a test can tell what the client did.
+"""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+GROUP = "network.openshift.io"
+VERSION = "v1"
+RESOURCES = {
+    "netnamespaces": ("NetNamespace", "NetNamespaceList"),
+    "hostsubnets": ("HostSubnet", "HostSubnetList"),
+}
+
+
+def _resource_list():
+    return {
+        "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "%s/%s" % (GROUP, VERSION),
+        "resources": [{"name": plural, "singularName": kind.lower(), "namespaced": False, "kind": kind,
+                       "verbs": ["get", "list", "watch"]}
+                      for plural, (kind, dummy) in sorted(RESOURCES.items())],
+    }
+
+
+class FakeApi:
+    """``with FakeApi(document, token) as api:`` serves at ``api.url`` until the block ends."""
+
+    def __init__(self, document, token):
+        self.items = list(document.get("items", []))
+        self.token = token
+        self.requests = []
+        handler = self._handler()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+    def listed(self, plural):
+        """How many authorised list requests reached ``plural``."""
+        path = "/apis/%s/%s/%s" % (GROUP, VERSION, plural)
+        return sum(1 for method, seen, authorised in self.requests
+                   if method == "GET" and seen.split("?")[0] == path and authorised)
+
+    def _answer(self, path):
+        """(status, body) for a GET of ``path`` (query string ignored)."""
+        path = path.split("?")[0].rstrip("/")
+        if path == "/version":
+            return 200, {"major": "1", "minor": "11", "gitVersion": "v1.11.0+sdnlab", "platform": "linux/amd64"}
+        if path == "/api":
+            return 200, {"kind": "APIVersions", "versions": ["v1"],
+                         "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]}
+        if path == "/api/v1":
+            return 200, {"kind": "APIResourceList", "groupVersion": "v1", "resources": []}
+        if path == "/apis":
+            version = {"groupVersion": "%s/%s" % (GROUP, VERSION), "version": VERSION}
+            return 200, {"kind": "APIGroupList", "apiVersion": "v1",
+                         "groups": [{"name": GROUP, "versions": [version], "preferredVersion": version}]}
+        if path == "/apis/%s" % GROUP:
+            version = {"groupVersion": "%s/%s" % (GROUP, VERSION), "version": VERSION}
+            return 200, {"kind": "APIGroup", "apiVersion": "v1", "name": GROUP, "versions": [version],
+                         "preferredVersion": version}
+        if path == "/apis/%s/%s" % (GROUP, VERSION):
+            return 200, _resource_list()
+        prefix = "/apis/%s/%s/" % (GROUP, VERSION)
+        if path.startswith(prefix) and path[len(prefix):] in RESOURCES:
+            kind, list_kind = RESOURCES[path[len(prefix):]]
+            return 200, {"kind": list_kind, "apiVersion": "%s/%s" % (GROUP, VERSION),
+                         "metadata": {"resourceVersion": "1"},
+                         "items": [item for item in self.items if item.get("kind") == kind]}
+        return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
+                     "message": "the server could not find the requested resource", "code": 404}
+
+    def _handler(self):
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                authorised = self.headers.get("Authorization") == "Bearer %s" % api.token
+                api.requests.append(("GET", self.path, authorised))
+                if not authorised:
+                    status, body = 401, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                         "reason": "Unauthorized", "message": "Unauthorized", "code": 401}
+                else:
+                    status, body = api._answer(self.path)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
