@@ -265,8 +265,12 @@ def _plan_one(interfaces, address, suffix, interface, prefix, held, nets):
     return release, entry(address, ifname, prefix, make_label(ifname, suffix))
 
 
-def plan(interfaces, addresses, state, suffix, interface=None, prefix=None, node_ip=None):
+def plan(interfaces, addresses, state, suffix, interface=None, prefix=None, node_ip=None, groups=()):
     """What to release and claim so that the host matches `state` for `addresses`.
+
+    `groups`: further [{interface, prefix, addresses}] (present and overridden only), each
+    planned as `addresses` would be with that interface and prefix; with overridden their
+    addresses are wanted too.
 
     present: claim each address that is not configured yet (an address already there with
     any label is left as it is, unless it is ours and interface/prefix ask for a move).
@@ -275,9 +279,11 @@ def plan(interfaces, addresses, state, suffix, interface=None, prefix=None, node
     Returns {"release": [entry], "claim": [entry], "warnings": [str]}; raises NetaddrError
     before anything is decided when one address cannot be handled.
     """
-    for address in addresses:
-        if node_ip is not None and address == node_ip:
-            raise NetaddrError("address: %s is refused: desired egress IP is the node IP (node_ip)" % address)
+    batches = [(addresses, interface, prefix)] + [(g["addresses"], g["interface"], g["prefix"]) for g in groups]
+    for batch in batches:
+        for address in batch[0]:
+            if node_ip is not None and address == node_ip:
+                raise NetaddrError("address: %s is refused: desired egress IP is the node IP (node_ip)" % address)
     release, claim, warnings = [], [], []
     by_address = holders_by_address(interfaces)  # one pass for any number of wanted addresses
     if state == "absent":
@@ -290,16 +296,17 @@ def plan(interfaces, addresses, state, suffix, interface=None, prefix=None, node
                                     % (address, addr["interface"], addr["label"], addr["interface"], suffix))
     else:
         if state == "overridden":
-            wanted = set(addresses)
+            wanted = set(address for batch in batches for address in batch[0])
             release = [a for i in interfaces for a in i["addresses"]
                        if is_ours(a, suffix) and a["address"] not in wanted]
         nets = local_networks(interfaces, suffix)
-        for address in addresses:
-            gone, new = _plan_one(interfaces, address, suffix, interface, prefix,
-                                  by_address.get(address, []), nets)
-            release.extend(gone)
-            if new is not None:
-                claim.append(new)
+        for wanted_here, on, length in batches:
+            for address in wanted_here:
+                gone, new = _plan_one(interfaces, address, suffix, on, length,
+                                      by_address.get(address, []), nets)
+                release.extend(gone)
+                if new is not None:
+                    claim.append(new)
     return {
         "release": sorted((_entry_of(a) for a in release), key=_sort_key),
         "claim": claim,

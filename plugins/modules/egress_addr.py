@@ -56,6 +56,29 @@ options:
       - Together with O(interface) it allows an address outside every local network.
       - An address of ours already present with another prefix is replaced.
     type: int
+  named:
+    description:
+      - Further addresses to claim in the same run, each group on the interface it names (with
+        that group's O(named[].prefix), if any), as O(interface) and O(prefix) would for O(addresses).
+      - One module run claims a node's addresses whichever interfaces they go to, and reads the
+        node's addresses once. An address may appear only once across O(addresses) and all groups.
+      - With O(state=overridden) the addresses of the groups count as wanted. Not allowed with
+        O(state=absent).
+    type: list
+    elements: dict
+    suboptions:
+      interface:
+        description: The interface to claim this group's addresses on.
+        type: str
+        required: true
+      prefix:
+        description: Prefix length for this group's addresses (default as for O(prefix)).
+        type: int
+      addresses:
+        description: The group's IPv4 addresses (a list, or one comma-separated string).
+        type: list
+        elements: str
+        required: true
   node_ip:
     description:
       - The node IP. Requesting it as an egress address is refused
@@ -78,11 +101,11 @@ options:
     default: present
   declared:
     description:
-      - Every address declared for this host, of which O(addresses) may be a part (for example
-        when addresses on named interfaces are claimed by calls of their own).
+      - Every address declared for this host, of which O(addresses) and O(named) may be a part
+        (for example when some addresses are claimed by other calls).
       - When set, the result has RV(undeclared), the addresses carrying our label that are
-        neither in O(addresses) nor here, that is what a V(overridden) run with these addresses
-        would release. This module run does not release them (unless O(state=overridden)).
+        neither in O(addresses), O(named) nor here, that is what a V(overridden) run with these
+        addresses would release. This module run does not release them (unless O(state=overridden)).
       - The role M(sdn.egress.egress_node) sets it when claiming, and skips its release pass
         when nothing is undeclared.
     type: list
@@ -126,6 +149,15 @@ EXAMPLES = r"""
     addresses: [192.0.2.50, 198.51.100.50]
     node_ip: 192.0.2.12
     state: overridden
+
+- name: Claim addresses on the interface of their network, and two more on a named interface
+  sdn.egress.egress_addr:
+    addresses: [198.51.100.50]
+    named:
+      - interface: eth2
+        prefix: 32
+        addresses: [203.0.113.7, 203.0.113.8]
+    node_ip: 192.0.2.12
 
 - name: Release an egress IP
   sdn.egress.egress_addr:
@@ -173,8 +205,8 @@ released:
   sample: [{"address": "192.0.2.51", "interface": "eth0", "prefix": 24, "label": "eth0:sdne"}]
 undeclared:
   description:
-    - Addresses carrying our label, found before the change, that are neither in O(addresses)
-      nor in O(declared), sorted. Empty when nothing is left to release.
+    - Addresses carrying our label, found before the change, that are neither in O(addresses),
+      O(named) nor in O(declared), sorted. Empty when nothing is left to release.
   returned: when O(declared) is set
   type: list
   elements: str
@@ -219,6 +251,26 @@ from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import (
 )
 
 
+def named_groups(named, addresses, state):
+    """The O(named) groups validated: [{interface, prefix, addresses}]; an address may be
+    wanted only once across O(addresses) and every group."""
+    if named and state == "absent":
+        raise NetaddrError("named: not allowed with state=absent (release with addresses)")
+    where = dict((address, "addresses") for address in addresses)
+    groups = []
+    for index, group in enumerate(named):
+        field = "named[%d]" % index
+        interface = validate_ifname(group["interface"], field + ".interface")
+        prefix = validate_prefix(group["prefix"], field + ".prefix") if group["prefix"] is not None else None
+        wanted = validate_addresses(group["addresses"], field + ".addresses")
+        for number, address in enumerate(wanted):
+            other = where.setdefault(address, field)
+            if other != field:
+                raise NetaddrError("%s.addresses[%d]: %s is also requested in %s" % (field, number, address, other))
+        groups.append({"interface": interface, "prefix": prefix, "addresses": wanted})
+    return groups
+
+
 def read_interfaces(module, ip_bin):
     try:
         return netaddr_util.read_interfaces(module.run_command, ip_bin)
@@ -239,9 +291,14 @@ def main():
             return_state=dict(type="bool", default=True),
             return_entries=dict(type="bool", default=True),
             declared=dict(type="list", elements="str"),
+            named=dict(type="list", elements="dict", options=dict(
+                interface=dict(type="str", required=True),
+                prefix=dict(type="int"),
+                addresses=dict(type="list", elements="str", required=True),
+            )),
         ),
         mutually_exclusive=[("address", "addresses")],
-        required_one_of=[("address", "addresses")],
+        required_one_of=[("address", "addresses", "named")],
         supports_check_mode=True,
     )
     params = module.params
@@ -249,12 +306,13 @@ def main():
         if params["address"] is not None:
             addresses = [validate_address(params["address"])]
         else:
-            addresses = validate_addresses(params["addresses"])
+            addresses = validate_addresses(params["addresses"] or [])
         interface = validate_ifname(params["interface"]) if params["interface"] is not None else None
         prefix = validate_prefix(params["prefix"]) if params["prefix"] is not None else None
         node_ip = validate_address(params["node_ip"], "node_ip") if params["node_ip"] is not None else None
         suffix = validate_suffix(params["label_suffix"])
         declared = validate_addresses(params["declared"], "declared") if params["declared"] is not None else None
+        groups = named_groups(params["named"] or [], addresses, params["state"])
     except NetaddrError as exc:
         module.fail_json(msg=str(exc))
 
@@ -262,7 +320,7 @@ def main():
     interfaces = read_interfaces(module, ip_bin)
     before = owned(interfaces, suffix)
     try:
-        changes = plan(interfaces, addresses, params["state"], suffix, interface, prefix, node_ip)
+        changes = plan(interfaces, addresses, params["state"], suffix, interface, prefix, node_ip, groups)
     except NetaddrError as exc:
         module.fail_json(msg=str(exc), before=before, changed=False)
     for warning in changes["warnings"]:
@@ -290,6 +348,8 @@ def main():
                                  % (rc, err.strip() or "no error printed"), **result)
     if declared is not None:
         known = set(addresses) | set(declared)
+        for group in groups:
+            known.update(group["addresses"])
         result["undeclared"] = [e["address"] for e in before if e["address"] not in known]
     if module._diff:
         result["diff"] = dict(before=render(before), after=render(result["after"]))

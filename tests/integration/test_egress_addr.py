@@ -155,3 +155,23 @@ def test_bad_input_names_the_field_and_changes_nothing(node, ansible, args, msg)
     assert res["msg"].startswith(msg), res["msg"]
     assert res.get("changed") is not True
     assert addrs(node) == before
+
+
+def test_named_groups_claim_with_the_others_in_one_run_then_unchanged(node, ansible):
+    """addresses go to their network's interface, each named group to its interface (here /32
+    outside every network); a second run changes nothing; overridden keeps the groups' addresses."""
+    args = dict(addresses=["192.0.2.50"], named=[{"interface": "eth1", "prefix": 32, "addresses": ["203.0.113.7"]}],
+                node_ip="192.0.2.12", declared=["192.0.2.50"])
+    first = ok(ansible(task(**args), netns=node))
+    assert first["changed"] is True and first["undeclared"] == []
+    assert first["claimed"] == [entry("192.0.2.50", "eth0", 24), entry("203.0.113.7", "eth1", 32)]
+    assert {("eth0", "192.0.2.50/24", "eth0:sdne"), ("eth1", "203.0.113.7/32", "eth1:sdne")} <= set(addrs(node))
+    assert ok(ansible(task(**args), netns=node))["changed"] is False
+
+    node.run(["ip", "addr", "add", "198.51.100.61/24", "dev", "eth1", "label", "eth1:sdne"])  # ours, undeclared
+    res = ok(ansible(task(**args), netns=node))
+    assert res["changed"] is False and res["undeclared"] == ["198.51.100.61"]
+    res = ok(ansible(task(**dict(args, state="overridden")), netns=node))
+    assert [e["address"] for e in res["released"]] == ["198.51.100.61"]
+    assert ("eth1", "203.0.113.7/32", "eth1:sdne") in addrs(node)
+    assert ("eth1", "198.51.100.61/24", "eth1:sdne") not in addrs(node)

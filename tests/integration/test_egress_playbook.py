@@ -297,3 +297,18 @@ def test_run_blocked_by_another_runs_lock_fails_and_holds_no_lock_itself(converg
         subprocess.run(adhoc + ["-a", "token=someone-else state=released path=%s" % path], check=True,
                        capture_output=True, env=env, cwd=ROOT, timeout=120)
     assert all_state() == converged
+
+
+def test_no_node_answering_fails_the_run_instead_of_planning_every_node_down(converged):
+    """Every node unreachable (their address points where nothing listens): a node that does
+    not answer counts as down, but with none answering there is nothing to plan, and saying
+    so beats a run that reports success having done nothing."""
+    doc = playbook("inventories/lab", "-e", "ansible_host=203.0.113.250")
+    assert doc["rc"] != 0
+    lock = task_results(doc, "Lock the node against a concurrent run")
+    assert all(result.get("unreachable") for result in lock.values()) and len(lock) == 3, lock
+    stop = task_results(doc, "Stop when no node answered")
+    assert [result.get("failed") for result in stop.values()] == [True], stop
+    assert "No node answered (master01, router01, router02)" in list(stop.values())[0]["msg"]
+    assert task_results(doc, "Gather node facts") == {}
+    assert all_state() == converged

@@ -159,3 +159,54 @@ def test_declared_all_leaves_nothing_undeclared_and_is_validated(monkeypatch, ca
     out = run(monkeypatch, capsys, {"addresses": ["198.51.100.50"], "declared": ["192.0.2.51", "192.0.2.999"]}, fake)
     assert out["failed"] is True and out["msg"] == "declared[1]: '192.0.2.999' is not a valid IPv4 address"
     assert fake.calls == []
+
+
+def test_named_groups_claim_in_the_same_run_on_their_interface(monkeypatch, capsys):
+    """One read, one batch: 198.51.100.50 goes to its network's interface, the named group to
+    ens18 as /32 (outside every local network, allowed because interface and prefix are named)."""
+    after = json.loads(two_nics_with("198.51.100.50"))
+    for iface in after:
+        if iface["ifname"] == "ens18":
+            iface["addr_info"].append({"family": "inet", "local": "203.0.113.7", "prefixlen": 32,
+                                       "scope": "global", "label": "ens18:sdne"})
+    fake = FakeIp([fixture("two_nics.json"), json.dumps(after)])
+    out = run(monkeypatch, capsys, {"addresses": "198.51.100.50", "declared": "198.51.100.50",
+                                    "named": [{"interface": "ens18", "prefix": 32, "addresses": "203.0.113.7"}]}, fake)
+    assert out["changed"] is True and not out.get("failed"), out
+    assert fake.calls == [[IP, "-j", "addr", "show"], [IP, "-force", "-batch", "-"], [IP, "-j", "addr", "show"]]
+    assert fake.batches == ["addr add 198.51.100.50/24 dev ens19 label ens19:sdne\n"
+                            "addr add 203.0.113.7/32 dev ens18 label ens18:sdne\n"]
+    assert out["claimed_addresses"] == ["198.51.100.50", "203.0.113.7"]
+    assert out["undeclared"] == []  # the group's addresses count as declared
+
+
+def test_named_only_and_overridden_keeps_the_groups_addresses(monkeypatch, capsys):
+    """Ours in claimed.json: 192.0.2.51, 198.51.100.50, 203.0.113.77. Overridden with a group
+    that wants 198.51.100.50 on ens19 (where it is) releases the other two, not that one."""
+    fake = FakeIp([fixture("claimed.json")])
+    out = run(monkeypatch, capsys, {"state": "overridden",
+                                    "named": [{"interface": "ens19", "addresses": ["198.51.100.50"]}]}, fake, check=True)
+    assert not out.get("failed"), out
+    assert sorted(e["address"] for e in out["released"]) == ["192.0.2.51", "203.0.113.77"], out
+    assert out["claimed"] == []
+
+
+@pytest.mark.parametrize("args, msg", [
+    ({"addresses": ["198.51.100.50"], "named": [{"interface": "ens18", "addresses": ["198.51.100.50"]}]},
+     "named[0].addresses[0]: 198.51.100.50 is also requested in addresses"),
+    ({"named": [{"interface": "ens18", "addresses": ["203.0.113.7"]},
+                {"interface": "ens19", "prefix": 32, "addresses": ["203.0.113.8", "203.0.113.7"]}]},
+     "named[1].addresses[1]: 203.0.113.7 is also requested in named[0]"),
+    ({"named": [{"interface": "ens18", "prefix": 33, "addresses": ["203.0.113.7"]}]},
+     "named[0].prefix: 33 is not a prefix length between 1 and 32"),
+    ({"named": [{"interface": "ens18", "addresses": ["203.0.113.300"]}]},
+     "named[0].addresses[0]: '203.0.113.300' is not a valid IPv4 address"),
+    ({"named": [{"interface": "bad name", "addresses": ["203.0.113.7"]}]}, "named[0].interface: "),
+    ({"addresses": ["198.51.100.50"], "state": "absent", "named": [{"interface": "ens18", "addresses": ["203.0.113.7"]}]},
+     "named: not allowed with state=absent (release with addresses)"),
+])
+def test_bad_named_groups_fail_naming_the_field_before_reading(monkeypatch, capsys, args, msg):
+    fake = FakeIp([fixture("two_nics.json")])
+    out = run(monkeypatch, capsys, args, fake)
+    assert out["failed"] is True and out["msg"].startswith(msg), out
+    assert fake.calls == []
