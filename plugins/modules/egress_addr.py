@@ -118,9 +118,36 @@ options:
         the time Ansible spends passing it on). The role M(sdn.egress.egress_node) sets V(false).
     type: bool
     default: true
+  announce:
+    description:
+      - After claiming, announce every address this run claimed with gratuitous ARP on the
+        interface it was claimed on, as M(sdn.egress.garp_claim) does (all addresses in shared
+        bursts), so that neighbours and the upstream switch learn the new owner at once.
+      - The link must be Ethernet and up; the module fails otherwise (the addresses stay claimed).
+      - Nothing is sent in check mode, nor when nothing was claimed.
+      - The role M(sdn.egress.egress_node) sets it, which saves a module run per egress node.
+    type: bool
+    default: false
+  announce_count:
+    description: With O(announce), how many bursts to send (at least 1).
+    type: int
+    default: 3
+  announce_interval:
+    description: With O(announce), seconds between bursts (0 to 60).
+    type: float
+    default: 1.0
+  announce_mode:
+    description:
+      - With O(announce), which frames each burst holds per address, as the
+        O(sdn.egress.garp_claim#module:mode) of M(sdn.egress.garp_claim) - V(reply) (C(arping -A)),
+        V(request) (C(arping -U)) or V(both).
+    type: str
+    choices: [both, reply, request]
+    default: both
 notes:
   - Runs C(ip -j addr show), C(ip addr add A/P dev IF label L) and C(ip addr del A/P dev IF).
-  - Announce a claimed address with M(sdn.egress.garp_claim).
+  - Announce a claimed address with O(announce) or M(sdn.egress.garp_claim) (which can also
+    probe for a conflict first).
 attributes:
   check_mode:
     support: full
@@ -221,6 +248,13 @@ after:
   returned: unless O(return_state=false)
   type: list
   elements: dict
+announced:
+  description:
+    - Gratuitous ARP frames sent for the claimed addresses (O(announce_count) bursts of one or
+      two frames per address). Zero in check mode.
+  returned: when O(announce=true)
+  type: int
+  sample: 6
 commands:
   description:
     - The changes as the lines of the one C(ip -force -batch -) call that applies them,
@@ -233,7 +267,7 @@ commands:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sdn.egress.plugins.module_utils import netaddr_util
+from ansible_collections.sdn.egress.plugins.module_utils import garp, netaddr_util
 from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import (
     NetaddrError,
     add_argv,
@@ -278,6 +312,34 @@ def read_interfaces(module, ip_bin):
         module.fail_json(msg=str(exc))
 
 
+def announce(module, interfaces, claimed):
+    """Gratuitous ARP for the claimed entries on their interfaces (as read back after the
+    claim); the number of frames sent. Fails naming the interface that cannot carry ARP."""
+    params = module.params
+    by_name = dict((iface["name"], iface) for iface in interfaces)
+    forms = garp.FORMS[params["announce_mode"]]
+    batches = {}
+    for claim in claimed:
+        iface = by_name.get(claim["interface"])
+        if iface is None or iface["link_type"] != "ether" or not iface["mac"]:
+            return "interface: %s is not an Ethernet interface (link type %s); cannot announce %s with ARP" % (
+                claim["interface"], iface and iface["link_type"], claim["address"])
+        if not iface["up"]:
+            return "interface: %s is down; cannot announce %s with ARP" % (claim["interface"], claim["address"])
+        batches.setdefault(iface["name"], (iface, []))[1].extend(
+            garp.announcement(form, iface["mac"], claim["address"]) for form in forms)
+    sockets = []
+    try:
+        for name, (iface, frames) in sorted(batches.items()):
+            sockets.append((garp.open_socket(name), frames))
+        return garp.announce_all(sockets, params["announce_count"], params["announce_interval"])
+    except (OSError, IOError) as exc:
+        return "sending ARP failed (needs root or CAP_NET_RAW): %s" % exc
+    finally:
+        for sock, dummy in sockets:
+            sock.close()
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -291,6 +353,10 @@ def main():
             return_state=dict(type="bool", default=True),
             return_entries=dict(type="bool", default=True),
             declared=dict(type="list", elements="str"),
+            announce=dict(type="bool", default=False),
+            announce_count=dict(type="int", default=3),
+            announce_interval=dict(type="float", default=1.0),
+            announce_mode=dict(type="str", default="both", choices=["both", "reply", "request"]),
             named=dict(type="list", elements="dict", options=dict(
                 interface=dict(type="str", required=True),
                 prefix=dict(type="int"),
@@ -313,6 +379,10 @@ def main():
         suffix = validate_suffix(params["label_suffix"])
         declared = validate_addresses(params["declared"], "declared") if params["declared"] is not None else None
         groups = named_groups(params["named"] or [], addresses, params["state"])
+        if params["announce_count"] < 1:
+            raise NetaddrError("announce_count: %r must be at least 1" % params["announce_count"])
+        if not 0 <= params["announce_interval"] <= 60:
+            raise NetaddrError("announce_interval: %r must be between 0 and 60 seconds" % params["announce_interval"])
     except NetaddrError as exc:
         module.fail_json(msg=str(exc))
 
@@ -334,6 +404,8 @@ def main():
                   claimed_addresses=[entry["address"] for entry in changes["claim"]],
                   before=before, commands=commands)
     expected = predict(before, changes)
+    if params["announce"]:
+        result["announced"] = 0
     if module.check_mode or not commands:
         result["after"] = expected
     else:
@@ -342,10 +414,16 @@ def main():
         # someone else meanwhile ("File exists", "Cannot assign") is not an error
         batch = "".join(line + "\n" for line in commands)
         rc, dummy, err = module.run_command([ip_bin, "-force", "-batch", "-"], data=batch)
-        result["after"] = owned(read_interfaces(module, ip_bin), suffix)
+        now = read_interfaces(module, ip_bin)
+        result["after"] = owned(now, suffix)
         if result["after"] != expected:
             module.fail_json(msg="ip -batch (rc=%d) left the addresses differing from the plan: %s"
                                  % (rc, err.strip() or "no error printed"), **result)
+        if params["announce"] and changes["claim"]:
+            sent = announce(module, now, changes["claim"])
+            if not isinstance(sent, int):
+                module.fail_json(msg=sent, **result)
+            result["announced"] = sent
     if declared is not None:
         known = set(addresses) | set(declared)
         for group in groups:

@@ -38,7 +38,10 @@ options:
     choices: [acquired, released]
     default: acquired
   timeout:
-    description: Seconds to wait for another run's lock.
+    description:
+      - Seconds to wait for another run's lock.
+      - A waiter stops early, without taking the lock, when the run that asked for it is gone
+        (its output closed, for example a cancelled job), so that no lock is taken for a dead run.
     type: float
     default: 300
   stale_after:
@@ -101,6 +104,7 @@ released:
 
 import errno
 import os
+import select
 import shutil
 import time
 
@@ -136,6 +140,18 @@ def try_create(path, token):
     return True
 
 
+def caller_gone(fd=1):
+    """True when nobody reads our output any more: the run that asked for the lock ended (its
+    connection closed, say a cancelled job) while we were waiting. A waiter that went on would
+    take the lock for a run that no longer exists and hold it until it turns stale."""
+    try:
+        poller = select.poll()
+        poller.register(fd, 0)  # POLLERR, POLLHUP and POLLNVAL are reported whatever is asked for
+        return any(events & (select.POLLERR | select.POLLHUP | select.POLLNVAL) for dummy, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def acquire(module, path, token, timeout, stale_after):
     parent = os.path.dirname(path)
     if parent and not os.path.isdir(parent) and not module.check_mode:
@@ -164,6 +180,9 @@ def acquire(module, path, token, timeout, stale_after):
                                  "(playbooks/unlock.yml -e egress_unlock_token=%s), or wait until the lock is "
                                  "older than stale_after (%.0f s)"
                              % (current or "unknown", lock_age(path), waited, current or "TOKEN", stale_after),
+                             holder=current, waited=waited, taken_over=False, released=False)
+        if caller_gone():
+            module.fail_json(msg="the run waiting for this lock went away (its output is closed); not taking the lock",
                              holder=current, waited=waited, taken_over=False, released=False)
         time.sleep(POLL)
     return dict(changed=False, holder=holder, waited=round(time.monotonic() - start, 3), taken_over=taken_over,

@@ -92,3 +92,24 @@ def test_blocked_run_names_the_unlock_and_unlock_playbook_releases_only_that_tok
     again = unlock_playbook("egress_unlock_token=run-dead")
     assert again.rc == 0 and not again.changed, again
     assert ansible([lock_task(path, "run-b", timeout=0.3)]).rc == 0
+
+
+def test_waiter_whose_run_went_away_does_not_take_the_lock(ansible, workdir):
+    """The module waits for run-a's lock with nobody reading its output (the connection of the
+    run that asked is gone, as when a job is cancelled): it ends long before its timeout and
+    never takes the lock, even once run-a lets go."""
+    import json
+    import subprocess
+    import sys
+    path = os.path.join(workdir, "node.lock")
+    assert ansible([lock_task(path, "run-a")]).rc == 0
+    args = os.path.join(workdir, "args.json")
+    with open(args, "w") as f:
+        json.dump({"ANSIBLE_MODULE_ARGS": {"path": path, "token": "run-b", "timeout": 120}}, f)
+    module = os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "modules", "egress_lock.py")
+    proc = subprocess.Popen([sys.executable, module, args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc.stdout.close()  # the reader goes away
+    assert proc.wait(timeout=60) != 0  # ended on its own, well before its 120 s timeout
+    assert open(os.path.join(path, "token")).read().strip() == "run-a"
+    assert ansible([lock_task(path, "run-a", state="released")]).rc == 0
+    assert not os.path.exists(path)  # nobody took it for run-b

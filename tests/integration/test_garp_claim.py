@@ -248,19 +248,34 @@ def test_addresses_are_announced_together_in_shared_bursts(lan, ansible):
     assert gap >= 0.25, "bursts %.3f s apart, interval was 0.3" % gap
 
 
-def test_role_style_claim_and_announce_return_no_per_address_dicts(lan, ansible):
-    """As the role runs them: egress_addr return_entries=false, garp_claim return_announced and
-    return_frames false; the addresses still go out and the neighbour entry still moves."""
+def test_claim_with_announce_sends_for_what_it_claimed_only(lan, ansible):
+    """As the role runs it: egress_addr claims and announces in one run (return_entries=false);
+    the neighbour entry moves; a second run claims nothing and sends nothing; check mode neither."""
     assert lan.neighbour() == lan.mac_b
-    tasks = [{"name": "claim", "register": "claim_result",
-              "sdn.egress.egress_addr": {"addresses": [EGRESS_IP], "node_ip": "192.0.2.11", "return_entries": False}},
-             {"name": "announce", "sdn.egress.garp_claim": {
-                 "addresses": "{{ claim_result.claimed_addresses | join(',') }}", "count": 1, "mode": "reply",
-                 "return_frames": False, "return_announced": False}}]
-    res = ansible(tasks, netns=lan.a)
+    args = {"addresses": [EGRESS_IP], "node_ip": "192.0.2.11", "return_entries": False,
+            "announce": True, "announce_count": 2, "announce_interval": 0.2, "announce_mode": "reply"}
+    check = ansible([{"name": "claim", "sdn.egress.egress_addr": args}], netns=lan.a, check=True)
+    assert check.rc == 0 and check.last["changed"] is True and check.last["announced"] == 0, check
+    proc = lan.capture()
+    res = ansible([{"name": "claim", "sdn.egress.egress_addr": args}], netns=lan.a)
     assert res.rc == 0, res
-    assert res.last["sent"] == 1 and not set(res.last) & {"announced", "frames"}, res.last
+    assert res.last["claimed_addresses"] == [EGRESS_IP] and res.last["announced"] == 2, res.last
     assert lan.wait_neighbour(lan.mac_a)
+    wire = about(lan.frames(proc), EGRESS_IP)
+    assert len(wire) == 2 and all(f["sender_mac"] == lan.mac_a and f["op"] == 2 for f in wire)  # 2: reply, wire
+    again = ansible([{"name": "claim", "sdn.egress.egress_addr": args}], netns=lan.a)
+    assert again.rc == 0 and again.last["changed"] is False and again.last["announced"] == 0, again.last
+
+
+def test_claim_with_announce_refuses_a_link_without_arp(lan, ansible):
+    """A claim on a down link is made (and reported), the announce fails naming the interface."""
+    lan.a.run(["ip", "link", "add", "dum0", "type", "veth", "peer", "name", "dum1"])  # both ends left down
+    lan.a.run(["ip", "addr", "add", "203.0.113.1/24", "dev", "dum0"])
+    res = ansible([{"name": "claim", "sdn.egress.egress_addr": {
+        "address": "203.0.113.9", "announce": True}}], netns=lan.a)
+    assert res.rc != 0 and res.last["failed"] is True
+    assert res.last["msg"] == "interface: dum0 is down; cannot announce 203.0.113.9 with ARP", res.last
+    assert res.last["claimed_addresses"] == ["203.0.113.9"] and res.last["changed"] is True
 
 
 def test_addresses_reject_bad_item_and_probe(lan, ansible):

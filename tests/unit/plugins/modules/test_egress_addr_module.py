@@ -202,6 +202,9 @@ def test_named_only_and_overridden_keeps_the_groups_addresses(monkeypatch, capsy
     ({"named": [{"interface": "ens18", "addresses": ["203.0.113.300"]}]},
      "named[0].addresses[0]: '203.0.113.300' is not a valid IPv4 address"),
     ({"named": [{"interface": "bad name", "addresses": ["203.0.113.7"]}]}, "named[0].interface: "),
+    ({"address": "198.51.100.50", "announce": True, "announce_count": 0}, "announce_count: 0 must be at least 1"),
+    ({"address": "198.51.100.50", "announce": True, "announce_interval": 61.0},
+     "announce_interval: 61.0 must be between 0 and 60 seconds"),
     ({"addresses": ["198.51.100.50"], "state": "absent", "named": [{"interface": "ens18", "addresses": ["203.0.113.7"]}]},
      "named: not allowed with state=absent (release with addresses)"),
 ])
@@ -210,3 +213,14 @@ def test_bad_named_groups_fail_naming_the_field_before_reading(monkeypatch, caps
     out = run(monkeypatch, capsys, args, fake)
     assert out["failed"] is True and out["msg"].startswith(msg), out
     assert fake.calls == []
+
+
+def test_announce_is_counted_as_zero_when_nothing_is_sent(monkeypatch, capsys):
+    """check mode, and a run that claims nothing, send no frame (no socket is opened)."""
+    out = run(monkeypatch, capsys, {"address": "198.51.100.50", "announce": True}, FakeIp([fixture("two_nics.json")]),
+              check=True)
+    assert out["changed"] is True and out["announced"] == 0, out
+    out = run(monkeypatch, capsys, {"address": "198.51.100.200", "announce": True}, FakeIp([fixture("two_nics.json")]))
+    assert out["changed"] is False and out["announced"] == 0, out
+    out = run(monkeypatch, capsys, {"address": "198.51.100.200"}, FakeIp([fixture("two_nics.json")]))
+    assert "announced" not in out
