@@ -197,7 +197,13 @@ class Bench:
             with open(os.path.join(REPO, "inventories", "lab", "host_vars", "%s.yml" % node)) as handle:
                 text = handle.read()
             ips = [ip for ip, owner in self.owner.items() if owner == node]
-            text = re.sub(r"(?m)^  egress_ips: .*$", "  egress_ips: [%s]" % ", ".join(ips), text)
+            if self.oc_json:
+                # the HostSubnets' egress IPs are in the dump (write_oc_json), as for a cluster read
+                # with `oc get -o json`; the run does not read them from the inventory, and a copy
+                # here would only cost Ansible the parsing of every address
+                text = re.sub(r"(?m)^  egress_ips: .*\n", "", text)
+            else:
+                text = re.sub(r"(?m)^  egress_ips: .*$", "  egress_ips: [%s]" % ", ".join(ips), text)
             if re.search(r"(?m)^egress_interfaces:", text) and node in lab.BENCH_HOST_ADDR:
                 # a node that names its interfaces gets the bench network on eth1 named too
                 text = re.sub(r"(?m)^(egress_interfaces:\n(?:  - .*\n)*)",
@@ -217,7 +223,8 @@ class Bench:
         for node in lab.NODES:
             with open(os.path.join(self.inv, "host_vars", "%s.yml" % node)) as handle:
                 hs = yaml.safe_load(handle)["egress_hostsubnet"]
-            hostsubnets.append((node, hs["host_ip"], hs["subnet"], hs.get("egress_ips")))
+            ips = [ip for ip, owner in self.owner.items() if owner == node]
+            hostsubnets.append((node, hs["host_ip"], hs["subnet"], ips))
         with open(self.oc_json, "w") as handle:
             json.dump(oc_list([(ns["name"], ns["netid"], [ns["ip"]]) for ns in self.namespaces], hostsubnets), handle)
 

@@ -172,9 +172,35 @@ def holders_by_address(interfaces):
     return index
 
 
+class LocalNetworks(dict):
+    """{ifname: [IPv4Network, ...]} that also finds, in a few dictionary lookups, which of its
+    networks hold an address (built on first use; a run checks thousands of addresses)."""
+
+    _index = None
+
+    def holding(self, address):
+        """{ifname: [networks holding the IPv4Address `address`]}, in this mapping's order."""
+        if self._index is None:
+            index = {}
+            for position, (name, networks) in enumerate(self.items()):
+                for order, net in enumerate(networks):
+                    table = index.setdefault(net.prefixlen, {})
+                    table.setdefault(int(net.network_address), []).append(((position, order), name, net))
+            self._index = [(0xFFFFFFFF ^ ((1 << (32 - length)) - 1), table) for length, table in index.items()]
+        value = int(address)
+        hits = []
+        for mask, table in self._index:
+            hits.extend(table.get(value & mask, ()))
+        hits.sort(key=lambda hit: hit[0])
+        result = {}
+        for dummy, name, net in hits:
+            result.setdefault(name, []).append(net)
+        return result
+
+
 def local_networks(interfaces, suffix):
     """{ifname: [IPv4Network, ...]} built from the addresses that define networks (see module doc)."""
-    nets = {}
+    nets = LocalNetworks()
     for iface in interfaces:
         nets[iface["name"]] = [
             ipaddress.IPv4Network(u"%s/%d" % (a["address"], a["prefix"]), strict=False)
@@ -211,8 +237,11 @@ def choose_interface(interfaces, address, suffix=None, interface=None, prefix=No
                                "(with interface) to claim it there anyway"
                                % (address, _describe({interface: nets[interface]}), interface))
         return interface, max(n.prefixlen for n in containing)
-    candidates = dict((name, [n for n in ns if ip in n]) for name, ns in nets.items())
-    candidates = dict((name, ns) for name, ns in candidates.items() if ns)
+    if isinstance(nets, LocalNetworks):
+        candidates = nets.holding(ip)
+    else:
+        candidates = dict((name, [n for n in ns if ip in n]) for name, ns in nets.items())
+        candidates = dict((name, ns) for name, ns in candidates.items() if ns)
     if not candidates:
         raise NetaddrError("address: %s is not in the local network of any interface (networks: %s); set "
                            "interface and prefix to claim it anyway" % (address, _describe(nets)))

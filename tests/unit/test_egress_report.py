@@ -346,3 +346,31 @@ def test_action_failures(tmp_path, args, extra, message):
     assert result["failed"] is True
     assert message in result["msg"]
     assert os.listdir(str(tmp_path)) == []
+
+
+@pytest.mark.parametrize("value", [
+    {"check_mode": False, "namespaces": [], "nodes": {}},
+    {"a": [], "b": {}, "c": [[], {}, [1, [2, {"x": None}]]], "d": "", "e": 0, "f": -7, "g": 1.5, "h": True},
+    {"unicode": "caf\u00e9 \u2603 \U0001f600", "quotes": "a\"b\\c\n\t\x00", "floats": [0.1, 1e100, -0.0, 2.5e-8]},
+    {"z": 1, "a": 2, "m": {"b": [{"y": 1, "x": 2}], "a": ()}},
+    {"set": {"b", "a"}, "other": object.__name__, "tuple": (1, "2", None)},
+    [1, "two", {"three": [3]}],
+    "just a string",
+    {2: "int key"}, {"1": "str key"},
+    {True: "bool key"}, {None: "none key"}, {1.5: "float key"},
+])
+def test_json_text_is_the_standard_encoders(value):
+    """The report's own indented encoder writes exactly what json.dumps writes."""
+    expected = json.dumps(value, indent=4, sort_keys=True, separators=(",", ": "), default=report._json_default)
+    out = []
+    report._encode_indented(value, out, "\n")
+    assert "".join(out) == expected
+
+
+def test_json_text_of_a_tagged_report_is_the_standard_encoders():
+    namespaces = Origin(path="/plan").tag(copy.deepcopy(NAMESPACES))
+    namespaces[0]["name"] = trust_as_template("egress-a")
+    nodes = report.collect_nodes(hosts_vars())
+    expected = json.dumps({"check_mode": True, "namespaces": namespaces, "nodes": nodes}, indent=4, sort_keys=True,
+                          separators=(",", ": ")) + "\n"
+    assert report.render_json(True, namespaces, nodes) == expected

@@ -265,3 +265,28 @@ def test_predict_render_and_argv():
     assert nu.add_argv("ip", after[0]) == ["ip", "addr", "add", "198.51.100.51/24", "dev", "ens19", "label",
                                            "ens19:sdne"]
     assert nu.del_argv("ip", before[0]) == ["ip", "addr", "del", "192.0.2.51/24", "dev", "ens18"]
+
+
+def test_local_networks_find_the_same_networks_as_a_scan():
+    """LocalNetworks.holding (a lookup per prefix length) answers what testing every network
+    answers, in the same order, over random interfaces, overlapping networks and addresses."""
+    import ipaddress
+    import random
+
+    rng = random.Random(5227)
+
+    def some_address():
+        return "%d.%d.%d.%d" % (rng.choice([10, 192, 198]), rng.randint(0, 3), rng.randint(0, 3), rng.randint(0, 255))
+
+    for dummy in range(200):
+        nets = nu.LocalNetworks()
+        for index in range(rng.randint(1, 6)):
+            nets["if%d" % index] = [ipaddress.IPv4Network("%s/%d" % (some_address(), length), strict=False)
+                                    for length in rng.sample(range(8, 33), rng.randint(0, 4))]
+        for dummy2 in range(40):
+            ip = ipaddress.IPv4Address(some_address())
+            scanned = dict((name, [net for net in networks if ip in net]) for name, networks in nets.items())
+            scanned = dict((name, found) for name, found in scanned.items() if found)
+            held = nets.holding(ip)
+            assert held == scanned
+            assert list(held) == list(scanned)
