@@ -133,7 +133,9 @@ options:
     type: int
     default: 3
   announce_interval:
-    description: With O(announce), seconds between bursts (0 to 60).
+    description:
+      - With O(announce), seconds from the start of one burst to the start of the next (0 to 60),
+        so that every address is announced this far apart however long a burst takes to send.
     type: float
     default: 1.0
   announce_mode:

@@ -59,7 +59,9 @@ options:
     default: 3
   interval:
     description:
-      - Seconds between bursts (no wait after the last one).
+      - Seconds from the start of one burst to the start of the next (no wait after the last
+        one), so that every address is announced this far apart however long a burst of many
+        addresses takes to send.
     type: float
     default: 1.0
   mode:

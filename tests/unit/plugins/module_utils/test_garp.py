@@ -161,27 +161,70 @@ def test_probe_spreads_probes_over_the_timeout(pair):
     assert time.monotonic() - start >= 0.3  # listened to the end
 
 
+class FakeTime:
+    """A clock that sleeping moves on, and that each send moves on by `per_send` seconds."""
+
+    def __init__(self, per_send=0.0):
+        self.now = 100.0
+        self.per_send = per_send
+        self.sleeps = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(round(seconds, 6))
+        self.now += seconds
+
+
+class TimedSocket:
+    def __init__(self, sock, fake):
+        self.sock, self.fake = sock, fake
+
+    def send(self, frame):
+        self.fake.now += self.fake.per_send
+        return self.sock.send(frame)
+
+
 def test_announce_bursts_and_intervals(pair):
     ours, peer = pair
-    sleeps = []
+    fake = FakeTime()
     frames = [garp.announcement(form, MAC, IP) for form in garp.FORMS["both"]]
-    assert garp.announce(ours, frames, count=3, interval=1.5, sleep=sleeps.append) == 6
-    assert sleeps == [1.5, 1.5]  # between bursts, none after the last one
+    assert garp.announce(ours, frames, count=3, interval=1.5, sleep=fake.sleep, clock=fake.clock) == 6
+    assert fake.sleeps == [1.5, 1.5]  # between bursts, none after the last one
     assert drain(peer) == frames * 3
+
+
+def test_announce_bursts_start_interval_apart_however_long_a_burst_takes(pair):
+    """A burst of many addresses takes time to send; the next one starts `interval` after the
+    previous one started, so each address is announced `interval` apart."""
+    ours, peer = pair
+    fake = FakeTime(per_send=0.1)
+    frames = [garp.announcement(form, MAC, IP) for form in garp.FORMS["both"]]
+    assert garp.announce(TimedSocket(ours, fake), frames, count=3, interval=1.0, sleep=fake.sleep,
+                         clock=fake.clock) == 6
+    assert fake.sleeps == [0.8, 0.8]  # 1.0 s from burst start to burst start, 0.2 s of it sending
+    assert drain(peer) == frames * 3
+    slow = FakeTime(per_send=0.6)  # a burst longer than the interval: the next follows at once
+    assert garp.announce(TimedSocket(ours, slow), frames, count=2, interval=1.0, sleep=slow.sleep,
+                         clock=slow.clock) == 4
+    assert slow.sleeps == []
 
 
 def test_announce_single_burst_never_sleeps(pair):
     ours, peer = pair
-    sleeps = []
-    assert garp.announce(ours, [garp.announcement("request", MAC, IP)], count=1, interval=9, sleep=sleeps.append) == 1
-    assert sleeps == []
+    fake = FakeTime()
+    assert garp.announce(ours, [garp.announcement("request", MAC, IP)], count=1, interval=9, sleep=fake.sleep,
+                         clock=fake.clock) == 1
+    assert fake.sleeps == []
 
 
 def test_announce_all_shares_bursts_between_addresses(pair):
     ours, peer = pair
-    sleeps = []
+    fake = FakeTime()
     first = [garp.announcement("reply", MAC, IP)]
     second = [garp.announcement("reply", MAC, "192.0.2.51")]
-    assert garp.announce_all([(ours, first), (ours, second)], count=2, interval=0.5, sleep=sleeps.append) == 4
-    assert sleeps == [0.5]  # two bursts for both addresses, not two per address
+    assert garp.announce_all([(ours, first), (ours, second)], count=2, interval=0.5, sleep=fake.sleep,
+                             clock=fake.clock) == 4
+    assert fake.sleeps == [0.5]  # two bursts for both addresses, not two per address
     assert drain(peer) == (first + second) * 2
