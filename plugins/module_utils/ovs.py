@@ -231,7 +231,10 @@ def flow_command(command, flow, cookie):
     return spec
 
 
-def plan_flows(desired, existing, cookie, state, scope_table=None, force=False):
+_FORMATTED = ('added', 'removed', 'modified', 'before', 'after')
+
+
+def plan_flows(desired, existing, cookie, state, scope_table=None, force=False, formatted_keys=_FORMATTED):
     """What to change so `existing` (switch flows) satisfies `desired` (normalised flows).
 
     present:    add or update each desired flow; a flow with the same table/priority/match
@@ -241,7 +244,9 @@ def plan_flows(desired, existing, cookie, state, scope_table=None, force=False):
 
     Returns a dict: commands (add-flows lines, deletes first), added, removed, modified
     (formatted flows), before/after (formatted flows in the affected scope, sorted) and
-    conflicts (list of (index into desired, existing Flow)).
+    conflicts (list of (index into desired, existing Flow)). Of the formatted lists only
+    those named in `formatted_keys` are returned (formatting thousands of flows nobody reads
+    costs more than planning them).
     """
     current = dict((flow_key(f), f) for f in existing)
     wanted = dict((flow_key(f), f._replace(cookie=cookie)) for f in desired)
@@ -282,15 +287,11 @@ def plan_flows(desired, existing, cookie, state, scope_table=None, force=False):
     def formatted(flows):
         return [format_flow(f) for f in sorted(flows, key=sort_key)]
 
-    return dict(
-        commands=[flow_command('delete_strict', f, cookie) for f in deletes] + upserts,
-        added=formatted(added),
-        removed=formatted(deletes),
-        modified=formatted(modified),
-        before=formatted(affected.values()),
-        after=formatted(after.values()),
-        conflicts=conflicts,
-    )
+    lists = dict(added=added, removed=deletes, modified=modified, before=affected.values(), after=after.values())
+    result = dict((key, formatted(lists[key])) for key in formatted_keys)
+    result.update(commands=[flow_command('delete_strict', f, cookie) for f in deletes] + upserts,
+                  conflicts=conflicts)
+    return result
 
 
 def supports_bundle(protocol):

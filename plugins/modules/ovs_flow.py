@@ -437,8 +437,13 @@ def main():
     rc, out, err = module.run_command(dump_flows_argv(ofctl, protocol, switch))
     if rc != 0:
         module.fail_json(msg='ovs-ofctl dump-flows %s failed: %s' % (switch, err.strip()), rc=rc, stderr=err)
+    wanted = []  # the formatted lists this run returns or shows (every flow of a large plan)
+    if params['return_state'] or module._diff:
+        wanted += ['before', 'after']
+    if params['return_entries']:
+        wanted += ['added', 'removed', 'modified']
     plan = plan_flows(desired, parse_dump_flows(out), cookie, params['state'],
-                      params['scope_table'], params['force'])
+                      params['scope_table'], params['force'], formatted_keys=wanted)
 
     conflicts = ['%sflow %r is owned by cookie 0x%x, not 0x%x' % (
         where(items[index]) + ': ' if items[index].label else '', format_flow(foreign), foreign.cookie, cookie)

@@ -253,6 +253,18 @@ def test_plan_overridden_empty_removes_all_owned_in_scope():
     assert len(everything['commands']) == 3 and everything['after'] == []
 
 
+@pytest.mark.parametrize("state", ["present", "overridden", "absent"])
+def test_plan_formats_only_the_lists_asked_for(state):
+    wanted = desired((100, 100, 'ip,reg0=0x2ec40e', TUNNEL), (100, 100, 'ip,reg0=0x6f7936', 'drop'))
+    full = ovs.plan_flows(wanted, seed_flows(), COOKIE, state)
+    bare = ovs.plan_flows(wanted, seed_flows(), COOKIE, state, formatted_keys=())
+    assert sorted(bare) == ['commands', 'conflicts']
+    assert bare['commands'] == full['commands'] and bare['conflicts'] == full['conflicts']
+    some = ovs.plan_flows(wanted, seed_flows(), COOKIE, state, formatted_keys=('before', 'after'))
+    assert sorted(some) == ['after', 'before', 'commands', 'conflicts']
+    assert some['before'] == full['before'] and some['after'] == full['after']
+
+
 def test_plan_other_cookie_sees_nothing_owned():
     plan = ovs.plan_flows([], seed_flows(), 0x1234, 'overridden')
     assert plan['commands'] == [] and plan['before'] == []
