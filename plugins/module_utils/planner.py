@@ -300,15 +300,64 @@ def merge_node_vars(model, node_vars):
 # checking
 
 
+class _Address(ipaddress.IPv4Address):
+    """An IPv4Address that hashes as its integer and keeps its text.
+
+    A plan of thousands of namespaces looks addresses up in dictionaries tens of thousands of
+    times; IPv4Address hashes by formatting itself in hex each time.  Every address the
+    planner keeps in a dictionary or set is one of these (``_address``), so equal addresses
+    hash alike.
+    """
+
+    __slots__ = ("_text",)
+
+    def __hash__(self):
+        return self._ip
+
+    def __str__(self):
+        return self._text
+
+    def __repr__(self):
+        return "IPv4Address(%r)" % self._text
+
+
+def _address(value):
+    """``_Address`` of an int or an ``ipaddress.IPv4Address``."""
+    number = int(value)
+    address = _Address(number)
+    address._text = ipaddress.IPv4Address(number).__str__() if not isinstance(value, _Address) else value._text
+    return address
+
+
+def _parse_ipv4(text):
+    """The integer of a dotted-quad address, or None; accepts what ipaddress.IPv4Address accepts
+    (four decimal octets of 1-3 ASCII digits, 0-255, no leading zeros), which is also its text."""
+    parts = text.split(".")
+    if len(parts) != 4:
+        return None
+    number = 0
+    for part in parts:
+        if not (0 < len(part) <= 3 and part.isascii() and part.isdigit()) or (part[0] == "0" and len(part) > 1):
+            return None
+        octet = int(part)
+        if octet > 255:
+            return None
+        number = number << 8 | octet
+    return number
+
+
 def _ipv4(value, path, problems):
     if not isinstance(value, str):
         problems.add(path, value, "is not an IPv4 address")
         return None
-    try:
-        return ipaddress.IPv4Address(value.strip())
-    except ValueError:
+    text = value.strip()
+    number = _parse_ipv4(text)
+    if number is None:
         problems.add(path, value, "is not an IPv4 address")
         return None
+    address = _Address(number)
+    address._text = str.__str__(text)  # canonical: the parse accepts no other spelling
+    return address
 
 
 def _ipv4_network(value, path, problems):
@@ -428,7 +477,7 @@ def _named_entries(entries, kind, problems):
     for index, entry in enumerate(entries):
         path = "%s[%s]" % (kind, _label(entry, index))
         name = entry.get("name")
-        if not isinstance(name, str) or not name or any(char.isspace() for char in name):
+        if not isinstance(name, str) or name.split() != [name]:  # empty, or holds whitespace
             problems.add(path + ".name", name, "is not a name")
             continue
         if name in seen:
@@ -481,7 +530,7 @@ def _check_nodes(entries, problems):
         if isinstance(host_ip, str) and "/" in host_ip:
             iface = _ipv4_interface(host_ip, path + ".host_ip", problems)
             if iface is not None:
-                node["host_ip"], node["host_net"] = iface.ip, iface.network
+                node["host_ip"], node["host_net"] = _address(iface.ip), iface.network
         else:
             node["host_ip"] = _ipv4(host_ip, path + ".host_ip", problems)
         if node["host_ip"] is not None:
@@ -583,7 +632,7 @@ def _check_addresses(groups, nodes, cluster_networks, problems):
         if node["host_ip"] is not None:
             owned[node["host_ip"]] = "the host_ip of node %s" % node["name"]
         for ifname, iface in node["interfaces"]:
-            owned.setdefault(iface.ip, "the address of interface %s on node %s" % (ifname, node["name"]))
+            owned.setdefault(_address(iface.ip), "the address of interface %s on node %s" % (ifname, node["name"]))
         if node["subnet"] is not None:
             pod_nets.add(node["subnet"], "the pod subnet %s of node %s" % (node["subnet"], node["name"]))
     listed = [("namespaces[%s].egress_ips" % ns["name"], ip) for group in groups for ns in group.members

@@ -13,6 +13,7 @@ import random
 
 import pytest
 
+from ansible_collections.sdn.egress.plugins.module_utils import planner
 from ansible_collections.sdn.egress.plugins.module_utils.planner import (
     from_inventory,
     from_k8s_info,
@@ -591,3 +592,29 @@ def test_namespace_name_with_whitespace_is_a_problem():
                            [{"name": "n1", "host_ip": "10.0.0.2"}])
     problems = validate(model, {"n1": {"reachable": True, "vxlan_ofport": 1}})
     assert any(p.startswith("namespaces[egress test].name") and "is not a name" in p for p in problems), problems
+
+
+def test_address_parse_accepts_exactly_what_ipaddress_accepts():
+    """The planner's own dotted-quad parse (a fast path) agrees with ipaddress.IPv4Address on
+    valid, odd and malformed spellings, and keeps the canonical text."""
+    import ipaddress
+    import random
+
+    rng = random.Random(7)
+    samples = ["0.0.0.0", "255.255.255.255", "1.2.3.4", "01.2.3.4", "1.2.3.04", "1.2.3.256", "1.2.3", "1.2.3.4.5",
+               "", ".", "1..3.4", "1.2.3.4/24", "a.b.c.d", "1.2.3.\u0663", "\u0661.2.3.4", "1.2.3.+4", "1.2.3.-0",
+               " 1.2.3.4", "1.2.3.4 ", "1.2.3.0x1", "1.2.3.1e2", "1_0.2.3.4", "1.2.3.0000", "00.0.0.0", "1.2.3.４"]
+    alphabet = "0123456789.0123456789.x /-+_\u0663"
+    samples += ["".join(rng.choice(alphabet) for dummy in range(rng.randint(0, 16))) for dummy in range(3000)]
+    samples += [str(ipaddress.IPv4Address(rng.getrandbits(32))) for dummy in range(500)]
+    for text in samples:
+        try:
+            expected = int(ipaddress.IPv4Address(text))
+        except ValueError:
+            expected = None
+        assert planner._parse_ipv4(text) == expected, text
+    problems = planner._Problems()
+    address = planner._ipv4(" 198.51.100.7 ", "x", problems)
+    assert str(address) == "198.51.100.7" and address == ipaddress.IPv4Address("198.51.100.7")
+    assert hash(address) == hash(planner._address(ipaddress.IPv4Address("198.51.100.7")))
+    assert list(problems) == []
