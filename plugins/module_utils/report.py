@@ -184,6 +184,27 @@ def _json_key(key):
     raise TypeError("keys must be str, int, float, bool or None, not %s" % type(key).__name__)
 
 
+_NO_KEY = object()  # a list member has no key (None is a key JSON can hold)
+
+
+def _encode_members(members, opening, closing, out, newline):
+    """The members of a list (key _NO_KEY) or of a mapping, ``json.dumps`` style (indent 4)."""
+    inner = newline + "    "
+    empty = True
+    out.append(opening)
+    for key, item in members:
+        head = inner if empty else "," + inner
+        empty = False
+        if key is not _NO_KEY:
+            head += _encode_string(key if type(key) is str else _json_key(key)) + ": "
+        if type(item) is str:  # most leaves: no call
+            out.append(head + _encode_string(item))
+        else:
+            out.append(head)
+            _encode_indented(item, out, inner)
+    out.append(closing if empty else newline + closing)
+
+
 def _encode_indented(value, out, newline):
     """Append the text of ``json.dumps(value, indent=4, sort_keys=True, separators=(",", ": "),
     default=_json_default)`` to ``out``, ``newline`` being the line break plus the current
@@ -202,37 +223,9 @@ def _encode_indented(value, out, newline):
     elif isinstance(value, float):
         out.append(json.dumps(float(value)))
     elif isinstance(value, (list, tuple)):
-        if not value:
-            out.append("[]")
-            return
-        inner = newline + "    "
-        out.append("[")
-        first = True
-        for item in value:
-            out.append(inner if first else "," + inner)
-            first = False
-            if type(item) is str:  # most leaves: no call
-                out.append(_encode_string(item))
-            else:
-                _encode_indented(item, out, inner)
-        out.append(newline + "]")
+        _encode_members(((_NO_KEY, item) for item in value), "[", "]", out, newline)
     elif isinstance(value, dict):
-        if not value:
-            out.append("{}")
-            return
-        inner = newline + "    "
-        out.append("{")
-        first = True
-        for key, item in sorted(value.items()):
-            head = "%s%s: " % (inner if first else "," + inner,
-                               _encode_string(key if type(key) is str else _json_key(key)))
-            first = False
-            if type(item) is str:  # most leaves: no call
-                out.append(head + _encode_string(item))
-            else:
-                out.append(head)
-                _encode_indented(item, out, inner)
-        out.append(newline + "}")
+        _encode_members(sorted(value.items()), "{", "}", out, newline)
     else:
         _encode_indented(_json_default(value), out, newline)
 
