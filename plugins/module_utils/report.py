@@ -41,7 +41,7 @@ def plain(value):
     if isinstance(value, dict):
         return dict((plain_key(key), plain(item)) for key, item in value.items())
     if isinstance(value, (list, tuple)):
-        return [item if type(item) is str else plain(item) for item in value]
+        return [plain(item) for item in value]
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -196,8 +196,8 @@ def _encode_members(members, opening, closing, out, newline):
         head = inner if empty else "," + inner
         empty = False
         if key is not _NO_KEY:
-            head += _encode_string(key if type(key) is str else _json_key(key)) + ": "
-        if type(item) is str:  # most leaves: no call
+            head += _encode_string(key if isinstance(key, str) else _json_key(key)) + ": "
+        if isinstance(item, str):  # most leaves: no call
             out.append(head + _encode_string(item))
         else:
             out.append(head)
