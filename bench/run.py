@@ -32,8 +32,9 @@ sys.path.insert(0, HERE)
 import labnodes as lab  # noqa: E402
 from sdnlab.ocdump import oc_list  # noqa: E402  (labnodes puts lab/ on the path)
 
-sys.path.insert(0, os.path.join(REPO, "plugins", "module_utils"))
-import planner  # noqa: E402  (vnid_to_mark: the naive run and the lower bound use the same marks)
+sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))  # `make bootstrap` links the collection there
+# vnid_to_mark: the naive run and the lower bound use the same marks
+from ansible_collections.sdn.egress.plugins.module_utils import planner  # noqa: E402
 
 NAIVE_ONCE_ABOVE = 300.0   # seconds: a naive run slower than this is measured once
 FIRST_VNID = 200000        # bench VNIDs: FIRST_VNID + i, far from the lab's seed VNIDs
@@ -191,19 +192,22 @@ class Bench:
             json.dump({"bench_namespaces": self.namespaces}, handle)
         self.reports = os.path.join(top, "reports")
 
+    def egress_ips(self, node):
+        """The egress IPs the node's HostSubnet lists now."""
+        return [ip for ip, owner in self.owner.items() if owner == node]
+
     def write_hostsubnets(self):
         for node in lab.NODES:
             path = os.path.join(self.inv, "host_vars", "%s.yml" % node)
             with open(os.path.join(REPO, "inventories", "lab", "host_vars", "%s.yml" % node)) as handle:
                 text = handle.read()
-            ips = [ip for ip, owner in self.owner.items() if owner == node]
             if self.oc_json:
                 # the HostSubnets' egress IPs are in the dump (write_oc_json), as for a cluster read
                 # with `oc get -o json`; the run does not read them from the inventory, and a copy
                 # here would only cost Ansible the parsing of every address
                 text = re.sub(r"(?m)^  egress_ips: .*\n", "", text)
             else:
-                text = re.sub(r"(?m)^  egress_ips: .*$", "  egress_ips: [%s]" % ", ".join(ips), text)
+                text = re.sub(r"(?m)^  egress_ips: .*$", "  egress_ips: [%s]" % ", ".join(self.egress_ips(node)), text)
             if re.search(r"(?m)^egress_interfaces:", text) and node in lab.BENCH_HOST_ADDR:
                 # a node that names its interfaces gets the bench network on eth1 named too
                 text = re.sub(r"(?m)^(egress_interfaces:\n(?:  - .*\n)*)",
@@ -223,8 +227,7 @@ class Bench:
         for node in lab.NODES:
             with open(os.path.join(self.inv, "host_vars", "%s.yml" % node)) as handle:
                 hs = yaml.safe_load(handle)["egress_hostsubnet"]
-            ips = [ip for ip, owner in self.owner.items() if owner == node]
-            hostsubnets.append((node, hs["host_ip"], hs["subnet"], ips))
+            hostsubnets.append((node, hs["host_ip"], hs["subnet"], self.egress_ips(node)))
         with open(self.oc_json, "w") as handle:
             json.dump(oc_list([(ns["name"], ns["netid"], [ns["ip"]]) for ns in self.namespaces], hostsubnets), handle)
 

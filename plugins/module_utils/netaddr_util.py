@@ -172,28 +172,41 @@ def holders_by_address(interfaces):
     return index
 
 
+class NetIndex:
+    """Which networks of a set hold an address, in one lookup per distinct prefix length."""
+
+    def __init__(self):
+        self._by_prefix = {}
+
+    def add(self, network, owner):
+        table = self._by_prefix.setdefault(network.prefixlen, {})
+        table.setdefault(int(network.network_address), []).append((network, owner))
+
+    def find(self, address):
+        """[(network, owner)] holding ``address`` (an IPv4Address or its int), most specific
+        network first."""
+        value = int(address)
+        hits = []
+        for prefix in sorted(self._by_prefix, reverse=True):
+            hits.extend(self._by_prefix[prefix].get(value & (0xFFFFFFFF ^ ((1 << (32 - prefix)) - 1)), ()))
+        return hits
+
+
 class LocalNetworks(dict):
     """{ifname: [IPv4Network, ...]} that also finds, in a few dictionary lookups, which of its
-    networks hold an address (built on first use; a run checks thousands of addresses)."""
+    networks hold an address (a NetIndex built on first use; a run checks thousands)."""
 
     _index = None
 
     def holding(self, address):
         """{ifname: [networks holding the IPv4Address `address`]}, in this mapping's order."""
         if self._index is None:
-            index = {}
+            self._index = NetIndex()
             for position, (name, networks) in enumerate(self.items()):
                 for order, net in enumerate(networks):
-                    table = index.setdefault(net.prefixlen, {})
-                    table.setdefault(int(net.network_address), []).append(((position, order), name, net))
-            self._index = [(0xFFFFFFFF ^ ((1 << (32 - length)) - 1), table) for length, table in index.items()]
-        value = int(address)
-        hits = []
-        for mask, table in self._index:
-            hits.extend(table.get(value & mask, ()))
-        hits.sort(key=lambda hit: hit[0])
+                    self._index.add(net, ((position, order), name))
         result = {}
-        for dummy, name, net in hits:
+        for net, (dummy, name) in sorted(self._index.find(address), key=lambda hit: hit[1][0]):
             result.setdefault(name, []).append(net)
         return result
 
@@ -237,11 +250,7 @@ def choose_interface(interfaces, address, suffix=None, interface=None, prefix=No
                                "(with interface) to claim it there anyway"
                                % (address, _describe({interface: nets[interface]}), interface))
         return interface, max(n.prefixlen for n in containing)
-    if isinstance(nets, LocalNetworks):
-        candidates = nets.holding(ip)
-    else:
-        candidates = dict((name, [n for n in ns if ip in n]) for name, ns in nets.items())
-        candidates = dict((name, ns) for name, ns in candidates.items() if ns)
+    candidates = nets.holding(ip)
     if not candidates:
         raise NetaddrError("address: %s is not in the local network of any interface (networks: %s); set "
                            "interface and prefix to claim it anyway" % (address, _describe(nets)))

@@ -29,6 +29,8 @@ __metaclass__ = type
 import ipaddress
 import json
 
+from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import NetIndex
+
 MAX_VNID = 0xFFFFFF
 GLOBAL_VNID_MARK = 0xFF000000
 KUBELET_DROP_BIT = 0x8000
@@ -321,11 +323,10 @@ class _Address(ipaddress.IPv4Address):
         return "IPv4Address(%r)" % self._text
 
 
-def _address(value):
-    """``_Address`` of an int or an ``ipaddress.IPv4Address``."""
-    number = int(value)
+def _address(number, text):
+    """``_Address`` of an address's integer and its canonical text."""
     address = _Address(number)
-    address._text = ipaddress.IPv4Address(number).__str__() if not isinstance(value, _Address) else value._text
+    address._text = text
     return address
 
 
@@ -355,9 +356,7 @@ def _ipv4(value, path, problems):
     if number is None:
         problems.add(path, value, "is not an IPv4 address")
         return None
-    address = _Address(number)
-    address._text = str.__str__(text)  # canonical: the parse accepts no other spelling
-    return address
+    return _address(number, str.__str__(text))  # canonical: the parse accepts no other spelling
 
 
 def _ipv4_network(value, path, problems):
@@ -530,7 +529,7 @@ def _check_nodes(entries, problems):
         if isinstance(host_ip, str) and "/" in host_ip:
             iface = _ipv4_interface(host_ip, path + ".host_ip", problems)
             if iface is not None:
-                node["host_ip"], node["host_net"] = _address(iface.ip), iface.network
+                node["host_ip"], node["host_net"] = _address(int(iface.ip), str(iface.ip)), iface.network
         else:
             node["host_ip"] = _ipv4(host_ip, path + ".host_ip", problems)
         if node["host_ip"] is not None:
@@ -603,36 +602,17 @@ def _check_node_facts(node_facts, nodes, problems):
     return result
 
 
-class _NetIndex:
-    """Which networks of a set hold an address, in O(number of distinct prefix lengths)."""
-
-    def __init__(self):
-        self._by_prefix = {}
-
-    def add(self, network, owner):
-        table = self._by_prefix.setdefault(network.prefixlen, {})
-        table.setdefault(int(network.network_address), []).append((network, owner))
-
-    def find(self, address):
-        """[(network, owner)] holding ``address``, most specific network first."""
-        value = int(address)
-        hits = []
-        for prefix in sorted(self._by_prefix, reverse=True):
-            hits.extend(self._by_prefix[prefix].get(value & (0xFFFFFFFF ^ ((1 << (32 - prefix)) - 1)), ()))
-        return hits
-
-
 def _check_addresses(groups, nodes, cluster_networks, problems):
     """Egress IPs that are node/interface addresses or inside the cluster or pod networks."""
     owned = {}
-    pod_nets = _NetIndex()
+    pod_nets = NetIndex()
     for net in cluster_networks:
         pod_nets.add(net, "the cluster network %s" % net)
     for node in nodes:
         if node["host_ip"] is not None:
             owned[node["host_ip"]] = "the host_ip of node %s" % node["name"]
         for ifname, iface in node["interfaces"]:
-            owned.setdefault(_address(iface.ip), "the address of interface %s on node %s" % (ifname, node["name"]))
+            owned.setdefault(_address(int(iface.ip), str(iface.ip)), "the address of interface %s on node %s" % (ifname, node["name"]))
         if node["subnet"] is not None:
             pod_nets.add(node["subnet"], "the pod subnet %s of node %s" % (node["subnet"], node["name"]))
     listed = [("namespaces[%s].egress_ips" % ns["name"], ip) for group in groups for ns in group.members
@@ -688,7 +668,7 @@ def _auto_assign(candidates, nodes, facts):
     node name), IPs in ascending order.
     """
     load = dict((node["name"], len(node["egress_ips"])) for node in nodes)
-    index = _NetIndex()
+    index = NetIndex()
     for node in nodes:
         if facts[node["name"]]["reachable"]:
             for net in node["egress_cidrs"]:

@@ -316,7 +316,8 @@ def read_interfaces(module, ip_bin):
 
 def announce(module, interfaces, claimed):
     """Gratuitous ARP for the claimed entries on their interfaces (as read back after the
-    claim); the number of frames sent. Fails naming the interface that cannot carry ARP."""
+    claim); the number of frames sent. Raises NetaddrError naming the interface that cannot
+    carry ARP, or why sending failed."""
     params = module.params
     by_name = dict((iface["name"], iface) for iface in interfaces)
     forms = garp.FORMS[params["announce_mode"]]
@@ -324,19 +325,19 @@ def announce(module, interfaces, claimed):
     for claim in claimed:
         iface = by_name.get(claim["interface"])
         if iface is None or iface["link_type"] != "ether" or not iface["mac"]:
-            return "interface: %s is not an Ethernet interface (link type %s); cannot announce %s with ARP" % (
-                claim["interface"], iface and iface["link_type"], claim["address"])
+            raise NetaddrError("interface: %s is not an Ethernet interface (link type %s); cannot announce %s with ARP"
+                               % (claim["interface"], iface and iface["link_type"], claim["address"]))
         if not iface["up"]:
-            return "interface: %s is down; cannot announce %s with ARP" % (claim["interface"], claim["address"])
-        batches.setdefault(iface["name"], (iface, []))[1].extend(
+            raise NetaddrError("interface: %s is down; cannot announce %s with ARP" % (claim["interface"], claim["address"]))
+        batches.setdefault(iface["name"], []).extend(
             garp.announcement(form, iface["mac"], claim["address"]) for form in forms)
     sockets = []
     try:
-        for name, (iface, frames) in sorted(batches.items()):
+        for name, frames in sorted(batches.items()):
             sockets.append((garp.open_socket(name), frames))
         return garp.announce_all(sockets, params["announce_count"], params["announce_interval"])
     except (OSError, IOError) as exc:
-        return "sending ARP failed (needs root or CAP_NET_RAW): %s" % exc
+        raise NetaddrError("sending ARP failed (needs root or CAP_NET_RAW): %s" % exc)
     finally:
         for sock, dummy in sockets:
             sock.close()
@@ -422,10 +423,10 @@ def main():
             module.fail_json(msg="ip -batch (rc=%d) left the addresses differing from the plan: %s"
                                  % (rc, err.strip() or "no error printed"), **result)
         if params["announce"] and changes["claim"]:
-            sent = announce(module, now, changes["claim"])
-            if not isinstance(sent, int):
-                module.fail_json(msg=sent, **result)
-            result["announced"] = sent
+            try:
+                result["announced"] = announce(module, now, changes["claim"])
+            except NetaddrError as exc:
+                module.fail_json(msg=str(exc), **result)
     if declared is not None:
         known = set(addresses) | set(declared)
         for group in groups:
