@@ -366,8 +366,29 @@ def up(backend="nft", rebuild=False, node_backends=None):
     return {"reused": False, "seconds": seconds}
 
 
+def stop_netns_processes(name, timeout=5.0):
+    """Stop, by PID, whatever still runs in the lab namespace `name` before it is deleted: an
+    SSH session outlives the sshd that accepted it, and once its namespace is gone it has no
+    link left to learn that its client went away."""
+    pids = [int(word) for word in run([IP, "netns", "pids", name], check=False).stdout.split()
+            if word.isdigit() and int(word) != os.getpid()]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(os.path.exists("/proc/%d" % pid) for pid in pids):
+            time.sleep(0.02)
+        pids = [pid for pid in pids if os.path.exists("/proc/%d" % pid)]
+        if not pids:
+            return
+
+
 def down(quiet=False):
-    """Stop every lab process (by pidfile) and delete every lab namespace and link."""
+    """Stop every lab process (by pidfile, then whatever is left in a lab namespace) and
+    delete every lab namespace and link."""
     for node in topo.NODES:
         stop_pidfile(sshd_pidfile(node))
         ovs = node_ovs(node)
@@ -380,6 +401,7 @@ def down(quiet=False):
     # pods first, node namespaces last (their veth peers go away with them)
     for name in sorted(names, key=lambda n: (not n.startswith(topo.PREFIX + "pod-"), n)):
         if exists(name):
+            stop_netns_processes(name)
             run([IP, "netns", "del", name], check=False)
     for ifname in [n.mgmt_root_if for n in topo.NODES] + [topo.MGMT_BRIDGE]:
         if os.path.exists("/sys/class/net/%s" % ifname):
