@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import functools
 import select
 import socket
@@ -109,6 +110,50 @@ def open_socket(ifname):
         sock.close()
         raise
     return sock
+
+
+class RawSocketError(Exception):
+    """A raw ARP socket could not be opened (nothing was sent); the message names the interface."""
+
+
+def unfit_for_arp(iface):
+    """Why an interface cannot carry gratuitous ARP, as the end of a sentence ("is down"), or
+    None when it can. `iface`: an entry of netaddr_util.read_interfaces, None when it is gone."""
+    if iface is None or iface["link_type"] != "ether" or not iface["mac"]:
+        return "is not an Ethernet interface (link type %s)" % (iface["link_type"] if iface else None)
+    if not iface["up"]:
+        return "is down"
+    return None
+
+
+def frames_by_interface(targets, forms):
+    """{interface name: (iface, frames)} for [(address, iface)]: one announcement per form and
+    address, sent from the interface's MAC, in the order given."""
+    batches = {}
+    for address, iface in targets:
+        batches.setdefault(iface["name"], (iface, []))[1].extend(
+            announcement(form, iface["mac"], address) for form in forms)
+    return batches
+
+
+@contextlib.contextmanager
+def raw_sockets(batches, opener=None):
+    """Open one raw ARP socket per interface of `batches` (frames_by_interface), by name;
+    yields [(socket, frames)] for announce_all and closes them all on leaving.
+    RawSocketError, before any frame is sent, when one cannot be opened."""
+    opener = opener or open_socket
+    sockets = []
+    try:
+        for name, (dummy, frames) in sorted(batches.items()):
+            try:
+                sockets.append((opener(name), frames))
+            except (OSError, IOError) as exc:
+                raise RawSocketError("cannot open a raw ARP socket on %s (needs root or CAP_NET_RAW): %s"
+                                     % (name, exc))
+        yield sockets
+    finally:
+        for sock, dummy in sockets:
+            sock.close()
 
 
 def probe(sock, mac, ip, count, timeout, clock=time.monotonic):

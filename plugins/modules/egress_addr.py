@@ -320,27 +320,21 @@ def announce(module, interfaces, claimed):
     carry ARP, or why sending failed."""
     params = module.params
     by_name = dict((iface["name"], iface) for iface in interfaces)
-    forms = garp.FORMS[params["announce_mode"]]
-    batches = {}
+    targets = []
     for claim in claimed:
         iface = by_name.get(claim["interface"])
-        if iface is None or iface["link_type"] != "ether" or not iface["mac"]:
-            raise NetaddrError("interface: %s is not an Ethernet interface (link type %s); cannot announce %s with ARP"
-                               % (claim["interface"], iface and iface["link_type"], claim["address"]))
-        if not iface["up"]:
-            raise NetaddrError("interface: %s is down; cannot announce %s with ARP" % (claim["interface"], claim["address"]))
-        batches.setdefault(iface["name"], []).extend(
-            garp.announcement(form, iface["mac"], claim["address"]) for form in forms)
-    sockets = []
+        why = garp.unfit_for_arp(iface)
+        if why:
+            raise NetaddrError("interface: %s %s; cannot announce %s with ARP" % (claim["interface"], why, claim["address"]))
+        targets.append((claim["address"], iface))
+    batches = garp.frames_by_interface(targets, garp.FORMS[params["announce_mode"]])
     try:
-        for name, frames in sorted(batches.items()):
-            sockets.append((garp.open_socket(name), frames))
-        return garp.announce_all(sockets, params["announce_count"], params["announce_interval"])
+        with garp.raw_sockets(batches) as sockets:
+            return garp.announce_all(sockets, params["announce_count"], params["announce_interval"])
+    except garp.RawSocketError as exc:
+        raise NetaddrError(str(exc))
     except (OSError, IOError) as exc:
-        raise NetaddrError("sending ARP failed (needs root or CAP_NET_RAW): %s" % exc)
-    finally:
-        for sock, dummy in sockets:
-            sock.close()
+        raise NetaddrError("sending ARP failed: %s" % exc)
 
 
 def main():

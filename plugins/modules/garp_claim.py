@@ -257,11 +257,9 @@ def announce_targets(module, interfaces, addresses, interface):
     index = holders_by_address(interfaces)  # one pass, not one per address
     for address in addresses:
         iface = pick_interface(module, interfaces, address, interface, index.get(address, []))
-        if iface["link_type"] != "ether" or not iface["mac"]:
-            fail(module, "interface: %s is not an Ethernet interface (link type %s); ARP needs one"
-                         % (iface["name"], iface["link_type"]))
-        if not iface["up"]:
-            fail(module, "interface: %s is down; cannot send ARP on it" % iface["name"])
+        why = garp.unfit_for_arp(iface)
+        if why:
+            fail(module, "interface: %s %s; cannot send ARP on it" % (iface["name"], why))
         targets.append((address, iface))
     return targets
 
@@ -316,10 +314,7 @@ def main():
     targets = announce_targets(module, interfaces, addresses, interface)
 
     forms = garp.FORMS[params["mode"]]
-    batches = {}
-    for address, iface in targets:
-        batches.setdefault(iface["name"], (iface, []))[1].extend(
-            garp.announcement(form, iface["mac"], address) for form in forms)
+    batches = garp.frames_by_interface(targets, forms)
     result = dict(changed=True, sent=0, probe=NOT_PROBED)
     if params["return_announced"]:
         result["announced"] = [dict(address=a, interface=i["name"], mac=i["mac"]) for a, i in targets]
@@ -334,28 +329,23 @@ def main():
     if module.check_mode:
         module.exit_json(**result)
 
-    sockets = []
     try:
-        for name, (iface, frames) in sorted(batches.items()):
-            try:
-                sockets.append((garp.open_socket(name), frames))
-            except (OSError, IOError) as exc:
-                fail(module, "cannot open a raw ARP socket on %s (needs root or CAP_NET_RAW): %s" % (name, exc))
-        if params["probe"]:
-            address, iface = targets[0]
-            outcome = garp.probe(sockets[0][0], iface["mac"], address, params["probe_count"], params["probe_timeout"])
-            result["probe"] = dict(outcome, performed=True)
-            if outcome["conflict"]:
-                result.update(changed=False, msg="address: %s is in use by %s (ARP %s from it on %s while probing); "
-                              "nothing was announced" % (address, outcome["conflicting_mac"], outcome["answer"]["op"],
-                                                         iface["name"]))
-                module.fail_json(**result)
-        result["sent"] = garp.announce_all(sockets, params["count"], params["interval"])
+        with garp.raw_sockets(batches) as sockets:
+            if params["probe"]:
+                address, iface = targets[0]
+                outcome = garp.probe(sockets[0][0], iface["mac"], address, params["probe_count"],
+                                     params["probe_timeout"])
+                result["probe"] = dict(outcome, performed=True)
+                if outcome["conflict"]:
+                    result.update(changed=False, msg="address: %s is in use by %s (ARP %s from it on %s while "
+                                  "probing); nothing was announced" % (address, outcome["conflicting_mac"],
+                                                                       outcome["answer"]["op"], iface["name"]))
+                    module.fail_json(**result)
+            result["sent"] = garp.announce_all(sockets, params["count"], params["interval"])
+    except garp.RawSocketError as exc:
+        fail(module, str(exc))
     except (OSError, IOError) as exc:
         module.fail_json(msg="sending ARP failed: %s" % exc, **result)
-    finally:
-        for sock, dummy in sockets:
-            sock.close()
     module.exit_json(**result)
 
 

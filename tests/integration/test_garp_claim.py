@@ -285,3 +285,38 @@ def test_addresses_reject_bad_item_and_probe(lan, ansible):
     assert both.rc != 0 and "mutually exclusive" in both.last["msg"], both
     empty = ansible([{"name": "g", "sdn.egress.garp_claim": {"addresses": []}}], netns=lan.a)
     assert empty.rc == 0 and not empty.changed and empty.last["sent"] == 0, empty
+
+
+def without_net_raw(netns, workdir):
+    """An interpreter wrapper that runs the module in `netns` as root without CAP_NET_RAW
+    (dropped from the bounding and inheritable sets before Python starts)."""
+    path = os.path.join(workdir, "python-%s-no-net-raw" % netns.name)
+    with open(path, "w") as f:
+        f.write('#!/bin/sh\nexec %s --bounding-set -net_raw --inh-caps -net_raw %s "$@"\n'
+                % ("/usr/bin/setpriv", netns.python))
+    os.chmod(path, 0o755)
+    return path
+
+
+def test_no_raw_socket_permission_is_named_and_nothing_is_sent(lan, ansible, tmp_path):
+    """Both modules open their sockets the same way: without CAP_NET_RAW each fails naming the
+    interface and the permission; garp_claim sends nothing, egress_addr keeps (and reports) its
+    claim; the wire stays quiet."""
+    python = without_net_raw(lan.a, str(tmp_path))
+    lan.a.run(["ip", "addr", "add", EGRESS_IP + "/24", "dev", "eth0"])
+    proc = lan.capture()
+    garp_run = ansible([{"name": "g", "sdn.egress.garp_claim": {"address": EGRESS_IP, "count": 1}}],
+                       play_vars={"ansible_python_interpreter": python})
+    assert garp_run.rc != 0 and garp_run.last["sent"] == 0, garp_run
+    assert garp_run.last["msg"].startswith(
+        "cannot open a raw ARP socket on eth0 (needs root or CAP_NET_RAW): [Errno 1]"), garp_run.last
+    claim = ansible([{"name": "claim", "sdn.egress.egress_addr": {
+        "addresses": ["192.0.2.51"], "node_ip": "192.0.2.11", "announce": True, "announce_count": 1}}],
+        play_vars={"ansible_python_interpreter": python})
+    assert claim.rc != 0 and claim.last["claimed_addresses"] == ["192.0.2.51"], claim
+    assert claim.last["msg"].startswith(
+        "cannot open a raw ARP socket on eth0 (needs root or CAP_NET_RAW): [Errno 1]"), claim.last
+    assert "192.0.2.51/24" in lan.a.run(["ip", "-o", "addr", "show", "dev", "eth0"]).stdout
+    wire = lan.frames(proc)
+    assert about(wire, EGRESS_IP) == [] and about(wire, "192.0.2.51") == [], wire
+    assert lan.neighbour() == lan.mac_b  # nothing moved it

@@ -228,3 +228,77 @@ def test_announce_all_shares_bursts_between_addresses(pair):
                              clock=fake.clock) == 4
     assert fake.sleeps == [0.5]  # two bursts for both addresses, not two per address
     assert drain(peer) == (first + second) * 2
+
+
+def iface(name="eth0", link_type="ether", mac=MAC, up=True):
+    return {"name": name, "link_type": link_type, "mac": mac, "up": up}
+
+
+@pytest.mark.parametrize("entry, why", [
+    (iface(), None),
+    (iface(up=False), "is down"),
+    (iface(link_type="none", mac=None), "is not an Ethernet interface (link type none)"),
+    (iface(link_type="loopback", mac="00:00:00:00:00:00", up=True), "is not an Ethernet interface (link type loopback)"),
+    (iface(mac=None), "is not an Ethernet interface (link type ether)"),  # no MAC to send from
+    (iface(link_type="none", up=False), "is not an Ethernet interface (link type none)"),  # the type first
+    (None, "is not an Ethernet interface (link type None)"),  # gone since the claim
+])
+def test_unfit_for_arp(entry, why):
+    assert garp.unfit_for_arp(entry) == why
+
+
+def test_frames_by_interface_groups_every_form_of_each_address_on_its_interface():
+    eth0, eth1 = iface("eth0"), iface("eth1", mac=OTHER)
+    batches = garp.frames_by_interface([(IP, eth0), ("192.0.2.60", eth1), ("192.0.2.51", eth0)], garp.FORMS["both"])
+    assert sorted(batches) == ["eth0", "eth1"]
+    assert batches["eth0"][0] is eth0 and batches["eth1"][0] is eth1
+    assert batches["eth0"][1] == [garp.announcement("reply", MAC, IP), garp.announcement("request", MAC, IP),
+                                  garp.announcement("reply", MAC, "192.0.2.51"),
+                                  garp.announcement("request", MAC, "192.0.2.51")]
+    assert batches["eth1"][1] == [garp.announcement("reply", OTHER, "192.0.2.60"),
+                                  garp.announcement("request", OTHER, "192.0.2.60")]
+    assert garp.frames_by_interface([], garp.FORMS["reply"]) == {}
+
+
+class Recorder:
+    def __init__(self, fail_on=()):
+        self.fail_on, self.opened = fail_on, []
+
+    def __call__(self, name):
+        if name in self.fail_on:
+            raise OSError(1, "Operation not permitted")
+        sock = FakeSocket(name)
+        self.opened.append(sock)
+        return sock
+
+
+class FakeSocket:
+    def __init__(self, name):
+        self.name, self.closed = name, False
+
+    def close(self):
+        self.closed = True
+
+
+def test_raw_sockets_open_one_per_interface_by_name_and_close_them_all():
+    batches = {"eth1": (iface("eth1"), ["b"]), "eth0": (iface("eth0"), ["a"])}
+    opener = Recorder()
+    with garp.raw_sockets(batches, opener) as sockets:
+        assert [(s.name, frames) for s, frames in sockets] == [("eth0", ["a"]), ("eth1", ["b"])]
+        assert not any(s.closed for s in opener.opened)
+    assert [s.closed for s in opener.opened] == [True, True]
+    with pytest.raises(ZeroDivisionError):  # closed however the block is left
+        with garp.raw_sockets(batches, opener):
+            raise ZeroDivisionError
+    assert len(opener.opened) == 4 and all(s.closed for s in opener.opened)
+
+
+def test_raw_sockets_name_the_interface_that_cannot_be_opened_and_close_the_others():
+    batches = {"eth0": (iface("eth0"), ["a"]), "eth1": (iface("eth1"), ["b"])}
+    opener = Recorder(fail_on=("eth1",))
+    with pytest.raises(garp.RawSocketError) as err:
+        with garp.raw_sockets(batches, opener):
+            pytest.fail("the block ran although a socket could not be opened")
+    assert str(err.value) == ("cannot open a raw ARP socket on eth1 (needs root or CAP_NET_RAW): "
+                              "[Errno 1] Operation not permitted")
+    assert [(s.name, s.closed) for s in opener.opened] == [("eth0", True)]
