@@ -127,11 +127,11 @@ def unfit_for_arp(iface):
 
 
 def frames_by_interface(targets, forms):
-    """{interface name: (iface, frames)} for [(address, iface)]: one announcement per form and
-    address, sent from the interface's MAC, in the order given."""
+    """{interface name: frames} for [(address, iface)]: one announcement per form and address,
+    sent from the interface's MAC, in the order given."""
     batches = {}
     for address, iface in targets:
-        batches.setdefault(iface["name"], (iface, []))[1].extend(
+        batches.setdefault(iface["name"], []).extend(
             announcement(form, iface["mac"], address) for form in forms)
     return batches
 
@@ -144,7 +144,7 @@ def raw_sockets(batches, opener=None):
     opener = opener or open_socket
     sockets = []
     try:
-        for name, (dummy, frames) in sorted(batches.items()):
+        for name, frames in sorted(batches.items()):
             try:
                 sockets.append((opener(name), frames))
             except (OSError, IOError) as exc:

@@ -319,7 +319,7 @@ def main():
     if params["return_announced"]:
         result["announced"] = [dict(address=a, interface=i["name"], mac=i["mac"]) for a, i in targets]
     if params["return_frames"]:
-        result["frames"] = [garp.describe(f) for dummy, frames in batches.values() for f in frames]
+        result["frames"] = [garp.describe(f) for frames in batches.values() for f in frames]
     if single:
         result.update(mac=targets[0][1]["mac"], interface=targets[0][1]["name"])
     if module._diff:

@@ -292,8 +292,7 @@ def without_net_raw(netns, workdir):
     (dropped from the bounding and inheritable sets before Python starts)."""
     path = os.path.join(workdir, "python-%s-no-net-raw" % netns.name)
     with open(path, "w") as f:
-        f.write('#!/bin/sh\nexec %s --bounding-set -net_raw --inh-caps -net_raw %s "$@"\n'
-                % ("/usr/bin/setpriv", netns.python))
+        f.write('#!/bin/sh\nexec setpriv --bounding-set -net_raw --inh-caps -net_raw %s "$@"\n' % netns.python)
     os.chmod(path, 0o755)
     return path
 

@@ -251,11 +251,10 @@ def test_frames_by_interface_groups_every_form_of_each_address_on_its_interface(
     eth0, eth1 = iface("eth0"), iface("eth1", mac=OTHER)
     batches = garp.frames_by_interface([(IP, eth0), ("192.0.2.60", eth1), ("192.0.2.51", eth0)], garp.FORMS["both"])
     assert sorted(batches) == ["eth0", "eth1"]
-    assert batches["eth0"][0] is eth0 and batches["eth1"][0] is eth1
-    assert batches["eth0"][1] == [garp.announcement("reply", MAC, IP), garp.announcement("request", MAC, IP),
+    assert batches["eth0"] == [garp.announcement("reply", MAC, IP), garp.announcement("request", MAC, IP),
                                   garp.announcement("reply", MAC, "192.0.2.51"),
                                   garp.announcement("request", MAC, "192.0.2.51")]
-    assert batches["eth1"][1] == [garp.announcement("reply", OTHER, "192.0.2.60"),
+    assert batches["eth1"] == [garp.announcement("reply", OTHER, "192.0.2.60"),
                                   garp.announcement("request", OTHER, "192.0.2.60")]
     assert garp.frames_by_interface([], garp.FORMS["reply"]) == {}
 
@@ -281,7 +280,7 @@ class FakeSocket:
 
 
 def test_raw_sockets_open_one_per_interface_by_name_and_close_them_all():
-    batches = {"eth1": (iface("eth1"), ["b"]), "eth0": (iface("eth0"), ["a"])}
+    batches = {"eth1": ["b"], "eth0": ["a"]}
     opener = Recorder()
     with garp.raw_sockets(batches, opener) as sockets:
         assert [(s.name, frames) for s, frames in sockets] == [("eth0", ["a"]), ("eth1", ["b"])]
@@ -294,7 +293,7 @@ def test_raw_sockets_open_one_per_interface_by_name_and_close_them_all():
 
 
 def test_raw_sockets_name_the_interface_that_cannot_be_opened_and_close_the_others():
-    batches = {"eth0": (iface("eth0"), ["a"]), "eth1": (iface("eth1"), ["b"])}
+    batches = {"eth0": ["a"], "eth1": ["b"]}
     opener = Recorder(fail_on=("eth1",))
     with pytest.raises(garp.RawSocketError) as err:
         with garp.raw_sockets(batches, opener):
