@@ -252,10 +252,10 @@ def test_frames_by_interface_groups_every_form_of_each_address_on_its_interface(
     batches = garp.frames_by_interface([(IP, eth0), ("192.0.2.60", eth1), ("192.0.2.51", eth0)], garp.FORMS["both"])
     assert sorted(batches) == ["eth0", "eth1"]
     assert batches["eth0"] == [garp.announcement("reply", MAC, IP), garp.announcement("request", MAC, IP),
-                                  garp.announcement("reply", MAC, "192.0.2.51"),
-                                  garp.announcement("request", MAC, "192.0.2.51")]
+                               garp.announcement("reply", MAC, "192.0.2.51"),
+                               garp.announcement("request", MAC, "192.0.2.51")]
     assert batches["eth1"] == [garp.announcement("reply", OTHER, "192.0.2.60"),
-                                  garp.announcement("request", OTHER, "192.0.2.60")]
+                               garp.announcement("request", OTHER, "192.0.2.60")]
     assert garp.frames_by_interface([], garp.FORMS["reply"]) == {}
 
 
