@@ -304,7 +304,7 @@ def test_flows_text_overridden_and_absent(br0, netns, ansible):
 
 
 @pytest.mark.parametrize('bad, message', [
-    ('table=x,ip,actions=drop', "flows_text line 4: 'table=x,ip,actions=drop': table must be an integer"),
+    ('table=x,ip,actions=drop', "flows_text line 4: 'table=x,ip,actions=drop': table: x is not an integer"),
     ('cookie=0x1,table=100,ip,actions=drop', "flows_text line 4: 'cookie=0x1,table=100,ip,actions=drop': cookie"),
     ('table=100,priority=7,ip,reg0=0xZZ,actions=drop',
      "flows_text line 4: 'table=100,priority=7,ip,reg0=0xZZ,actions=drop': match 'ip,reg0=0xZZ' is invalid: "),

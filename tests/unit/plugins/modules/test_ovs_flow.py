@@ -2,9 +2,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests for the ovs_flow module with a fake switch.
 
-parse-flows needs no switch, so the fake runs the real `ovs-ofctl parse-flows` (normalisation
-is OVS's job, not the fake's); dump-flows and add-flows work on an in-memory flow table that
-starts from a recorded dump.
+parse-flows and parse-group need no switch, so the fake runs the real `ovs-ofctl parse-flows`
+and `parse-group` (normalisation is OVS's job, not the fake's); dump-flows, dump-groups,
+add-flows and bundle work on an in-memory flow and group table that starts from a recorded
+dump, and ovs-vsctl on an in-memory external_ids of the bridge.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,10 +21,12 @@ import pytest
 
 from ansible.module_utils import _internal as _module_utils_internal, basic
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.sdn.egress.plugins.module_utils.ovs import Flow, flow_key, format_flow, parse_dump_flows
+from ansible_collections.sdn.egress.plugins.module_utils.ovs import (
+    Flow, flow_key, format_flow, group_id_of, group_ids_used, parse_dump_flows, parse_dump_groups)
 from ansible_collections.sdn.egress.plugins.modules import ovs_flow
 
 OFCTL = shutil.which('ovs-ofctl')
+VSCTL = '/usr/bin/ovs-vsctl'  # never run: the fake answers for it
 pytestmark = pytest.mark.skipif(OFCTL is None, reason='needs ovs-ofctl (parse-flows runs without a switch)')
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'ovs')
@@ -32,24 +35,45 @@ EGRESS = 'set_field:22:3b:a9:a4:8e:0c->eth_dst,set_field:0x2ec40e->pkt_mark,goto
 
 
 class FakeSwitch:
-    """Flow table behind dump-flows/add-flows; real parse-flows; records every call."""
+    """Flow and group tables behind dump-flows/dump-groups/add-flows/bundle, the bridge's
+    external_ids behind ovs-vsctl; real parse-flows and parse-group; records every call."""
 
-    def __init__(self, dump_text):
+    def __init__(self, dump_text, groups_text='', external_ids=None):
         self.flows = dict((flow_key(f), f) for f in parse_dump_flows(dump_text))
+        self.groups = parse_dump_groups(groups_text)
+        self.external_ids = dict(external_ids or {})
+        self.fail_vsctl_set = False
         self.calls = []
 
-    def run_command(self, module, args, data=None, **kwargs):
-        assert isinstance(args, list) and args[0] == OFCTL
-        self.calls.append(dict(argv=list(args), data=data, env=dict(module.run_command_environ_update)))
+    def run_command(self, module, args, data=None, environ_update=None, **kwargs):
+        assert isinstance(args, list) and args[0] in (OFCTL, VSCTL)
+        self.calls.append(dict(argv=list(args), data=data, env=dict(environ_update or {})))
+        if args[0] == VSCTL:
+            return self.vsctl(args[1:])
         command = args[args.index('--no-names') + 1:]
-        if command[0] == 'parse-flows':
-            proc = subprocess.run(args, input=data + '\n', capture_output=True, text=True, check=False)
+        if command[0] in ('parse-flows', 'parse-group'):
+            proc = subprocess.run(args, input=None if data is None else data + '\n',
+                                  capture_output=True, text=True, check=False)
             return proc.returncode, proc.stdout, proc.stderr
         if command[:2] == ['--no-stats', 'dump-flows']:
             return 0, ''.join(' %s\n' % format_flow(f) for f in self.flows.values()), ''
+        if command[0] == 'dump-groups':
+            return 0, 'OFPST_GROUP_DESC reply (OF1.3) (xid=0x2):\n' + ''.join(
+                ' %s\n' % line for line in self.groups.values()), ''
+        if command[0] == 'bundle':
+            assert command[-1] == '-'
+            return self.transaction([line.split(' ', 1) for line in data.splitlines()])
         assert command[-3] == 'add-flows' and command[-1] == '-'
-        for line in data.splitlines():
-            self.apply(line)
+        return self.transaction([('flow', line) for line in data.splitlines()])
+
+    def transaction(self, lines):
+        """All lines or none, as an OpenFlow bundle."""
+        flows, groups = dict(self.flows), dict(self.groups)
+        for kind, line in lines:
+            error = self.apply(line) if kind == 'flow' else self.apply_group(line)
+            if error:
+                self.flows, self.groups = flows, groups
+                return 1, '', 'ovs-ofctl: %s' % error
         return 0, '', ''
 
     def apply(self, line):
@@ -59,6 +83,8 @@ class FakeSwitch:
         cookie = int(cookie[len('cookie='):].split('/')[0], 16)
         key = (int(table[len('table='):]), int(priority[len('priority='):]), match)
         old = self.flows.get(key)
+        if op != 'delete_strict' and group_ids_used(actions) - set(self.groups):
+            return 'OFPBAC_BAD_OUT_GROUP'
         if op == 'add':
             self.flows[key] = Flow(key[0], key[1], match, actions, cookie)
         elif old is not None and old.cookie == cookie:  # strict ops carry cookie=X/-1
@@ -67,21 +93,64 @@ class FakeSwitch:
             else:
                 assert op == 'modify_strict'
                 self.flows[key] = old._replace(actions=actions)
+        return None
+
+    def apply_group(self, line):
+        op, spec = line.split(' ', 1)
+        group_id = group_id_of(spec)
+        if op == 'delete':
+            assert spec == 'group_id=%d' % group_id
+            self.groups.pop(group_id, None)
+            # OpenFlow: deleting a group deletes the flows that send packets to it
+            self.flows = dict((k, f) for k, f in self.flows.items() if group_id not in group_ids_used(f.actions))
+        elif op == 'add':
+            if group_id in self.groups:
+                return 'OFPGMFC_GROUP_EXISTS'
+            self.groups[group_id] = spec
+        else:
+            assert op == 'modify'
+            if group_id not in self.groups:
+                return 'OFPGMFC_UNKNOWN_GROUP'
+            self.groups[group_id] = spec
+        return None
+
+    def vsctl(self, args):
+        assert args[0] == '--timeout=10'
+        if args[1:] == ['--format=json', '--columns=external_ids', 'list', 'Bridge', 'br0']:
+            return 0, json.dumps({'data': [[['map', sorted(self.external_ids.items())]]],
+                                  'headings': ['external_ids']}) + '\n', ''
+        assert args[1] == '--no-wait' and args[3:5] == ['Bridge', 'br0'], args
+        if self.fail_vsctl_set:
+            return 1, '', 'ovs-vsctl: unix:/run/db.sock: database connection failed (Connection refused)'
+        if args[2] == 'remove':
+            assert args[5] == 'external_ids'
+            del self.external_ids[args[6]]
+        else:
+            assert args[2] == 'set' and args[5].startswith('external_ids:')
+            key, value = args[5][len('external_ids:'):].split('=', 1)
+            self.external_ids[key] = json.loads(value)
+        return 0, '', ''
 
     def dump(self):
         return sorted(format_flow(f) for f in self.flows.values())
 
+    def dump_groups(self):
+        return [self.groups[group_id] for group_id in sorted(self.groups)]
+
     def calls_of(self, name):
         return [c for c in self.calls if name in c['argv']]
+
+
+def bin_path(self, name, required=False, opt_dirs=None):
+    return {'ovs-ofctl': OFCTL, 'ovs-vsctl': VSCTL}[name]
 
 
 @pytest.fixture
 def switch(monkeypatch):
     with open(os.path.join(FIXTURES, 'dump_seed_node_a.txt')) as f:
         state = FakeSwitch(f.read())
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command',
-                        lambda module, args, data=None, **kw: state.run_command(module, args, data, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, required=False, opt_dirs=None: OFCTL)
+    use(monkeypatch, state)
+    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', bin_path)
     return state
 
 
@@ -92,7 +161,8 @@ def run(capsys, monkeypatch):
     monkeypatch.setattr(_module_utils_internal, 'is_controller', False)
 
     def run(args, check=False, diff=False):
-        args = dict(args, bridge='br0')
+        args = dict(args)
+        args.setdefault('bridge', 'br0')
         args['_ansible_check_mode'] = check
         args['_ansible_diff'] = diff
         with patch_module_args(args):
@@ -100,6 +170,11 @@ def run(capsys, monkeypatch):
                 ovs_flow.main()
         return json.loads(capsys.readouterr().out)
     return run
+
+
+def use(monkeypatch, state):
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command',
+                        lambda module, args, data=None, **kw: state.run_command(module, args, data, **kw))
 
 
 OWNED_TUNNEL = dict(table=100, priority=100, match='ip,reg0=0x2ec40e', actions=TUNNEL)
@@ -219,8 +294,8 @@ def test_bad_flows_fail_before_any_change(switch, run, flows, message):
 
 @pytest.mark.parametrize('args, message', [
     (dict(match='ip', flows=[]), 'mutually exclusive'),
-    (dict(actions='drop', cookie='0x0'), 'cookie must be between 1'),
-    (dict(actions='drop', cookie='egre'), 'cookie must be an integer'),
+    (dict(actions='drop', cookie='0x0'), 'cookie: 0x0 is out of range 1..18446744073709551615'),
+    (dict(actions='drop', cookie='egre'), 'cookie: egre is not an integer'),
     (dict(state='overridden', scope_table=100, flows=[dict(table=101, actions='drop')]),
      'flows[0].table: 101 is outside scope_table 100'),
     (dict(match='ip,reg0=xyz', actions='drop'), "match: 'ip,reg0=xyz' is invalid"),
@@ -246,7 +321,7 @@ def test_rundir_target_protocol_and_cookie_reach_ovs_ofctl(switch, run):
         ['-O', 'OpenFlow10,OpenFlow13', '--no-names', '--no-stats', 'dump-flows', 'unix:/tmp/ovs/br0.mgmt'],
         ['-O', 'OpenFlow10,OpenFlow13', '--no-names', '--bundle', 'add-flows', 'unix:/tmp/ovs/br0.mgmt', '-'],
     ]
-    assert all(c['env'] == {'OVS_RUNDIR': '/tmp/ovs'} for c in switch.calls)
+    assert all(c['env'] == {'OVS_RUNDIR': '/tmp/ovs', 'LC_ALL': 'C', 'LANG': 'C'} for c in switch.calls)
 
 
 def test_openflow10_applies_without_bundle(switch, run):
@@ -280,9 +355,6 @@ def twin():
         return FakeSwitch(f.read())
 
 
-def use(monkeypatch, state):
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command',
-                        lambda module, args, data=None, **kw: state.run_command(module, args, data, **kw))
 
 
 @pytest.mark.parametrize('args', [
@@ -357,7 +429,7 @@ GOOD_LINES = 'table=100,priority=100,ip,reg0=0x1,actions=drop\n# comment\n'
 
 
 @pytest.mark.parametrize('line, message', [
-    ('table=x,ip,actions=drop', "flows_text line 3: 'table=x,ip,actions=drop': table must be an integer"),
+    ('table=x,ip,actions=drop', "flows_text line 3: 'table=x,ip,actions=drop': table: x is not an integer"),
     ('cookie=0x1,ip,actions=drop', "flows_text line 3: 'cookie=0x1,ip,actions=drop': cookie is not allowed"),
     ('table=100,priority=5,ip,reg0=zz,actions=drop',
      "flows_text line 3: 'table=100,priority=5,ip,reg0=zz,actions=drop': match 'ip,reg0=zz' is invalid: "
