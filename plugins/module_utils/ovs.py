@@ -406,7 +406,7 @@ def _parse_bucket(text, number, group_type):
     return params
 
 
-def parse_groups_text(text):
+def parse_groups_text(text, need_type=True):
     """[(line number, line, group dict)] from `groups_text` (see parse_group_line): one group a
     line, blank lines and lines starting with `#` skipped. Raises ValueError
     "line N: 'LINE': reason" for the first malformed line."""
@@ -416,7 +416,7 @@ def parse_groups_text(text):
         if not line or line.startswith('#'):
             continue
         try:
-            result.append((number, line, parse_group_line(line)))
+            result.append((number, line, parse_group_line(line, need_type)))
         except ValueError as e:
             raise ValueError('line %d: %r: %s' % (number, line, e))
     return result

@@ -570,11 +570,9 @@ def desired_groups(module):
     need_type = params['state'] != 'absent'
     if params['groups_text'] is not None:
         try:
-            lines = parse_groups_text(params['groups_text'])
+            lines = parse_groups_text(params['groups_text'], need_type)
         except ValueError as e:
             module.fail_json(msg='groups_text %s' % e)
-        if not need_type:  # parse_groups_text wants a type; absent names groups by id only
-            lines = [(number, line, parse_group_line(line, need_type=False)) for number, line, dummy in lines]
         items = [GroupItem('groups_text line %d' % number, line, group) for number, line, group in lines]
     else:
         items = []
@@ -757,6 +755,8 @@ def main():
     )
     params = module.params
     state = params['state']
+    if state != 'rendered' and not params['bridge']:
+        module.fail_json(msg='bridge is required with state=%s' % state)
     try:
         cookie = parse_cookie(params['cookie'])
     except AddrError as e:
