@@ -307,7 +307,6 @@ def plan_flows(desired, existing, cookie, state, scope_table=None, force=False, 
     return result
 
 
-
 def flows_after(existing, desired, cookie, state, deleted):
     """The flow table after a plan: `existing` without the flows the plan deletes (`deleted`),
     with the desired flows (carrying `cookie`) unless state is absent. Used to see which flows
@@ -564,8 +563,8 @@ def plan_groups(desired, current, recorded, state, force=False):
         deleted = sorted(owned - set(wanted))
     for group_id in deleted:
         del after[group_id]
-    owned_after = (owned - set(deleted)) | taken | set(group_id for group_id, dummy in desired
-                                                        if state != 'absent' and group_id not in current)
+    new = set(group_id for group_id, dummy in desired if state != 'absent' and group_id not in current)
+    owned_after = (owned - set(deleted)) | taken | new
 
     def lines(ids, source):
         return [source[group_id] for group_id in sorted(ids)]

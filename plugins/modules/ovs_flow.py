@@ -30,12 +30,12 @@ description:
     C(mod_dl_dst) versus C(set_field) never cause a change.
   - Desired groups are compared with C(ovs-ofctl dump-groups). Their buckets' actions are
     normalised by the same C(parse-flows) process as the flows; a group whose actions
-    C(parse-flows) cannot judge (actions that need a match, such as C(ct())) goes through
+    C(parse-flows) cannot judge (actions that need a match, such as the C(ct) action) goes through
     C(ovs-ofctl parse-group), one process per such group. Group ids, types and bucket
     parameters are written in the order and spelling C(dump-groups) prints.
   - Without groups, all flow changes are applied by one C(ovs-ofctl add-flows) call, as an atomic
     bundle when O(protocol) allows OpenFlow 1.3 or later. With groups, flows and groups are
-    applied by one C(ovs-ofctl bundle) call (one atomic transaction): group adds and modifies
+    applied by one C(ovs-ofctl bundle) call, one atomic transaction - group adds and modifies
     first, then flow adds and modifies, then flow deletes, then group deletes.
   - Deleting a group deletes the flows that point to it (OpenFlow semantics). The module
     refuses a plan that deletes a group a kept flow of its own points to, and refuses to delete
@@ -194,7 +194,8 @@ options:
         group id and its current text.
       - Delete an owned group even though foreign flows point to it (OpenFlow deletes those flows
         with the group; the module warns naming them).
-      - Never makes O(state=absent) delete a flow or group it does not own.
+      - Never makes O(state=absent) delete a flow or group it does not own (but deleting an owned
+        group still takes the foreign flows that point to it along, see above).
     type: bool
     default: false
   return_entries:

@@ -420,7 +420,7 @@ def test_groups_modify_and_prune_with_diff(br0g, netns, ansible):
     assert ansible([task(br0g, flows=[REMOTE_FLOW], groups=[REMOTE, local])], netns=netns).rc == 0
     sdn = foreign(br0g)
 
-    one_node = REMOTE.split(',bucket=')[0] + ',bucket=' + REMOTE.split(',bucket=')[1]
+    one_node = REMOTE.rsplit(',bucket=', 1)[0]  # the first remote bucket only
     res = ansible([task(br0g, groups=[one_node])], diff=True, netns=netns)
     assert res.rc == 0 and res.changed, res
     assert res.last['commands'] == ['group modify ' + one_node]

@@ -53,6 +53,13 @@ def test_canonical_groups_equal_dump_groups_and_parse_group():
     assert len(dumped) == len(variants()) == 12
 
 
+def test_parse_flows_refuses_what_a_bucket_may_hold():
+    """Why a group can fall back to parse-group: a bucket has no match, so parse-flows (which
+    checks actions against the flow's match) refuses ct() in the match-less bucket line."""
+    assert ovs.parse_error_line(fixture('parse_error_bucket_prereq.stderr')) == (
+        2, 'actions are invalid with specified match (OFPBAC_MATCH_INCONSISTENT)')
+
+
 def test_parse_dump_groups():
     dumped = ovs.parse_dump_groups(fixture('dump_groups_variants.txt'))
     assert dumped[3064846] == ('group_id=3064846,type=select,bucket=actions=' + TUNNEL

@@ -357,8 +357,6 @@ def twin():
         return FakeSwitch(f.read())
 
 
-
-
 @pytest.mark.parametrize('args', [
     dict(),
     dict(state='overridden', scope_table=100),
@@ -751,8 +749,8 @@ def test_gathered_returns_exactly_the_owned_flows_and_groups(gswitch, run):
     converge(run, gswitch)
     state = (gswitch.dump(), gswitch.dump_groups(), dict(gswitch.external_ids))
     result = run(dict(state='gathered'))
-    assert not result['changed'] and writes(gswitch) == [] and (gswitch.dump(), gswitch.dump_groups(),
-                                                                 gswitch.external_ids) == state
+    assert not result['changed'] and writes(gswitch) == []
+    assert (gswitch.dump(), gswitch.dump_groups(), gswitch.external_ids) == state
     owned_flows = [dict(table=101, priority=100, match='ip,reg0=0x2ec40e', actions='ct(commit),group:3064846'),
                    dict(table=100, priority=123, match='ip,reg0=0x2ec40e', actions=EGRESS),
                    dict(table=100, priority=100, match='ip,reg0=0x2ec40e', actions=TUNNEL)]
