@@ -463,6 +463,8 @@ def bucket_instruction(actions):
     """The OpenFlow instruction (goto_table, write_metadata, meter, clear_actions, write_actions)
     in normalised actions, outside parentheses, or None: parse-flows accepts those after a
     flow's actions, a bucket may not hold them."""
+    if not any(name in actions for name in _INSTRUCTIONS):
+        return None  # the usual case, without a walk through the text
     depth, start = 0, 0
     for index, char in enumerate(actions + ','):
         if char in '([':

@@ -479,8 +479,8 @@ from ansible_collections.sdn.egress.plugins.module_utils.ovs import (
     parse_cookie,
     parse_error_line,
     parse_group_line,
-    parse_groups_record,
     parse_flows_text,
+    parse_groups_record,
     parse_groups_text,
     plan_flows,
     plan_groups,
@@ -673,18 +673,15 @@ def gather(module, cookie):
     if given:
         module.fail_json(msg='state=gathered takes no flows or groups (got %s)' % ', '.join(given))
     ofctl = OfCtl(module, params['protocol'], params['target'] or params['bridge'], params['rundir'])
-    key = groups_record_key(cookie)
     try:
         flows = sorted((flow for flow in ofctl.dump_flows()
                         if flow.cookie == cookie and params['scope_table'] in (None, flow.table)), key=sort_key)
-        recorded = parse_groups_record(VsCtl(module, params['rundir']).external_ids(params['bridge']).get(key), key)
-        current = ofctl.dump_groups() if recorded else {}
+        record = GroupsRecord(module, cookie)
+        current = ofctl.dump_groups() if record.ids else {}
     except CommandError as exc:
         module.fail_json(**exc.fail_args())
-    except AddrError as exc:
-        module.fail_json(msg=str(exc))
     entries = [dict(table=f.table, priority=f.priority, match=f.match, actions=f.actions) for f in flows]
-    groups = [current[group_id] for group_id in sorted(recorded & set(current))]
+    groups = [current[group_id] for group_id in sorted(record.ids & set(current))]
     module.exit_json(changed=False, gathered=dict(
         flows=entries, flows_text=''.join(flow_line(entry) + '\n' for entry in entries),
         groups=groups, groups_text=''.join(line + '\n' for line in groups)))
@@ -783,9 +780,9 @@ def main():
 
 
 def converge(module, ofctl, cookie, items, groups, with_flows, with_groups):
+    """Plan, check, apply (unless check mode) and describe one run; returns the result."""
     params = module.params
     state = params['state']
-    switch = params['target'] or params['bridge']
     desired, group_lines = normalise(module, ofctl, items, groups if state != 'absent' else [])
     check_unique(module, items, desired)
 
@@ -801,93 +798,109 @@ def converge(module, ofctl, cookie, items, groups, with_flows, with_groups):
         conflicts = conflict_messages(items, plan.pop('conflicts'), cookie)
     else:
         plan, conflicts = dict((name, []) for name in wanted + ['commands']), []
-
+    deleted_flows = plan.pop('deleted', [])
+    record = None
     if with_groups:
-        key = groups_record_key(cookie)
-        vsctl = VsCtl(module, params['rundir'])
-        record = vsctl.external_ids(params['bridge']).get(key)
-        try:
-            recorded = parse_groups_record(record, key)
-        except AddrError as exc:
-            module.fail_json(msg='%s (bridge %s)' % (exc, params['bridge']))
-        current = ofctl.dump_groups()
-        ids = [item.group['group_id'] for item in groups]
-        group_plan = plan_groups(list(zip(ids, group_lines if state != 'absent' else [None] * len(ids))),
-                                 current, recorded, state, params['force'])
-        conflicts += group_conflict_messages(groups, group_plan['conflicts'], key)
+        record = GroupsRecord(module, cookie)
+        group_plan = plan_groups(list(zip([item.group['group_id'] for item in groups],
+                                          group_lines if state != 'absent' else [None] * len(groups))),
+                                 ofctl.dump_groups(), record.ids, state, params['force'])
+        conflicts += group_conflict_messages(groups, group_plan['conflicts'], record.key)
     if conflicts and state != 'absent':
         module.fail_json(msg='%s; set force=true to replace' % '; '.join(conflicts))
     for text in conflicts:
         module.warn('%s; left in place' % text)
 
+    result = dict(plan)
     if with_groups:
-        check_group_users(module, flows_after(existing, desired, cookie, state, plan.get('deleted', [])),
+        check_group_users(module, flows_after(existing, desired, cookie, state, deleted_flows),
                           set(group_plan['deleted']), cookie, params['force'])
-        commands = bundle_lines(plan['commands'], group_plan)
-        new_record = format_groups_record(group_plan['owned']) or None
-    else:
-        commands = plan['commands']
-    changed = bool(commands) or (with_groups and new_record != (record or None))
+        result.update(commands=bundle_lines(plan['commands'], group_plan), groups_owned=group_plan['owned'],
+                      groups_before=group_plan['before'], groups_after=group_plan['after'],
+                      groups_added=group_plan['added'], groups_removed=group_plan['removed'],
+                      groups_modified=group_plan['modified'])
+        record.after = format_groups_record(group_plan['owned']) or None
+    result['changed'] = bool(result['commands']) or (record is not None and record.changes)
 
-    if changed and not module.check_mode:
+    if result['changed'] and not module.check_mode:
         if with_groups:
-            if commands:
-                try:
-                    ofctl.bundle(commands)
-                except CommandError as exc:
-                    module.fail_json(commands=commands, **exc.fail_args())
-            if new_record != (record or None):
-                try:
-                    vsctl.set_external_id(params['bridge'], key, new_record, what=(
-                        'the OpenFlow bundle was applied, but recording the owned groups in %s external_ids:%s failed'
-                        % (params['bridge'], key)))
-                except CommandError as exc:
-                    module.fail_json(changed=True, commands=commands, **exc.fail_args())
-            check_written(module, ofctl, group_plan, commands)
+            apply_with_groups(module, ofctl, record, group_plan, result['commands'])
         else:
             try:
-                ofctl.add_flows(commands)
+                ofctl.add_flows(result['commands'])
             except CommandError as exc:
-                module.fail_json(commands=commands, **exc.fail_args())
+                module.fail_json(commands=result['commands'], **exc.fail_args())
 
-    plan.pop('deleted', None)
-    plan['commands'] = commands
-    result = dict(changed=changed, **plan)
-    if with_groups:
-        result.update(groups_owned=group_plan['owned'], groups_before=group_plan['before'],
-                      groups_after=group_plan['after'], groups_added=group_plan['added'],
-                      groups_removed=group_plan['removed'], groups_modified=group_plan['modified'])
     if module._diff:
-        header = '%s flows%s (cookie 0x%x)' % (switch, ' and groups' if with_groups else '', cookie)
-        before, after = list(plan['before']), list(plan['after'])
-        if with_groups:
-            before += group_plan['before'] + (['external_ids:%s="%s"' % (key, record)] if record else [])
-            after += group_plan['after'] + (['external_ids:%s="%s"' % (key, new_record)] if new_record else [])
-        result['diff'] = dict(before_header=header, after_header=header,
-                              before=''.join(line + '\n' for line in before),
-                              after=''.join(line + '\n' for line in after))
-    if not params['return_state']:
-        for name in STATE_KEYS:
-            result.pop(name, None)
-    if not params['return_entries']:
-        for name in ENTRY_KEYS:
-            result.pop(name, None)
+        result['diff'] = diff(module, cookie, plan, group_plan if with_groups else None, record)
+    for name in (STATE_KEYS if not params['return_state'] else ()) + (ENTRY_KEYS if not params['return_entries'] else ()):
+        result.pop(name, None)
     return result
 
 
-def check_written(module, ofctl, group_plan, commands):
-    """Read the groups back after a bundle that wrote some: each must read as planned (the
-    comparison of the next run depends on it)."""
-    written = group_plan['added'] + group_plan['modified']
-    if not written:
-        return
-    current = ofctl.dump_groups()
+class GroupsRecord:
+    """The bridge's external_ids entry listing the groups owned with a cookie: read at the
+    start of a run (``value``, ``ids``), ``after`` set by the plan, written by ``write``."""
+
+    def __init__(self, module, cookie):
+        self.module, self.bridge = module, module.params['bridge']
+        self.key = groups_record_key(cookie)
+        self.vsctl = VsCtl(module, module.params['rundir'])
+        self.value = self.vsctl.external_ids(self.bridge).get(self.key) or None
+        try:
+            self.ids = parse_groups_record(self.value, self.key)
+        except AddrError as exc:
+            module.fail_json(msg='%s (bridge %s)' % (exc, self.bridge))
+        self.after = self.value
+
+    @property
+    def changes(self):
+        return self.after != self.value
+
+    def line(self, value):
+        """The record as the diff shows it (nothing when there is none)."""
+        return ['external_ids:%s="%s"' % (self.key, value)] if value else []
+
+    def write(self):
+        self.vsctl.set_external_id(self.bridge, self.key, self.after, what=(
+            'the OpenFlow bundle was applied, but recording the owned groups in %s external_ids:%s failed'
+            % (self.bridge, self.key)))
+
+
+def apply_with_groups(module, ofctl, record, group_plan, commands):
+    """The bundle, then the record, then a read-back of the groups written: each must read as
+    planned (the comparison of the next run depends on it). After the bundle every failure says
+    that something changed."""
+    if commands:
+        try:
+            ofctl.bundle(commands)
+        except CommandError as exc:
+            module.fail_json(commands=commands, **exc.fail_args())
+    try:
+        if record.changes:
+            record.write()
+        written = group_plan['added'] + group_plan['modified']
+        current = ofctl.dump_groups() if written else {}
+    except CommandError as exc:
+        module.fail_json(changed=True, commands=commands, **exc.fail_args())
     for line in written:
         group_id = group_id_of(line)
         if current.get(group_id) != line:
             module.fail_json(changed=True, commands=commands, msg=(
                 'group %d was written as %r, but the switch reads it back as %r: the next run would '
                 'see a difference' % (group_id, line, current.get(group_id))))
+
+
+def diff(module, cookie, plan, group_plan, record):
+    """--diff: the flows in scope, then (with groups) the groups in scope and the record."""
+    switch = module.params['target'] or module.params['bridge']
+    header = '%s flows%s (cookie 0x%x)' % (switch, ' and groups' if group_plan else '', cookie)
+    before, after = list(plan['before']), list(plan['after'])
+    if group_plan is not None:
+        before += group_plan['before'] + record.line(record.value)
+        after += group_plan['after'] + record.line(record.after)
+    return dict(before_header=header, after_header=header,
+                before=''.join(line + '\n' for line in before), after=''.join(line + '\n' for line in after))
 
 
 if __name__ == '__main__':

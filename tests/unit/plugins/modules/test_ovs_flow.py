@@ -827,3 +827,31 @@ def test_bridge_is_required_unless_rendered(switch, run, state):
     assert result['failed'] and 'state is %s but all of the following are missing: bridge' % state in result['msg']
     assert run(dict(bridge='', state=state))['msg'] == 'bridge is required with state=%s' % state
     assert switch.calls == []
+
+
+def test_a_group_that_reads_back_otherwise_is_reported(gswitch, run, monkeypatch):
+    """Should this OVS print a written group otherwise than planned, the next run would see a
+    difference every time: say so (the change was made)."""
+    apply_group = gswitch.apply_group
+    monkeypatch.setattr(gswitch, 'apply_group', lambda line: apply_group(line.replace('output:2', 'output:02')))
+    result = run(dict(groups=[LOCAL]))
+    assert result['failed'] and result['changed'] and result['commands'] == ['group add ' + LOCAL]
+    assert result['msg'] == ('group 7 was written as %r, but the switch reads it back as %r: the next run would '
+                             'see a difference' % (LOCAL, LOCAL.replace('output:2', 'output:02')))
+    assert gswitch.external_ids == {KEY: '7'}
+
+
+def test_2000_groups_and_flows_in_seven_processes(gswitch, run):
+    groups_text = ''.join('group_id=%d,type=select,bucket=actions=%s,bucket=actions=%s\n' % (
+        0x100000 + i, TUNNEL, TUNNEL.replace('10.0.0.2', '10.0.0.4')) for i in range(2000))
+    flows_text = ''.join('table=101,priority=100,ip,reg0=%d,actions=ct(commit),group:%d\n' % (0x100000 + i, 0x100000 + i)
+                         for i in range(2000))
+    result = run(dict(state='overridden', scope_table=101, flows_text=flows_text, groups_text=groups_text,
+                      return_entries=False, return_state=False))
+    assert len(result['commands']) == 4000 and len(result['groups_owned']) == 2000
+    assert [c['argv'][4] if c['argv'][0] == OFCTL else c['argv'][2] for c in gswitch.calls] == [
+        'parse-flows', '--no-stats', '--format=json', 'dump-groups', 'bundle', '--no-wait', 'dump-groups']
+    del gswitch.calls[:]
+    again = run(dict(state='overridden', scope_table=101, flows_text=flows_text, groups_text=groups_text,
+                     return_entries=False, return_state=False))
+    assert not again['changed'] and len(gswitch.calls) == 4
