@@ -90,9 +90,11 @@ options:
       - V(gathered) changes nothing and returns RV(gathered), the owned flows (in O(scope_table) if
         set) and the owned groups in the module's input formats. It takes no flows or groups.
       - V(rendered) needs no host and no Open vSwitch. It returns RV(rendered), the exact text the
-        module would apply to an empty bridge for the given flows and groups, without
-        normalisation (values are shown as given). Without groups that is an
-        C(ovs-ofctl --bundle add-flows BRIDGE -) file, with groups an C(ovs-ofctl bundle BRIDGE -) file.
+        module would apply to an empty bridge for the given flows and groups. Without OVS
+        nothing is normalised - matches and actions (also bucket actions) are shown as given,
+        group ids, types and bucket parameters as C(dump-groups) writes them. Without groups that
+        is an C(ovs-ofctl --bundle add-flows BRIDGE -) file, with groups an
+        C(ovs-ofctl bundle BRIDGE -) file.
     type: str
     choices: [present, absent, overridden, gathered, rendered]
     default: present
@@ -442,7 +444,7 @@ rendered:
   description:
     - The text that would be applied to an empty bridge, one line per flow or group, with a final
       newline; an C(ovs-ofctl --bundle add-flows) file without groups, an C(ovs-ofctl bundle) file
-      with them. Flows carry O(cookie); values are as given (no normalisation without OVS).
+      with them. Flows carry O(cookie); matches and actions are as given (see O(state=rendered)).
   returned: with O(state=rendered)
   type: str
   sample: |
