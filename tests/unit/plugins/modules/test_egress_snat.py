@@ -216,13 +216,13 @@ def test_missing_chain(fake, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    ({"rules": [{"mark": "0x1", "egress_ip": "192.0.2.1"}, {"mark": "0xzz", "egress_ip": "192.0.2.2"}]}, "rules[1].mark: '0xzz'"),
-    ({"rules": [{"mark": "0x100000000", "egress_ip": "192.0.2.1"}]}, "rules[0].mark: '0x100000000' is out of range"),
+    ({"rules": [{"mark": "0x1", "egress_ip": "192.0.2.1"}, {"mark": "0xzz", "egress_ip": "192.0.2.2"}]}, "rules[1].mark: 0xzz is not an integer"),
+    ({"rules": [{"mark": "0x100000000", "egress_ip": "192.0.2.1"}]}, "rules[0].mark: 0x100000000 is out of range 0..4294967295"),
     ({"rules": [{"mark": "0x1", "egress_ip": "192.0.2.1"}, {"mark": 2, "egress_ip": "192.0.2.300"}]},
-     "rules[1].egress_ip: '192.0.2.300' is not a valid IPv4 address"),
+     "rules[1].egress_ip: 192.0.2.300 is not an IPv4 address"),
     ({"rules": [{"mark": "0x1"}]}, "rules[0].egress_ip: required with state=present"),
     ({"rules": [{"mark": "0x1", "egress_ip": "192.0.2.1"}, {"mark": 1, "egress_ip": "192.0.2.2"}]}, "rules[1].mark: 1 is the same mark as rules[0]"),
-    ({"cluster_cidrs": ["10.128.0.0/14", "10.128.0.1/14"]}, "cluster_cidrs[1]: '10.128.0.1/14' is not a valid IPv4 network"),
+    ({"cluster_cidrs": ["10.128.0.0/14", "10.128.0.1/14"]}, "cluster_cidrs[1]: 10.128.0.1/14 has host bits set (the network is 10.128.0.0/14)"),
     ({"cluster_cidrs": []}, "cluster_cidrs: at least one network"),
     ({"rules": [{"mark": 1, "egress_ip": "192.0.2.1", "name": "a\nb"}]}, "rules[0].name: 'a\\nb' contains control characters"),
     ({"rules": [{"mark": 1, "egress_ip": "192.0.2.1", "name": "n" * 250}]}, "rules[0].name: comment 'sdn.egress nnn"),
@@ -349,10 +349,10 @@ def test_rules_text_absent_with_mark_only(fake, capsys):
 
 @pytest.mark.parametrize("args, message", [
     ({"rules_text": "0x1 192.0.2.1\n0xzz 192.0.2.2 b\n"},
-     "rules_text line 2: '0xzz 192.0.2.2 b': mark: '0xzz' is not a mark"),
-    ({"rules_text": "0x100000000 192.0.2.1"}, "rules_text line 1: '0x100000000 192.0.2.1': mark: '0x100000000' is out of range"),
+     "rules_text line 2: '0xzz 192.0.2.2 b': mark: 0xzz is not an integer"),
+    ({"rules_text": "0x100000000 192.0.2.1"}, "rules_text line 1: '0x100000000 192.0.2.1': mark: 0x100000000 is out of range 0..4294967295"),
     ({"rules_text": "# c\n0x1 192.0.2.1\n2 192.0.2.300 x\n"},
-     "rules_text line 3: '2 192.0.2.300 x': egress_ip: '192.0.2.300' is not a valid IPv4 address"),
+     "rules_text line 3: '2 192.0.2.300 x': egress_ip: 192.0.2.300 is not an IPv4 address"),
     ({"rules_text": "0x1"}, "rules_text line 1: '0x1': egress_ip: required with state=present"),
     ({"rules_text": "0x1 192.0.2.1\n1 192.0.2.2\n"},
      "rules_text line 2: '1 192.0.2.2': mark: '1' is the same mark as rules_text line 1; one mark can SNAT to one IP only"),
