@@ -112,13 +112,17 @@ def open_socket(ifname):
     return sock
 
 
-class RawSocketError(Exception):
+class GarpError(Exception):
+    """Announcing failed; the message names the interface or the reason."""
+
+
+class RawSocketError(GarpError):
     """A raw ARP socket could not be opened (nothing was sent); the message names the interface."""
 
 
 def unfit_for_arp(iface):
     """Why an interface cannot carry gratuitous ARP, as the end of a sentence ("is down"), or
-    None when it can. `iface`: an entry of netaddr_util.read_interfaces, None when it is gone."""
+    None when it can. `iface`: an entry of ipaddr.Ip.interfaces(), None when it is gone."""
     if iface is None or iface["link_type"] != "ether" or not iface["mac"]:
         return "is not an Ethernet interface (link type %s)" % (iface["link_type"] if iface else None)
     if not iface["up"]:
@@ -154,6 +158,28 @@ def raw_sockets(batches, opener=None):
     finally:
         for sock, dummy in sockets:
             sock.close()
+
+
+def announce_claims(interfaces, claims, forms, count, interval, opener=None):
+    """Announce each claimed entry {address, interface} from its interface, all addresses in
+    shared bursts (announce_all); the number of frames sent.
+
+    `interfaces`: the interfaces as read back after the claim (ipaddr.Ip.interfaces()).
+    GarpError naming the interface that cannot carry ARP (before anything is sent), or why
+    sending failed."""
+    by_name = dict((iface["name"], iface) for iface in interfaces)
+    targets = []
+    for claim in claims:
+        iface = by_name.get(claim["interface"])
+        why = unfit_for_arp(iface)
+        if why:
+            raise GarpError("interface: %s %s; cannot announce %s with ARP" % (claim["interface"], why, claim["address"]))
+        targets.append((claim["address"], iface))
+    try:
+        with raw_sockets(frames_by_interface(targets, forms), opener) as sockets:
+            return announce_all(sockets, count, interval)
+    except (OSError, IOError) as exc:
+        raise GarpError("sending ARP failed: %s" % exc)
 
 
 def probe(sock, mac, ip, count, timeout, clock=time.monotonic):
