@@ -224,3 +224,12 @@ def test_announce_is_counted_as_zero_when_nothing_is_sent(monkeypatch, capsys):
     assert out["changed"] is False and out["announced"] == 0, out
     out = run(monkeypatch, capsys, {"address": "198.51.100.200"}, FakeIp([fixture("two_nics.json")]))
     assert "announced" not in out
+
+
+def test_without_netaddr_the_module_says_so_before_reading(monkeypatch, capsys):
+    monkeypatch.setattr(egress_addr, "HAS_NETADDR", False)
+    monkeypatch.setattr(egress_addr, "NETADDR_IMPORT_ERROR", ImportError("No module named 'netaddr'"))
+    fake = FakeIp([fixture("two_nics.json")])
+    out = run(monkeypatch, capsys, {"address": "198.51.100.50"}, fake)
+    assert out["failed"] is True and out["msg"].startswith("Failed to import the required Python library (netaddr)")
+    assert fake.calls == []
