@@ -5,6 +5,9 @@ The node has eth0 192.0.2.12/24 (the node IP) and a second NIC eth1 198.51.100.1
 veth ends whose peers sit in a second namespace.
 """
 import json
+import os
+import shlex
+import subprocess
 
 import pytest
 
@@ -175,3 +178,22 @@ def test_named_groups_claim_with_the_others_in_one_run_then_unchanged(node, ansi
     assert [e["address"] for e in res["released"]] == ["198.51.100.61"]
     assert ("eth1", "203.0.113.7/32", "eth1:sdne") in addrs(node)
     assert ("eth1", "198.51.100.61/24", "eth1:sdne") not in addrs(node)
+
+
+@pytest.mark.parametrize("module, args", [
+    ("sdn.egress.egress_addr", {"address": "198.51.100.50"}),
+    ("sdn.egress.garp_claim", {"address": "192.0.2.12"}),
+])
+def test_without_netaddr_the_module_names_the_library(node, ansible, workdir, module, args):
+    """On a Python whose path lacks netaddr (-S: no site-packages) the module fails naming it,
+    before it reads or changes anything."""
+    python = os.path.join(workdir, "python-no-netaddr")
+    with open(python, "w") as f:
+        f.write('#!/bin/sh\nexec %s -S "$@"\n' % shlex.quote(node.python))
+    os.chmod(python, 0o755)
+    check = subprocess.run([python, "-c", "import netaddr"], capture_output=True, text=True, timeout=60, check=False)
+    assert check.returncode != 0 and "No module named 'netaddr'" in check.stderr, check
+    before = addrs(node)
+    res = failed(ansible([{"name": "m", module: args}], play_vars={"ansible_python_interpreter": python}))
+    assert res["msg"].startswith("Failed to import the required Python library (netaddr) on "), res
+    assert addrs(node) == before
