@@ -293,8 +293,7 @@ def converge(spec, cli, check_mode):
         try:
             cli.restore(payload)
         except CommandError as exc:
-            details = exc.fail_args()
-            raise SnatError(details.pop("msg"), commands=payload, **details)
+            raise SnatError(str(exc), commands=payload, cmd=exc.argv, rc=exc.rc, stdout=exc.out, stderr=exc.err)
         for table, chain_plan in plans.items():
             current = cli.read(table)
             after[table] = list(current.rules.get(chain_plan.chain, [])) if current is not None else []

@@ -392,7 +392,7 @@ def main():
             reject_inbound=dict(type="bool", default=False),
             reject_chain=dict(type="str", default="OPENSHIFT-FIREWALL-ALLOW"),
             masquerade_cluster=dict(type="bool", default=False),
-            backend=dict(type="str", choices=sorted(BINARIES), default="auto"),
+            backend=dict(type="str", choices=list(BINARIES), default="auto"),
             return_state=dict(type="bool", default=True),
             report_undeclared=dict(type="bool", default=False),
         ),

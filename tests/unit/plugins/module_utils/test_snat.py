@@ -144,8 +144,8 @@ def test_absent_takes_a_marks_masquerade_rules_with_its_last_snat_rule():
     plans, dummy = snat.plan(spec(state="absent", rules=[{"mark": "0x2ec40e", "egress_ip": "192.0.2.50"}]), current)
     assert plans["nat"].after == [RETURN, pair[0], second, ANCHOR]
     # both named: the MASQUERADE rule goes too
-    plans, dummy = snat.plan(spec(state="absent", rules=[{"mark": "0x2ec40e", "egress_ip": "192.0.2.50"},
-                                                          {"mark": "0x2ec40e", "egress_ip": "192.0.2.51"}]), current)
+    both = [{"mark": "0x2ec40e", "egress_ip": "192.0.2.50"}, {"mark": "0x2ec40e", "egress_ip": "192.0.2.51"}]
+    plans, dummy = snat.plan(spec(state="absent", rules=both), current)
     assert plans["nat"].after == [RETURN, ANCHOR]
     # the mark alone names all of them
     plans, dummy = snat.plan(spec(state="absent", rules=[{"mark": "0x2ec40e"}]), current)
