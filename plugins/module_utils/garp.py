@@ -210,15 +210,9 @@ def probe(sock, mac, ip, count, timeout, clock=time.monotonic):
                 return {"probes_sent": sent, "conflict": True, "conflicting_mac": arp["sender_mac"], "answer": arp}
 
 
-def announce(sock, frames, count, interval, sleep=time.sleep, clock=time.monotonic):
-    """Send `frames` (one burst) `count` times, bursts starting `interval` seconds apart;
-    returns frames sent."""
-    return announce_all([(sock, frames)], count, interval, sleep, clock)
-
-
 def announce_all(batches, count, interval, sleep=time.sleep, clock=time.monotonic):
-    """Like announce() for several (socket, frames) pairs: each burst sends every pair's frames,
-    so announcing many addresses costs `count` bursts, not `count` bursts per address.
+    """Send `count` bursts over [(socket, frames)]; returns frames sent. Each burst sends every
+    pair's frames, so announcing many addresses costs `count` bursts, not `count` bursts per address.
 
     Burst k starts `k * interval` seconds after the first (no wait after the last one): every
     address is announced `interval` apart however long a burst of many addresses takes."""

@@ -36,9 +36,10 @@ _ESCAPED_RE = re.compile(r"[\"\\\\']")
 # ---------------------------------------------------------------------------------------
 # values in the form iptables-save prints them (parsed by addr.py; AddrError names field and value)
 
-def mark_text(value, field):
-    """A mark (an int, or a decimal / 0x-hex string, 0..0xffffffff) as iptables-save prints it (``0x2ec40e``)."""
-    return hex(parse_int(value, field, 0, MARK_MAX))
+def mark_number(value, field):
+    """A mark: an int, or a decimal / 0x-hex string, 0..0xffffffff. iptables-save prints it as
+    ``hex(number)`` (``0x2ec40e``)."""
+    return parse_int(value, field, 0, MARK_MAX)
 
 
 def address_text(value, field):

@@ -30,7 +30,7 @@ from ansible_collections.sdn.egress.plugins.module_utils.iptables import (
     check_comment_text,
     cidr_text,
     is_owned,
-    mark_text,
+    mark_number,
     owner_comment,
     parse_snat_text,
     render_masquerade,
@@ -58,12 +58,14 @@ class SnatError(Exception):
 
 
 class Entry:
-    """One validated rule: mark as iptables-save prints it, egress IP (None only for absent), comment."""
+    """One validated rule: the mark's number and its text as iptables-save prints it, the egress
+    IP (None only for absent), the comment."""
 
-    __slots__ = ("mark", "egress_ip", "comment")
+    __slots__ = ("number", "mark", "egress_ip", "comment")
 
-    def __init__(self, mark, egress_ip, comment):
-        self.mark, self.egress_ip, self.comment = mark, egress_ip, comment
+    def __init__(self, number, egress_ip, comment):
+        self.number, self.mark = number, hex(number)
+        self.egress_ip, self.comment = egress_ip, comment
 
 
 class Spec:
@@ -128,7 +130,7 @@ def _checked(name, check, value, *args):
 def validate(params):
     """Spec of egress_snat's parameters; ValueError("<field>: <value> ...") for the first bad one.
 
-    Marks, addresses and networks are parsed by addr.py (through iptables.mark_text,
+    Marks, addresses and networks are parsed by addr.py (through iptables.mark_number,
     address_text, cidr_text), whose messages name the field and the value."""
     state = params["state"]
     for name in ("chain", "anchor_target", "reject_chain"):
@@ -149,7 +151,7 @@ def validate(params):
     entries, seen = [], {}
     wanted = state not in ("absent", "gathered")
     for label, where, rule in _source_rules(params):
-        mark = mark_text(rule["mark"], where("mark"))
+        number = mark_number(rule["mark"], where("mark"))
         egress_ip = rule.get("egress_ip")
         if egress_ip is not None:
             egress_ip = address_text(egress_ip, where("egress_ip"))
@@ -159,11 +161,11 @@ def validate(params):
         if name is not None:
             _checked(where("name"), check_comment_text, name)
         comment = _checked(where("name"), owner_comment, params["owner"], name)
-        if wanted and mark in seen:
+        if wanted and number in seen:
             raise ValueError("%s: %r is the same mark as %s; one mark can SNAT to one IP only"
-                             % (where("mark"), rule["mark"], seen[mark]))
-        seen.setdefault(mark, label)
-        entries.append(Entry(mark, egress_ip, comment))
+                             % (where("mark"), rule["mark"], seen[number]))
+        seen.setdefault(number, label)
+        entries.append(Entry(number, egress_ip, comment))
     return Spec(params, cidrs, entries)
 
 
@@ -174,7 +176,7 @@ def nat_block(spec):
     """Our nat rules in their order: per entry sorted by mark, the MASQUERADE rules (one per
     cluster CIDR, with masquerade_cluster) right above its SNAT rules (one per cluster CIDR)."""
     block = []
-    for e in sorted(spec.entries, key=lambda e: int(e.mark, 16)):
+    for e in sorted(spec.entries, key=lambda e: e.number):
         if spec.masquerade_cluster:
             block.extend(render_masquerade(spec.chain, cidr, e.mark, e.comment) for cidr in spec.cidrs)
         block.extend(render_snat(spec.chain, cidr, e.mark, e.egress_ip, e.comment) for cidr in spec.cidrs)
@@ -184,7 +186,7 @@ def nat_block(spec):
 def reject_block(spec):
     """Our filter rules: one REJECT per distinct egress IP, named after its first entry by mark."""
     block, ips = [], set()
-    for e in sorted(spec.entries, key=lambda e: int(e.mark, 16)):
+    for e in sorted(spec.entries, key=lambda e: e.number):
         if e.egress_ip not in ips:
             ips.add(e.egress_ip)
             block.append(render_reject(spec.reject_chain, e.egress_ip, e.comment))

@@ -190,7 +190,7 @@ def test_announce_bursts_and_intervals(pair):
     ours, peer = pair
     fake = FakeTime()
     frames = [garp.announcement(form, MAC, IP) for form in garp.FORMS["both"]]
-    assert garp.announce(ours, frames, count=3, interval=1.5, sleep=fake.sleep, clock=fake.clock) == 6
+    assert garp.announce_all([(ours, frames)], count=3, interval=1.5, sleep=fake.sleep, clock=fake.clock) == 6
     assert fake.sleeps == [1.5, 1.5]  # between bursts, none after the last one
     assert drain(peer) == frames * 3
 
@@ -201,21 +201,21 @@ def test_announce_bursts_start_interval_apart_however_long_a_burst_takes(pair):
     ours, peer = pair
     fake = FakeTime(per_send=0.1)
     frames = [garp.announcement(form, MAC, IP) for form in garp.FORMS["both"]]
-    assert garp.announce(TimedSocket(ours, fake), frames, count=3, interval=1.0, sleep=fake.sleep,
-                         clock=fake.clock) == 6
+    assert garp.announce_all([(TimedSocket(ours, fake), frames)], count=3, interval=1.0, sleep=fake.sleep,
+                             clock=fake.clock) == 6
     assert fake.sleeps == [0.8, 0.8]  # 1.0 s from burst start to burst start, 0.2 s of it sending
     assert drain(peer) == frames * 3
     slow = FakeTime(per_send=0.6)  # a burst longer than the interval: the next follows at once
-    assert garp.announce(TimedSocket(ours, slow), frames, count=2, interval=1.0, sleep=slow.sleep,
-                         clock=slow.clock) == 4
+    assert garp.announce_all([(TimedSocket(ours, slow), frames)], count=2, interval=1.0, sleep=slow.sleep,
+                             clock=slow.clock) == 4
     assert slow.sleeps == []
 
 
 def test_announce_single_burst_never_sleeps(pair):
     ours, peer = pair
     fake = FakeTime()
-    assert garp.announce(ours, [garp.announcement("request", MAC, IP)], count=1, interval=9, sleep=fake.sleep,
-                         clock=fake.clock) == 1
+    assert garp.announce_all([(ours, [garp.announcement("request", MAC, IP)])], count=1, interval=9,
+                             sleep=fake.sleep, clock=fake.clock) == 1
     assert fake.sleeps == []
 
 

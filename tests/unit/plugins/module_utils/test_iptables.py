@@ -21,7 +21,7 @@ from ansible_collections.sdn.egress.plugins.module_utils.iptables import (
     address_text,
     cidr_text,
     is_owned,
-    mark_text,
+    mark_number,
     owner_comment,
     parse_save,
     parse_snat_text,
@@ -88,8 +88,8 @@ def plan(current, block, drop=lambda rule: False, anchor="OPENSHIFT-MASQUERADE-2
     ("0x2EC40E", "0x2ec40e"), ("0x002ec40e", "0x2ec40e"), (3064846, "0x2ec40e"), ("3064846", "0x2ec40e"),
     (0, "0x0"), ("0x0", "0x0"), (0xFFFFFFFF, "0xffffffff"), ("0XFFFFFFFF", "0xffffffff"), (" 0x1 ", "0x1"),
 ])
-def test_mark_text(value, expected):
-    assert mark_text(value, "mark") == expected
+def test_mark_number_and_the_text_iptables_save_prints(value, expected):
+    assert hex(mark_number(value, "mark")) == expected
 
 
 @pytest.mark.parametrize("value, reason", [
@@ -98,9 +98,9 @@ def test_mark_text(value, expected):
     ("", "is not an integer"), ("-1", "is not an integer"), ("0x2ec40e/0xffff", "is not an integer"),
     (True, "is not an integer"), (1.5, "is not an integer"), (None, "is not an integer"),
 ])
-def test_mark_text_rejects_naming_field_and_value(value, reason):
+def test_mark_number_rejects_naming_field_and_value(value, reason):
     with pytest.raises(AddrError) as err:
-        mark_text(value, "rules[3].mark")
+        mark_number(value, "rules[3].mark")
     assert str(err.value) == "rules[3].mark: %s %s" % (show(value), reason)
 
 
@@ -218,8 +218,8 @@ def test_render_matches_recorded(backend):
     nat = chain_lines("owned_nat_%s.txt" % backend)
     assert snat("0x2ec40e", "192.0.2.50", "sdn.egress egress-test3") in nat
     assert snat("0x2ec40e", "192.0.2.50", "sdn.egress egress-test3", "10.132.0.0/14") in nat
-    assert snat(mark_text(0, "mark"), "192.0.2.51") in nat
-    assert snat(mark_text("0xFFFFFFFF", "mark"), "192.0.2.52", "sdn.egress it's \"q\" \\ x") in nat
+    assert snat(hex(mark_number(0, "mark")), "192.0.2.51") in nat
+    assert snat(hex(mark_number("0xFFFFFFFF", "mark")), "192.0.2.52", "sdn.egress it's \"q\" \\ x") in nat
     flt = chain_lines("owned_filter_%s.txt" % backend, "filter", "OPENSHIFT-FIREWALL-ALLOW")
     assert render_reject("OPENSHIFT-FIREWALL-ALLOW", "192.0.2.50", "sdn.egress egress-test3") in flt
 
@@ -231,7 +231,7 @@ def test_render_masquerade_matches_recorded(backend):
     assert owned == [
         render_masquerade(CHAIN, "10.128.0.0/14", "0x2ec40e", "sdn.egress egress-test3"),
         snat("0x2ec40e", "192.0.2.50", "sdn.egress egress-test3"),
-        render_masquerade(CHAIN, "10.132.0.0/14", mark_text("0xFFFFFFFF", "mark"), "sdn.egress"),
+        render_masquerade(CHAIN, "10.132.0.0/14", hex(mark_number("0xFFFFFFFF", "mark")), "sdn.egress"),
         snat("0xffffffff", "192.0.2.52", "sdn.egress", "10.132.0.0/14"),
     ]
     rule = Rule(owned[0])
