@@ -43,8 +43,11 @@ def mark_number(value, field):
 
 
 def address_text(value, field):
-    """An address of the family iptables handles, in its canonical text."""
-    return str(parse_ip(value, field, VERSION))
+    """An address of the family iptables handles, in its canonical text. An IPv4 address that
+    addr.parse_ip accepts (inet_pton: four decimal parts, no leading zeros) is written in its
+    one canonical form already, so its text is kept rather than formatted again."""
+    ip = parse_ip(value, field, VERSION)
+    return value.strip() if ip.version == 4 else str(ip)
 
 
 def cidr_text(value, field):

@@ -44,6 +44,7 @@ from ansible_collections.sdn.egress.plugins.module_utils.runner import CommandEr
 
 NAT, FILTER = "nat", "filter"
 STATES = ("present", "absent", "overridden", "gathered", "rendered")
+WANTING = ("present", "overridden", "rendered")  # the states in which the listed rules are wanted
 
 
 class SnatError(Exception):
@@ -88,8 +89,8 @@ class Spec:
 
     @property
     def wants_rules(self):
-        """Whether the listed rules are wanted (present, overridden, rendered) rather than removed."""
-        return self.state not in ("absent", "gathered")
+        """Whether the listed rules are wanted (WANTING) rather than removed or not given."""
+        return self.state in WANTING
 
     def owns(self, rule):
         return rule.owned(self.owner)
@@ -97,6 +98,20 @@ class Spec:
 
 # ---------------------------------------------------------------------------------------
 # validation
+
+class _Label:
+    """A field's name for a message, built only when a message needs it (a rules_text label
+    holds the repr of its line: formatting it for every field of thousands of valid rules
+    would cost more than checking them)."""
+
+    __slots__ = ("where", "name")
+
+    def __init__(self, where, name):
+        self.where, self.name = where, name
+
+    def __str__(self):
+        return self.where(self.name)
+
 
 def _source_rules(params):
     """[(label, where, rule dict)]: the rules as given, from rules_text or rules.
@@ -149,18 +164,18 @@ def validate(params):
         cidrs.append(cidr)
 
     entries, seen = [], {}
-    wanted = state not in ("absent", "gathered")
+    wanted = state in WANTING
     for label, where, rule in _source_rules(params):
-        number = mark_number(rule["mark"], where("mark"))
+        number = mark_number(rule["mark"], _Label(where, "mark"))
         egress_ip = rule.get("egress_ip")
         if egress_ip is not None:
-            egress_ip = address_text(egress_ip, where("egress_ip"))
+            egress_ip = address_text(egress_ip, _Label(where, "egress_ip"))
         elif wanted:
             raise ValueError("%s: required with state=%s" % (where("egress_ip"), state))
         name = rule.get("name") or None
         if name is not None:
-            _checked(where("name"), check_comment_text, name)
-        comment = _checked(where("name"), owner_comment, params["owner"], name)
+            _checked(_Label(where, "name"), check_comment_text, name)
+        comment = _checked(_Label(where, "name"), owner_comment, params["owner"], name)
         if wanted and number in seen:
             raise ValueError("%s: %r is the same mark as %s; one mark can SNAT to one IP only"
                              % (where("mark"), rule["mark"], seen[number]))
