@@ -64,7 +64,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.sdn.egress.plugins.module_utils.planner import vnid_to_hex, vnid_to_mark
+from ansible_collections.sdn.egress.plugins.module_utils.marks import vnid_to_hex, vnid_to_mark
 
 
 def _vnid_to_mark(vnid, rule="3.x", masquerade_bit=0):
