@@ -15,6 +15,7 @@ from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR
 from ansible_collections.sdn.egress.plugins.module_utils.marks import MARK_RULES
 from ansible_collections.sdn.egress.plugins.module_utils.model import DEFAULT_SETTINGS
 from ansible_collections.sdn.egress.plugins.module_utils.plan import LAYOUTS, plan
@@ -121,6 +122,9 @@ class ActionModule(ActionBase):
         if validation.error_messages:
             return self._fail(result, list(validation.error_messages))
         params = validation.validated_parameters
+        if not HAS_NETADDR:
+            return self._fail(result, ["the egress plan needs the Python library netaddr on the controller "
+                                       "(python3-netaddr, or pip install netaddr): %s" % NETADDR_IMPORT_ERROR])
 
         if params["source"] == "inventory":
             namespaces = params["namespaces"]

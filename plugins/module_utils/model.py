@@ -301,7 +301,7 @@ def _settings(settings, layouts, problems):
     given = dict((key, value) for key, value in settings.items() if value is not None)
     result = Settings()
     result.layout = given.get("layout", DEFAULT_LAYOUT)
-    if result.layout not in layouts:
+    if not isinstance(result.layout, str) or result.layout not in layouts:
         problems.add("settings.layout", result.layout, "is not one of %s" % ", ".join(layouts))
         result.layout = DEFAULT_LAYOUT
     layout = layouts[result.layout]
