@@ -75,7 +75,7 @@ if HAS_NETADDR:
         __slots__ = ("_hash", "_text")
 
         def __init__(self, ip):
-            IPAddress.__init__(self, ip)
+            super(IP, self).__init__(ip)
             self._hash = hash(ip.key())
             self._text = str(ip)
 
