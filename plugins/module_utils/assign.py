@@ -77,28 +77,17 @@ def assign(intent):
     # egressCIDRs: single-IP namespaces whose IP no HostSubnet lists (3.x leaves HA lists alone)
     candidates = [group.ips[0] for group in groups if len(group.ips) == 1 and not group.conflict
                   and len(ip_groups[group.ips[0]]) == 1 and group.ips[0] not in ip_nodes
-                  and group.ips[0] not in intent.bad_ips]
+                  and not (intent.bad_ips and group.ips[0] in intent.bad_ips)]
     for ip, name in _auto_assign(candidates, nodes, facts).items():
         ip_nodes[ip] = [name]
 
-    assigned = result.assigned = {}
-    for group in groups:
-        if group.conflict:
-            continue
-        on_node = {}
-        for ip in group.ips:
-            if len(ip_groups[ip]) == 1 and len(ip_nodes.get(ip, ())) == 1:
-                on_node.setdefault(ip_nodes[ip][0], []).append(ip)
-        for name, ips in sorted(on_node.items()):
-            if len(ips) > 1:
-                problems.add("namespaces[%s].egress_ips" % group.name, ", ".join(str(ip) for ip in ips),
-                             "are all on node %s; openshift-sdn uses none of them" % name)
-                continue
-            assigned[ips[0]] = (name, group)
-
     node_by_name = dict((node.name, node) for node in nodes)
-    result.status = dict((group.vnid, _status(group, result, node_by_name, facts)) for group in groups)
+    result.assigned = {}
+    result.status = {}
+    for group in groups:
+        result.status[group.vnid] = _assign_group(group, result, node_by_name, facts, problems)
     claims = result.claims = dict((node.name, []) for node in nodes if facts[node.name].reachable)
+    assigned = result.assigned
     for ip in sorted(assigned, key=ip_key):
         name, group = assigned[ip]
         if name in claims:
@@ -138,22 +127,35 @@ def _auto_assign(candidates, nodes, facts):
     return assigned
 
 
-def _status(group, assignment, node_by_name, facts):
-    """The Status of one VNID group: its online IPs in failover order, or why it is dropped."""
+def _assign_group(group, assignment, node_by_name, facts, problems):
+    """Assign the IPs of one VNID group (into ``assignment.assigned``) and return its Status:
+    its online IPs in failover order, or why it is dropped."""
     if not group.ips:
         return Status("no-egress")
     if group.conflict:
         return Status("dropped", reason="namespaces sharing netid %d list different egress IPs" % group.vnid)
-    ip_groups, ip_nodes, assigned = assignment.ip_groups, assignment.ip_nodes, assignment.assigned
+    ip_groups, ip_nodes = assignment.ip_groups, assignment.ip_nodes
+    listed = [(ip, ip_groups[ip], ip_nodes.get(ip, ())) for ip in group.ips]
+    on_node = {}   # node name -> indices into listed of the IPs only this group and that node list
+    for index, (ip, claimants, holders) in enumerate(listed):
+        if len(claimants) == 1 and len(holders) == 1:
+            on_node.setdefault(holders[0], []).append(index)
+    placed = {}    # index into listed -> node name
+    for name, indices in sorted(on_node.items()):
+        if len(indices) > 1:
+            problems.add("namespaces[%s].egress_ips" % group.name, ", ".join(str(listed[i][0]) for i in indices),
+                         "are all on node %s; openshift-sdn uses none of them" % name)
+            continue
+        placed[indices[0]] = name
+        assignment.assigned[listed[indices[0]][0]] = (name, group)
     reasons = []
     online = []
-    for ip in group.ips:
-        if len(ip_groups[ip]) > 1:
+    for index, (ip, claimants, holders) in enumerate(listed):
+        if len(claimants) > 1:
             return Status("dropped", reason="%s is listed by namespaces %s" % (
-                ip, ", ".join(sorted(other.name for other in ip_groups[ip]))))
-        holders = ip_nodes.get(ip, [])
-        if ip in assigned:
-            name = assigned[ip][0]
+                ip, ", ".join(sorted(other.name for other in claimants))))
+        name = placed.get(index)
+        if name is not None:
             if facts[name].reachable:
                 online.append((ip, node_by_name[name]))
             else:

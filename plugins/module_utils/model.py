@@ -255,6 +255,9 @@ class _Values:
         if not isinstance(values, list):
             self.problems.add(path, values, "is not a list")
             return []
+        if len(values) == 1:   # most namespaces: nothing can repeat
+            ip = self.ip(values[0], path)
+            return [] if ip is None else [ip]
         result = []
         seen = set()
         for value in values:
