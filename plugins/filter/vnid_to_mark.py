@@ -30,6 +30,8 @@ options:
   rule:
     description:
       - C(3.x) for openshift-sdn 3.10 up to 4.7, C(4.8) for openshift-sdn 4.8 and later.
+      - M(sdn.egress.egress_plan) uses the rule of its layout (C(sdn3) 3.x, C(sdn48) 4.8) unless
+        its C(settings.mark_rule) says otherwise.
     type: str
     choices: ['3.x', '4.8']
     default: '3.x'
