@@ -213,18 +213,14 @@ class _Values:
 
     def interface(self, value, path):
         """An address with its prefix ("10.0.0.200/24")."""
-        try:
-            iface = parse_interface(value, path)
-        except AddrError:
-            iface = None
-        if iface is None or iface.version not in self.families:
+        iface = self._prefixed(value, path)
+        if iface is None:
             self.problems.add(path, value, "is not %s address/prefix" % self.family)
-            return None
         return iface
 
     def network(self, value, path):
         """A CIDR whose host bits are zero ("10.0.0.0/24")."""
-        net = self.interface_quiet(value, path)
+        net = self._prefixed(value, path)
         if net is None:
             self.problems.add(path, value, "is not %s CIDR" % self.family)
             return None
@@ -233,7 +229,8 @@ class _Values:
             return None
         return net
 
-    def interface_quiet(self, value, path):
+    def _prefixed(self, value, path):
+        """"<address>/<prefix>" of one of the layout's families as an IPNetwork, or None."""
         try:
             net = parse_interface(value, path)
         except AddrError:
