@@ -1,7 +1,10 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests of the plan: sources.py, model.py, assign.py, layout_sdn3.py and plan.py together
-(the tests of the former planner.py, unchanged but for the imports)."""
+"""Unit tests of the plan: sources.py, model.py, assign.py, layout_sdn3.py and plan.py together.
+
+The tests of the former planner.py; changed only where the planner's interface changed: the
+imports, ``settings`` now holds ``layout`` and refuses ``cookie``, and the address-parse test
+checks the model's parse (addr.py) instead of the planner's own dotted-quad parser."""
 
 from __future__ import absolute_import, division, print_function
 
