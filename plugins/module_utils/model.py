@@ -479,14 +479,18 @@ def _check_addresses(groups, nodes, cluster_networks, problems):
               for ip in member.egress_ips]
     listed.extend(("nodes[%s].egress_ips" % node.name, ip) for node in nodes for ip in node.egress_ips)
     bad = set()
+    inside = {}   # ip -> the pod network holding it, or None: a namespace's IP is usually a node's too
     for path, ip in listed:
         if ip in owned:
             problems.add(path, str(ip), "is %s" % owned[ip])
             bad.add(ip)
             continue
-        hits = pod_nets.find(ip)
-        if hits:
-            problems.add(path, str(ip), "is inside %s" % hits[0][1])
+        where = inside.get(ip, False)
+        if where is False:
+            hits = pod_nets.find(ip)
+            where = inside[ip] = hits[0][1] if hits else None
+        if where is not None:
+            problems.add(path, str(ip), "is inside %s" % where)
             bad.add(ip)
     return bad
 
