@@ -24,7 +24,6 @@ from ansible_collections.sdn.egress.plugins.module_utils.layouts import (
     Layout,
     NodeObjects,
 )
-from ansible_collections.sdn.egress.plugins.module_utils.marks import ovs_reg
 
 
 class Sdn3(Layout):
@@ -33,6 +32,7 @@ class Sdn3(Layout):
     mark_rule = "3.x"
 
     def __init__(self):
+        super(Sdn3, self).__init__()
         self._tunnels = {}   # (egress node name, vxlan ofport) -> actions
 
     def tunnel(self, egress_node, ofport):
@@ -50,16 +50,19 @@ class Sdn3(Layout):
         status = assignment.status
         for group in namespaces:
             state = status[group.vnid]
+            if state.state == "no-egress":
+                continue
+            match, drop_match = self.reg0(group.vnid)
             if state.state == "active":
                 egress = state.online[0][1]
                 if egress is node:
                     if out.need(node.name, mac, "tun0_mac", WHY_LOCAL):
-                        out.flow(table, priority, "ip,reg0=%s" % ovs_reg(group.vnid),
+                        out.flow(table, priority, match,
                                  "set_field:%s->eth_dst,set_field:%s->pkt_mark,goto_table:101" % (mac, group.mark),
                                  local=True)
                 elif out.need(node.name, ofport, "vxlan_ofport", WHY_TUNNEL):
-                    out.flow(table, priority, "ip,reg0=%s" % ovs_reg(group.vnid), self.tunnel(egress, ofport))
+                    out.flow(table, priority, match, self.tunnel(egress, ofport))
             elif state.state == "dropped":
-                out.flow(table, priority, "reg0=%s" % ovs_reg(group.vnid), "drop")
+                out.flow(table, priority, drop_match, "drop")
         self.claim(out, node, assignment)
         return out

@@ -30,7 +30,6 @@ from ansible_collections.sdn.egress.plugins.module_utils.layouts import (
     Layout,
     NodeObjects,
 )
-from ansible_collections.sdn.egress.plugins.module_utils.marks import ovs_reg
 
 LOCAL_BUCKET = "set_field:%s->eth_dst,set_field:%s->pkt_mark,output:%d"
 
@@ -44,6 +43,7 @@ class Sdn48(Layout):
     groups = True
 
     def __init__(self):
+        super(Sdn48, self).__init__()
         self._remote = {}   # (VNID, vxlan ofport) -> buckets, the same on every non-egress node
 
     def remote_buckets(self, group, online, ofport):
@@ -60,8 +60,10 @@ class Sdn48(Layout):
         status = assignment.status
         for group in namespaces:
             state = status[group.vnid]
+            if state.state == "no-egress":
+                continue
+            match, drop_match = self.reg0(group.vnid)
             if state.state == "active":
-                match = "ip,reg0=%s" % ovs_reg(group.vnid)
                 if any(egress is node for dummy, egress in state.online):
                     known = out.need(node.name, mac, "tun0_mac", WHY_LOCAL)
                     if out.need(node.name, port, "tun0_ofport", WHY_LOCAL) and known:
@@ -71,6 +73,6 @@ class Sdn48(Layout):
                     out.group(group.vnid, "select", self.remote_buckets(group, state.online, ofport))
                     out.flow(table, priority, match, "ct(commit),group:%d" % group.vnid)
             elif state.state == "dropped":
-                out.flow(table, priority, "reg0=%s" % ovs_reg(group.vnid), "drop")
+                out.flow(table, priority, drop_match, "drop")
         self.claim(out, node, assignment)
         return out

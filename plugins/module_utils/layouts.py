@@ -26,6 +26,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.sdn.egress.plugins.module_utils.marks import ovs_reg
+
 # openshift-sdn pieces the sdn layouts share
 TUNNEL = "move:NXM_NX_REG0[]->NXM_NX_TUN_ID[0..31],set_field:%s->tun_dst,output:%d"  # node IP, vxlan0 ofport
 WHY_LOCAL = "hosts an active egress IP"          # why tun0 facts are needed
@@ -81,8 +83,20 @@ class Layout:
     snat_masquerade = False
     groups = False
 
+    def __init__(self):
+        self._reg0 = {}   # VNID -> its matches (one Layout instance per plan)
+
     def render(self, node, namespaces, assignment, facts, settings):
         raise NotImplementedError
+
+    def reg0(self, vnid):
+        """(``ip,reg0=<vnid>``, ``reg0=<vnid>``): the matches of a VNID's flows, as ovs-ofctl
+        prints them; made once per plan (every node has a flow for every namespace)."""
+        matches = self._reg0.get(vnid)
+        if matches is None:
+            reg = ovs_reg(vnid)
+            matches = self._reg0[vnid] = ("ip,reg0=" + reg, "reg0=" + reg)
+        return matches
 
     @staticmethod
     def claim(objects, node, assignment):
