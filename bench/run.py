@@ -34,7 +34,7 @@ from sdnlab.ocdump import oc_list  # noqa: E402  (labnodes puts lab/ on the path
 
 sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))  # `make bootstrap` links the collection there
 # vnid_to_mark: the naive run and the lower bound use the same marks
-from ansible_collections.sdn.egress.plugins.module_utils import planner  # noqa: E402
+from ansible_collections.sdn.egress.plugins.module_utils import marks  # noqa: E402
 
 NAIVE_ONCE_ABOVE = 300.0   # seconds: a naive run slower than this is measured once
 FIRST_VNID = 200000        # bench VNIDs: FIRST_VNID + i, far from the lab's seed VNIDs
@@ -178,7 +178,7 @@ class Bench:
             ip = str(lab.BENCH_NET.network_address + 256 + i)
             self.namespaces.append({
                 "name": "bench-%04d" % i, "netid": vnid, "vnid_hex": "0x%x" % vnid,
-                "mark": planner.vnid_to_mark(vnid), "ip": ip, "prefix": lab.BENCH_NET.prefixlen,
+                "mark": marks.vnid_to_mark(vnid), "ip": ip, "prefix": lab.BENCH_NET.prefixlen,
                 "iface": lab.BENCH_IFACE, "node": node, "node_ip": lab.NODE_IP[node]})
         write_namespaces(gv, self.namespaces, layout)
         self.oc_json = None

@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import json
 from collections.abc import Mapping
 
@@ -14,15 +15,15 @@ from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.sdn.egress.plugins.module_utils.planner import (
-    DEFAULT_SETTINGS,
-    MARK_RULES,
-    compact_node_plan,
+from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR
+from ansible_collections.sdn.egress.plugins.module_utils.marks import MARK_RULES
+from ansible_collections.sdn.egress.plugins.module_utils.model import DEFAULT_SETTINGS
+from ansible_collections.sdn.egress.plugins.module_utils.plan import LAYOUTS, plan
+from ansible_collections.sdn.egress.plugins.module_utils.sources import (
     from_inventory,
     from_k8s_info,
     from_oc_json,
     merge_node_vars,
-    plan,
 )
 
 ARGUMENT_SPEC = {
@@ -49,12 +50,13 @@ ARGUMENT_SPEC = {
         "type": "dict",
         "default": {},
         "options": {
+            "layout": {"type": "str", "choices": list(LAYOUTS), "default": DEFAULT_SETTINGS["layout"]},
             "cluster_cidrs": {"type": "list", "elements": "str", "default": DEFAULT_SETTINGS["cluster_cidrs"]},
-            "mark_rule": {"type": "str", "choices": list(MARK_RULES), "default": DEFAULT_SETTINGS["mark_rule"]},
+            # mark_rule and table: the layout's unless given
+            "mark_rule": {"type": "str", "choices": list(MARK_RULES)},
             "masquerade_bit": {"type": "int", "default": DEFAULT_SETTINGS["masquerade_bit"]},
-            "table": {"type": "int", "default": DEFAULT_SETTINGS["table"]},
+            "table": {"type": "int"},
             "priority": {"type": "int", "default": DEFAULT_SETTINGS["priority"]},
-            "cookie": {"type": "raw"},
         },
     },
 }
@@ -113,11 +115,16 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         result["changed"] = False
 
-        validation = ArgumentSpecValidator(ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE,
+        # a copy: the validator fills the `settings` default ({}) in place, and a None it leaves
+        # there (mark_rule, table: the layout's) would fail the choices of the next run
+        validation = ArgumentSpecValidator(copy.deepcopy(ARGUMENT_SPEC), mutually_exclusive=MUTUALLY_EXCLUSIVE,
                                            required_if=REQUIRED_IF).validate(self._task.args)
         if validation.error_messages:
             return self._fail(result, list(validation.error_messages))
         params = validation.validated_parameters
+        if not HAS_NETADDR:
+            return self._fail(result, ["the egress plan needs the Python library netaddr on the controller "
+                                       "(python3-netaddr, or pip install netaddr): %s" % NETADDR_IMPORT_ERROR])
 
         if params["source"] == "inventory":
             namespaces = params["namespaces"]
@@ -144,12 +151,11 @@ class ActionModule(ActionBase):
         if params["node_vars"]:
             model = merge_node_vars(model, params["node_vars"])
 
-        planned = plan(model, params["node_facts"], params["settings"])
+        planned = plan(model, params["node_facts"], params["settings"], compact=params["compact"])
         problems = planned.pop("problems")
         if problems:
             return self._fail(result, problems)
         if params["compact"]:
-            planned["nodes"] = dict((name, compact_node_plan(node)) for name, node in planned["nodes"].items())
             # one string: Ansible copies, pickles and walks a result object by object on every
             # step (worker queue, callbacks, registering); 1000 rows are ~10000 objects
             planned["namespaces_json"] = json.dumps(planned.pop("namespaces"), separators=(",", ":"))

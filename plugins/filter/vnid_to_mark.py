@@ -30,6 +30,8 @@ options:
   rule:
     description:
       - C(3.x) for openshift-sdn 3.10 up to 4.7, C(4.8) for openshift-sdn 4.8 and later.
+      - M(sdn.egress.egress_plan) uses the rule of its layout (C(sdn3) 3.x, C(sdn48) 4.8) unless
+        its C(settings.mark_rule) says otherwise.
     type: str
     choices: ['3.x', '4.8']
     default: '3.x'
@@ -64,7 +66,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.sdn.egress.plugins.module_utils.planner import vnid_to_hex, vnid_to_mark
+from ansible_collections.sdn.egress.plugins.module_utils.marks import vnid_to_hex, vnid_to_mark
 
 
 def _vnid_to_mark(vnid, rule="3.x", masquerade_bit=0):

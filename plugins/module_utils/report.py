@@ -236,6 +236,15 @@ def _or_dash(value):
     return _text(value) if value else "-"
 
 
+def _in_use(ns):
+    """[(egress IP, node)] a namespace row sends traffic through: every online IP of a
+    load-balanced layout (``active_ips``/``nodes``, sdn48), else the active one."""
+    ips, nodes = ns.get("active_ips"), ns.get("nodes")
+    if isinstance(ips, list) and isinstance(nodes, list) and len(ips) == len(nodes):
+        return list(zip(ips, nodes))
+    return [(ns["active_ip"], ns.get("node"))] if ns.get("active_ip") else []
+
+
 def _command_line(line):
     if isinstance(line, str):
         return line
@@ -262,10 +271,12 @@ def render_markdown(check_mode, namespaces, nodes):
         "|---|---|---|---|---|---|---|",
     ]
     for ns in namespaces:
+        in_use = _in_use(ns)
         out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
             _text(ns.get("name")), _text(ns.get("netid")), _text(ns.get("mark")),
             ", ".join(_text(ip) for ip in ns.get("egress_ips") or []),
-            _or_dash(ns.get("active_ip")), _or_dash(ns.get("node")), _text(ns.get("state"))))
+            _or_dash(", ".join(_text(ip) for ip, dummy in in_use)),
+            _or_dash(", ".join(_text(node) for dummy, node in in_use if node)), _text(ns.get("state"))))
 
     out += ["", "## Namespaces, egress IPs and nodes", "", "```mermaid", "flowchart LR"]
     index = 0
@@ -273,14 +284,16 @@ def render_markdown(check_mode, namespaces, nodes):
         if not ns.get("egress_ips"):
             continue
         index += 1
-        active = ns.get("active_ip")
-        out.append('  ns_%d["%s"] %s ip_%s["%s"]' % (
-            index, _text(ns.get("name")), "-->" if ns.get("state") == "active" else "-.->|dropped|",
-            _text(active or "none").replace(".", "_"), _text(active or "no usable IP")))
-        node = ns.get("node")
-        if node:
-            out.append('  ip_%s --> node_%s[["%s"]]' % (
-                _text(active).replace(".", "_"), _text(node).replace("-", "_"), _text(node)))
+        in_use = _in_use(ns)
+        if not in_use:
+            out.append('  ns_%d["%s"] %s ip_none["no usable IP"]' % (
+                index, _text(ns.get("name")), "-->" if ns.get("state") == "active" else "-.->|dropped|"))
+        for active, node in in_use:
+            out.append('  ns_%d["%s"] --> ip_%s["%s"]' % (
+                index, _text(ns.get("name")), _text(active).replace(".", "_"), _text(active)))
+            if node:
+                out.append('  ip_%s --> node_%s[["%s"]]' % (
+                    _text(active).replace(".", "_"), _text(node).replace("-", "_"), _text(node)))
     out += ["```", "", "## Nodes", "",
             "| node | reachable | changed | addresses claimed | addresses released | flow commands | iptables commands |",
             "|---|---|---|---|---|---|---|"]

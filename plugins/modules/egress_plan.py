@@ -15,16 +15,25 @@ author:
   - sdn.egress developers (@sdn-egress)
 description:
   - Turns declared NetNamespace and HostSubnet facts into what every node of an openshift-sdn
-    (OVS) cluster must have for its egress IPs - OpenFlow flows in table 100, SNAT and REJECT
-    rules, egress addresses - and a per-namespace report.
+    (OVS) cluster must have for its egress IPs - OpenFlow flows (and, with O(settings.layout=sdn48),
+    select groups), SNAT and REJECT rules, egress addresses - and a per-namespace report.
   - Runs on the controller and touches no host. It fails listing B(every) problem it finds
     (duplicate or misplaced egress IPs, out-of-range VNIDs, malformed addresses, unknown
     nodes, missing node facts) so that nothing is applied from a bad plan.
-  - Behaviour follows openshift-sdn 3.x. An egress IP is assigned to the node whose HostSubnet
-    lists it when exactly one node and one namespace list it. A namespace's first egress IP
-    whose node is assigned and reachable is active; every other reachable node tunnels to it.
-    Without a usable egress IP the namespace's traffic is dropped on every reachable node,
-    never sent with a node IP.
+  - An egress IP is assigned to the node whose HostSubnet lists it when exactly one node and one
+    namespace list it; it is online when that node is reachable. Without an online egress IP the
+    namespace's traffic is dropped on every reachable node, never sent with a node IP.
+  - The dataplane layout is chosen by O(settings.layout).
+  - C(sdn3) (default) - openshift-sdn 3.10 up to 4.7. Table 100. A namespace's first online egress
+    IP is active; its node marks the traffic (C(set_field:<mark>->pkt_mark,goto_table:101)) and every
+    other reachable node tunnels to it.
+  - C(sdn48) - openshift-sdn 4.8 and later. Table 101 and one OpenFlow select group per namespace
+    (group id = VNID). All online egress IPs are used at once - on a node holding one of them the
+    flow C(ip,reg0=<vnid>) goes to C(group:<vnid>) with one local bucket that marks the traffic and
+    sends it to tun0; every other reachable node uses V(ct(commit\),group:<vnid>) with one bucket per
+    online egress node (in the namespace's egress-IP order) tunnelling to it. Marks follow the 4.8
+    rule unless O(settings.mark_rule) is given, and each egress node also MASQUERADEs
+    cluster-internal traffic of the mark (RV(plan.nodes) C(snat_masquerade)).
   - Every assigned egress IP gets its address, SNAT and REJECT rule on its node even when it
     is not the namespace's active IP (as openshift-sdn does), so failover only rewrites flows.
   - Egress IPs no HostSubnet lists are given, like openshift-sdn C(egressCIDRs) does, to a
@@ -125,43 +134,54 @@ options:
         type: str
   node_facts:
     description:
-      - Live facts per node name, C({reachable, tun0_mac, vxlan_ofport}), as gathered from OVSDB
+      - Live facts per node name, as gathered from OVSDB
         (C(ovs-vsctl get Interface tun0 mac_in_use), the C(ofport) of the vxlan port).
+      - Per node C({reachable, tun0_mac, tun0_ofport, vxlan_ofport}).
       - C(reachable=false) marks a node offline; it gets an empty plan and its egress IPs fail over.
-      - C(tun0_mac) is needed on a node that hosts an active egress IP, C(vxlan_ofport) on a node
-        that tunnels to another node. A missing fact that is needed is a problem.
+      - C(tun0_mac) is needed on a node that hosts an active egress IP (with O(settings.layout=sdn48)
+        also C(tun0_ofport)), C(vxlan_ofport) on a node that tunnels to another node. A missing fact
+        that is needed is a problem.
     type: dict
     default: {}
   settings:
-    description: Cluster-wide settings.
+    description:
+      - Cluster-wide settings, checked with the rest of the input (every problem is listed).
     type: dict
     default: {}
     suboptions:
+      layout:
+        description:
+          - The dataplane layout the plan is rendered for, see the description above.
+          - C(sdn3) - openshift-sdn 3.10 up to 4.7 (table 100, first online egress IP wins).
+          - C(sdn48) - openshift-sdn 4.8 and later (table 101, select groups, all online egress
+            IPs load-balanced, 4.8 marks).
+        type: str
+        choices: [sdn3, sdn48]
+        default: sdn3
       cluster_cidrs:
         description: Cluster networks; SNAT rules match them as source. Egress IPs inside them are problems.
         type: list
         elements: str
         default: [10.128.0.0/14]
       mark_rule:
-        description: Packet mark derivation, see the P(sdn.egress.vnid_to_mark#filter) filter.
+        description:
+          - Packet mark derivation, see the P(sdn.egress.vnid_to_mark#filter) filter.
+          - Default C(3.x) with O(settings.layout=sdn3), C(4.8) with O(settings.layout=sdn48).
         type: str
         choices: ['3.x', '4.8']
-        default: '3.x'
       masquerade_bit:
         description: kube-proxy iptables masquerade bit number.
         type: int
         default: 0
       table:
-        description: OpenFlow table of the egress flows.
+        description:
+          - OpenFlow table of the egress flows.
+          - Default C(100) with O(settings.layout=sdn3), C(101) with O(settings.layout=sdn48).
         type: int
-        default: 100
       priority:
         description: Priority of the egress flows.
         type: int
         default: 100
-      cookie:
-        description: Ownership cookie, passed through to RV(plan.settings) for the flow module.
-        type: raw
 attributes:
   check_mode:
     support: full
@@ -175,8 +195,10 @@ attributes:
     description: Runs on the controller.
 notes:
   - Run it once, C(run_once=true) or on C(localhost), and hand each node its part of RV(plan.nodes).
-  - The flows follow the openshift-sdn 3.x layout (table 100, no select groups) also with
-    O(settings.mark_rule=4.8), which changes only the marks.
+  - O(settings.mark_rule=4.8) with the C(sdn3) layout changes only the marks, not the flows.
+  - The plan is computed by plugins/module_utils/plan.py from sources.py (the three input shapes),
+    model.py (the checked intent), assign.py (which IP on which node) and the layout's file
+    (layout_sdn3.py, layout_sdn48.py); see docs/design.md.
 """
 
 EXAMPLES = r"""
@@ -213,14 +235,14 @@ EXAMPLES = r"""
   run_once: true
   register: egress
 
-- name: Plan from the live API
+- name: Plan from the live API of an openshift-sdn 4.8+ cluster (select groups, 4.8 marks)
   sdn.egress.egress_plan:
     source: k8s
     namespaces: "{{ netnamespaces.resources }}"
     nodes: "{{ hostsubnets.resources }}"
     node_facts: "{{ egress_node_facts }}"
     settings:
-      mark_rule: "4.8"
+      layout: sdn48
   run_once: true
   register: egress
 """
@@ -233,20 +255,29 @@ plan:
   contains:
     nodes:
       description:
-        - Per node name C({inventory_host, host_ip, reachable, flows, snat, reject, addresses}).
+        - Per node name C({inventory_host, host_ip, reachable, flows, snat, reject, addresses}),
+          with O(settings.layout=sdn48) also C(groups).
         - C(flows) - C({table, priority, match, actions}) sorted by VNID.
+        - C(groups) - C({group_id, type, buckets}) sorted by VNID, C(buckets) a list of action texts.
         - C(snat) - C({mark, egress_ip, name}) for every egress IP assigned to the node.
         - C(reject) - those egress IPs.
         - C(addresses) - C({address, interface, prefix}); C(interface) and C(prefix) only when known.
         - With O(compact=true) instead C({inventory_host, host_ip, reachable, flows_text,
-          mark_flows_text, snat_text, addresses, named_addresses, all_addresses, counts}).
+          mark_flows_text, groups_text, mark_groups_text, snat_text, snat_masquerade, scope_table,
+          addresses, named_addresses, all_addresses, counts}).
           C(flows_text) has one flow per line in C(ovs-ofctl add-flows) syntax,
-          C(mark_flows_text) the flows that set the packet mark (the node is their egress node),
-          C(snat_text) one C(MARK EGRESS_IP NAME) per line; C(addresses) (those whose interface
+          C(mark_flows_text) the flows a node installs first, before anything is pruned - those
+          that send traffic out through this node (sdn3 the marking flows, sdn48 the flows to a
+          group with the local bucket), as the layout marks them;
+          C(groups_text) one group per line in C(ovs-ofctl add-groups) syntax (empty for sdn3),
+          C(mark_groups_text) the groups with the local bucket;
+          C(snat_text) one C(MARK EGRESS_IP NAME) per line; C(snat_masquerade) whether the node also
+          adds the per-mark MASQUERADE rule (sdn48); C(scope_table) the table whose owned flows the
+          layout converges; C(addresses) (those whose interface
           the node finds itself) and C(all_addresses) are comma-separated;
           C(named_addresses) is C([{interface, prefix, addresses}]) per interface the inventory
           names, C(prefix) only when all its addresses share one; C(counts) has the number of
-          C(flows), C(mark_flows), C(snat) and C(addresses).
+          C(flows), C(mark_flows), C(groups), C(mark_groups), C(snat) and C(addresses).
       type: dict
       sample:
         ocprouter01:
@@ -264,6 +295,9 @@ plan:
     namespaces:
       description:
         - One row per namespace, sorted by name; C(state) is C(active), C(dropped) or C(no-egress).
+        - C(active_ip) and C(node) are the first online egress IP and its node (with C(sdn3) the
+          one in use); with O(settings.layout=sdn48) C(active_ips) and C(nodes) list every online
+          egress IP and its node (all in use, load-balanced).
         - Not with O(compact=true), see RV(plan.namespaces_json).
       type: list
       elements: dict
@@ -288,7 +322,7 @@ plan:
     settings:
       description: The settings used, defaults filled in.
       type: dict
-      sample: {cluster_cidrs: [10.128.0.0/14], mark_rule: "3.x", masquerade_bit: 0, table: 100, priority: 100}
+      sample: {cluster_cidrs: [10.128.0.0/14], layout: sdn3, mark_rule: "3.x", masquerade_bit: 0, table: 100, priority: 100}
 problems:
   description: Every problem found; the task fails when there is one.
   returned: failure

@@ -183,6 +183,23 @@ def test_markdown_report():
     assert report.render_markdown(False, NAMESPACES, nodes) == EXPECTED_MARKDOWN
 
 
+def test_load_balanced_rows_show_every_ip_in_use():
+    """sdn48 rows list all online IPs (active_ips/nodes); the report shows them all."""
+    row = dict(NAMESPACES[0], active_ips=["192.0.2.51", "192.0.2.52"], nodes=["router-01", "router02"])
+    dropped = dict(NAMESPACES[1], active_ips=[], nodes=[])
+    text = report.render_markdown(False, [row, dropped], {})
+    assert "| egress-a | 7305526 | 0x6f7936 | 192.0.2.51, 192.0.2.52 | 192.0.2.51, 192.0.2.52 | router-01, router02 " \
+           "| active |" in text.splitlines()
+    assert "| egress-b | 3064846 | 0x2ec40e | 198.51.100.53 | - | - | dropped |" in text.splitlines()
+    mermaid = text.split("```mermaid\n")[1].split("```")[0].splitlines()
+    assert mermaid == ["flowchart LR",
+                       '  ns_1["egress-a"] --> ip_192_0_2_51["192.0.2.51"]',
+                       '  ip_192_0_2_51 --> node_router_01[["router-01"]]',
+                       '  ns_1["egress-a"] --> ip_192_0_2_52["192.0.2.52"]',
+                       '  ip_192_0_2_52 --> node_router02[["router02"]]',
+                       '  ns_2["egress-b"] -.->|dropped| ip_none["no usable IP"]']
+
+
 def test_check_mode_is_stated():
     nodes = report.collect_nodes(hosts_vars())
     assert report.render_markdown(True, NAMESPACES, nodes).splitlines()[1] == "Mode: check (nothing was changed)"

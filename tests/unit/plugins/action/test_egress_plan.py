@@ -307,3 +307,63 @@ def test_node_hosts_bad_input_names_host_and_value(raw, message):
 def test_nodes_and_node_hosts_are_exclusive():
     result = run_vars({"namespaces": [], "nodes": NODES, "node_hosts": ["n1"]}, {"hostvars": FakeHostVars({})})
     assert result["failed"] and "mutually exclusive" in result["msg"]
+
+
+N48_FACTS = {"n1": {"reachable": True, "tun0_mac": "0a:58:0a:80:00:01", "tun0_ofport": 2, "vxlan_ofport": 1},
+             "n2": {"reachable": True, "tun0_mac": "0a:58:0a:80:00:02", "tun0_ofport": 2, "vxlan_ofport": 1}}
+
+
+def test_layout_sdn48_compact_plan():
+    args = {"namespaces": [{"name": "a", "netid": 0x2ec40e, "egress_ips": ["10.0.0.50"]}],
+            "nodes": NODES, "node_facts": N48_FACTS, "compact": True, "settings": {"layout": "sdn48"}}
+    result = run_vars(args, {})
+    assert not result.get("failed"), result
+    planned = result["plan"]
+    assert planned["settings"] == {"cluster_cidrs": ["10.128.0.0/14"], "layout": "sdn48", "mark_rule": "4.8",
+                                   "masquerade_bit": 0, "table": 101, "priority": 100}
+    n1, n2 = planned["nodes"]["n1"], planned["nodes"]["n2"]
+    assert n1["mark_flows_text"] == n1["flows_text"] == "table=101,priority=100,ip,reg0=0x2ec40e,actions=group:3064846"
+    assert n1["mark_groups_text"] == n1["groups_text"] == (
+        "group_id=3064846,type=select,bucket=actions=set_field:0a:58:0a:80:00:01->eth_dst,"
+        "set_field:0x102e440e->pkt_mark,output:2")
+    assert n2["flows_text"] == "table=101,priority=100,ip,reg0=0x2ec40e,actions=ct(commit),group:3064846"
+    assert n2["groups_text"] == ("group_id=3064846,type=select,bucket=actions=move:NXM_NX_REG0[]->NXM_NX_TUN_ID[0..31],"
+                                 "set_field:10.0.0.2->tun_dst,output:1")
+    assert n2["mark_flows_text"] == n2["mark_groups_text"] == ""
+    assert n1["snat_masquerade"] is True and n1["scope_table"] == 101
+    assert n1["snat_text"] == "0x102e440e 10.0.0.50 a"
+    row = json.loads(planned["namespaces_json"])[0]
+    assert (row["active_ips"], row["nodes"]) == (["10.0.0.50"], ["n1"])
+
+
+def test_layout_sdn3_is_the_default_and_the_role_settings_still_apply():
+    args = {"namespaces": [{"name": "a", "netid": 1, "egress_ips": ["10.0.0.50"]}], "nodes": NODES,
+            "node_facts": N_FACTS, "compact": True,
+            "settings": {"cluster_cidrs": ["10.128.0.0/14"], "mark_rule": "3.x", "masquerade_bit": 0,
+                         "table": 100, "priority": 100}}
+    first = run_vars(dict(args), {})["plan"]
+    assert first["settings"]["layout"] == "sdn3"
+    assert first["nodes"]["n1"]["scope_table"] == 100 and first["nodes"]["n1"]["groups_text"] == ""
+    # the argument spec is not changed by a run (its settings default is filled in place)
+    second = run_vars({"namespaces": [], "nodes": NODES, "node_facts": N_FACTS, "settings": {"layout": "sdn48"}}, {})
+    assert not second.get("failed"), second
+    assert second["plan"]["settings"]["table"] == 101 and second["plan"]["settings"]["mark_rule"] == "4.8"
+
+
+def test_unknown_layout_fails_naming_it():
+    result = run_vars({"namespaces": [], "nodes": NODES, "settings": {"layout": "ovn"}}, {})
+    assert result["failed"] is True
+    assert any("layout" in problem and "sdn3, sdn48" in problem and "ovn" in problem for problem in result["problems"])
+
+
+def test_cookie_is_no_longer_a_setting():
+    result = run_vars({"namespaces": [], "nodes": NODES, "settings": {"cookie": "0x65677265"}}, {})
+    assert result["failed"] is True and "cookie" in " ".join(result["problems"])
+
+
+def test_missing_netaddr_is_named(monkeypatch):
+    from ansible_collections.sdn.egress.plugins.action import egress_plan
+    monkeypatch.setattr(egress_plan, "HAS_NETADDR", False)
+    result = run_vars({"namespaces": [], "nodes": NODES}, {})
+    assert result["failed"] is True
+    assert result["problems"][0].startswith("the egress plan needs the Python library netaddr on the controller")

@@ -1,6 +1,10 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests for plugins/module_utils/planner.py."""
+"""Unit tests of the plan: sources.py, model.py, assign.py, layout_sdn3.py and plan.py together.
+
+The tests of the former planner.py; changed only where the planner's interface changed: the
+imports, ``settings`` now holds ``layout`` and refuses ``cookie``, and the address-parse test
+checks the model's parse (addr.py) instead of the planner's own dotted-quad parser."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -13,16 +17,14 @@ import random
 
 import pytest
 
-from ansible_collections.sdn.egress.plugins.module_utils import planner
-from ansible_collections.sdn.egress.plugins.module_utils.planner import (
+from ansible_collections.sdn.egress.plugins.module_utils import model
+from ansible_collections.sdn.egress.plugins.module_utils.marks import vnid_to_hex, vnid_to_mark
+from ansible_collections.sdn.egress.plugins.module_utils.plan import plan, validate
+from ansible_collections.sdn.egress.plugins.module_utils.sources import (
     from_inventory,
     from_k8s_info,
     from_oc_json,
     merge_node_vars,
-    plan,
-    validate,
-    vnid_to_hex,
-    vnid_to_mark,
 )
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "planner")
@@ -253,7 +255,7 @@ def test_seed_plan_reproduces_the_flows_of_the_notes():
         "state": "active", "reason": None}
     assert rows["default"]["state"] == "no-egress" and rows["default"]["mark"] == "0xff000000"
     assert [row["name"] for row in result["namespaces"]] == sorted(rows)
-    assert result["settings"] == {"cluster_cidrs": ["10.128.0.0/14"], "mark_rule": "3.x",
+    assert result["settings"] == {"cluster_cidrs": ["10.128.0.0/14"], "layout": "sdn3", "mark_rule": "3.x",
                                   "masquerade_bit": 0, "table": 100, "priority": 100}
 
 
@@ -268,12 +270,18 @@ def test_seed_plan_is_the_same_from_every_shape_and_order():
 
 def test_settings_table_priority_and_4_8_marks():
     result = plan(from_oc_json(load_seed()), seed_facts(),
-                  {"table": 99, "priority": 123, "mark_rule": "4.8", "cookie": "0x65677265"})
+                  {"table": 99, "priority": 123, "mark_rule": "4.8"})
     router = result["nodes"]["ocprouter01"]
     assert router["flows"][0] == {"table": 99, "priority": 123, "match": "ip,reg0=0x2ec40e",
                                   "actions": LOCAL % (ROUTER_MAC, "0x102e440e")}
     assert router["snat"][1]["mark"] == "0x102e440e"
-    assert result["settings"]["cookie"] == "0x65677265"
+    assert "cookie" not in result["settings"]
+
+
+def test_cookie_is_not_a_plan_setting():
+    """The plan used to accept and ignore a cookie; the flow module's cookie is the role's."""
+    assert validate(from_oc_json(load_seed()), seed_facts(), {"cookie": "0x65677265"}) == [
+        "settings: unknown key cookie (known: cluster_cidrs, layout, mark_rule, masquerade_bit, priority, table)"]
 
 
 # ----------------------------------------------------------------------------- failover
@@ -518,7 +526,7 @@ def test_unreachable_nodes_need_no_facts():
                                       "settings.table: 255 is out of range 0..254"]),
     ({"cluster_cidrs": ["10.128.0.0/33"]},
      ["settings.cluster_cidrs: 10.128.0.0/33 is not an IPv4 CIDR"]),
-    ({"bridge": "br0"}, ["settings: unknown key bridge (known: cluster_cidrs, cookie, mark_rule, "
+    ({"bridge": "br0"}, ["settings: unknown key bridge (known: cluster_cidrs, layout, mark_rule, "
                          "masquerade_bit, priority, table)"]),
     ("x", ["settings: x is not a mapping"]),
 ])
@@ -595,27 +603,27 @@ def test_namespace_name_with_whitespace_is_a_problem():
 
 
 def test_address_parse_accepts_exactly_what_ipaddress_accepts():
-    """The planner's own dotted-quad parse (a fast path) agrees with ipaddress.IPv4Address on
-    valid, odd and malformed spellings, and keeps the canonical text."""
+    """The model's address parse (addr.parse_ip: netaddr, inet_pton spellings, blanks around
+    ignored) agrees with ipaddress.IPv4Address on valid, odd and malformed spellings, and keeps
+    the canonical text."""
     import ipaddress
     import random
 
     rng = random.Random(7)
     samples = ["0.0.0.0", "255.255.255.255", "1.2.3.4", "01.2.3.4", "1.2.3.04", "1.2.3.256", "1.2.3", "1.2.3.4.5",
                "", ".", "1..3.4", "1.2.3.4/24", "a.b.c.d", "1.2.3.\u0663", "\u0661.2.3.4", "1.2.3.+4", "1.2.3.-0",
-               " 1.2.3.4", "1.2.3.4 ", "1.2.3.0x1", "1.2.3.1e2", "1_0.2.3.4", "1.2.3.0000", "00.0.0.0", "1.2.3.４"]
+               " 1.2.3.4", "1.2.3.4 ", "1.2.3.0x1", "1.2.3.1e2", "1_0.2.3.4", "1.2.3.0000", "00.0.0.0", "1.2.3.\uff14"]
     alphabet = "0123456789.0123456789.x /-+_\u0663"
     samples += ["".join(rng.choice(alphabet) for dummy in range(rng.randint(0, 16))) for dummy in range(3000)]
     samples += [str(ipaddress.IPv4Address(rng.getrandbits(32))) for dummy in range(500)]
     for text in samples:
         try:
-            expected = int(ipaddress.IPv4Address(text))
+            expected = int(ipaddress.IPv4Address(text.strip()))
         except ValueError:
             expected = None
-        assert planner._parse_ipv4(text) == expected, text
-    problems = planner._Problems()
-    address = planner._ipv4(" 198.51.100.7 ", "x", problems)
-    assert str(address) == "198.51.100.7" and address == ipaddress.IPv4Address("198.51.100.7")
-    other = ipaddress.IPv4Address("198.51.100.7")
-    assert hash(address) == hash(planner._address(int(other), str(other)))
-    assert list(problems) == []
+        problems = model.Problems()
+        address = model._Values((4,), problems).ip(text, "x")
+        assert (None if address is None else int(address)) == expected, text
+        assert bool(problems) == (expected is None), text
+        if expected is not None:
+            assert str(address) == text.strip()

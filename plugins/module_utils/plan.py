@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright: sdn.egress contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The plan: raw intent -> typed intent (model) -> assignment (assign) -> each node's objects
+(the layout named by settings.layout) -> the plan the egress_plan action returns.
+
+    plan(raw, node_facts, settings, compact=False) -> {"nodes", "namespaces", "settings", "problems"}
+    validate(raw, node_facts, settings) -> [problem, ...]
+
+``raw`` comes from sources.py.  LAYOUTS is the registry of layouts: a new layout is one file
+``layout_<name>.py`` with a Layout subclass, and one line here.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.sdn.egress.plugins.module_utils.assign import assign
+from ansible_collections.sdn.egress.plugins.module_utils.compact import compact_node_plan
+from ansible_collections.sdn.egress.plugins.module_utils.layout_sdn3 import Sdn3
+from ansible_collections.sdn.egress.plugins.module_utils.layout_sdn48 import Sdn48
+from ansible_collections.sdn.egress.plugins.module_utils.layouts import NodeObjects
+from ansible_collections.sdn.egress.plugins.module_utils.model import build
+
+# settings.layout -> Layout class (layouts.py describes the interface); the first is the default
+LAYOUTS = {
+    "sdn3": Sdn3,
+    "sdn48": Sdn48,
+}
+
+
+def validate(raw, node_facts=None, settings=None):
+    """Every problem of a raw intent, as a sorted list of messages (empty when it can be applied)."""
+    return plan(raw, node_facts, settings)["problems"]
+
+
+def plan(raw, node_facts=None, settings=None, compact=False):
+    """What every node must have.  Returns::
+
+        {"nodes": {node: {"inventory_host", "host_ip", "reachable",
+                          "flows": [{table, priority, match, actions}],
+                          "groups": [{group_id, type, buckets}]   (layouts with groups only),
+                          "snat": [{mark, egress_ip, name}], "reject": [ip],
+                          "addresses": [{address, interface?, prefix?}]}},
+         "namespaces": [{name, netid, vnid_hex, mark, egress_ips, active_ip, node,
+                         state: active|dropped|no-egress, reason
+                         (load-balanced layouts also: active_ips, nodes)}],
+         "settings": {cluster_cidrs, layout, mark_rule, masquerade_bit, table, priority},
+         "problems": [message, ...]}
+
+    With ``compact`` each node is compact.compact_node_plan's strings instead.
+    The plan is computed even when there are problems; apply it only when there are none.
+    """
+    intent = build(raw, node_facts, settings, LAYOUTS)
+    assignment = assign(intent)
+    layout = LAYOUTS[intent.settings.layout]()
+    nodes = {}
+    missing = {}
+    for node in intent.nodes:
+        facts = intent.facts[node.name]
+        header = {"inventory_host": node.inventory_host,
+                  "host_ip": str(node.host_ip) if node.host_ip is not None else None,
+                  "reachable": facts.reachable}
+        if facts.reachable:
+            objects = layout.render(node, intent.namespaces, assignment, intent.facts, intent.settings)
+        else:
+            objects = NodeObjects()
+        missing.update(objects.missing)
+        if compact:
+            nodes[node.name] = compact_node_plan(header, objects, layout, intent.settings)
+        else:
+            nodes[node.name] = _node_entry(header, objects, layout)
+    problems = intent.problems
+    problems.extend("node_facts[%s].%s: missing; needed because %s" % (name, fact, why)
+                    for (name, fact), why in missing.items())
+    return {"nodes": nodes, "namespaces": _rows(intent, assignment, layout),
+            "settings": intent.settings.as_dict(), "problems": sorted(set(problems))}
+
+
+def _node_entry(header, objects, layout):
+    entry = dict(header)
+    entry["flows"] = objects.flows
+    if layout.groups:
+        entry["groups"] = objects.groups
+    entry.update(snat=objects.snat, reject=objects.reject, addresses=objects.addresses)
+    return entry
+
+
+def _rows(intent, assignment, layout):
+    """One row per namespace, sorted by name."""
+    rows = []
+    for group in intent.namespaces:
+        status = assignment.status[group.vnid]
+        online = status.online
+        egress_ips = [str(ip) for ip in group.ips]
+        active = [str(ip) for ip, dummy in online]
+        nodes = [node.name for dummy, node in online]
+        for member in group.members:
+            row = {"name": member.name, "netid": group.vnid, "vnid_hex": "0x%x" % group.vnid, "mark": group.mark,
+                   "egress_ips": list(egress_ips), "active_ip": active[0] if active else None,
+                   "node": nodes[0] if nodes else None, "state": status.state, "reason": status.reason}
+            if layout.load_balanced:
+                row["active_ips"], row["nodes"] = list(active), list(nodes)
+            rows.append(row)
+    rows.sort(key=lambda row: row["name"])
+    return rows
