@@ -6,7 +6,8 @@
     lab/lab.py down                                       remove every namespace/process
     lab/lab.py status [--json]                            processes, nodes, health
     lab/lab.py node-down NODE | node-up NODE              simulate a node failure / recovery
-    lab/lab.py check [--json] [--timeout S]               which source IP does each pod leave with?
+    lab/lab.py check [--json] [--timeout S] [--connections N]
+                                                          which source IP does each pod leave with?
 
 State and run directories live in .cache/lab under the repository root. Needs root.
 """
@@ -44,6 +45,9 @@ def main(argv=None):
     p.add_argument("--json", action="store_true")
     p.add_argument("--timeout", type=float, default=3.0, help="per-connection timeout in seconds")
     p.add_argument("--project", action="append", help="only these projects (repeatable)")
+    p.add_argument("--connections", type=int, metavar="N",
+                   help="layout sdn48: connections per pod and protocol, from fixed source ports "
+                        "(default 16; the 3.x layout probes once)")
     args = ap.parse_args(argv)
 
     if os.geteuid() != 0:
@@ -94,7 +98,10 @@ def main(argv=None):
         return 0
     if args.cmd == "check":
         from sdnlab import check
-        return check.main(as_json=args.json, timeout=args.timeout, projects=args.project)
+        if args.connections is not None and not 1 <= args.connections <= 1000:
+            ap.error("--connections wants 1..1000, not %d" % args.connections)
+        return check.main(as_json=args.json, timeout=args.timeout, projects=args.project,
+                          connections=args.connections)
     return 2
 
 
