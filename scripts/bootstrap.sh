@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian machine for the demo and the tests:
-#   1. Debian packages (Open vSwitch, iptables both backends, iproute2, ethtool, sshd, ...)
+#   1. Debian packages (Open vSwitch, iptables both backends, iproute2, ethtool, sshd, and
+#      python3-netaddr: the lab's nodes run the modules with the system Python)
 #   2. a venv in .venv with the pinned Python requirements
 #   3. the collections sdn.egress depends on, in .cache/collections, from Galaxy when it
 #      answers, otherwise extracted from the last `ansible` PyPI wheel that bundles them
@@ -12,9 +13,9 @@ cd "$here"
 PY=${PYTHON:-python3}
 VENV=.venv
 COLL=.cache/collections
-WHEEL_VERSION=10.7.0   # last `ansible` release that bundles openvswitch.openvswitch
-NEEDED="openvswitch/openvswitch ansible/netcommon ansible/utils kubernetes/core ansible/posix"
-DEBS="openvswitch-switch openvswitch-common iptables iproute2 ethtool tcpdump openssh-server openssh-client make procps python3-venv rsync"
+WHEEL_VERSION=10.7.0   # an `ansible` release that bundles kubernetes.core and ansible.posix
+NEEDED="kubernetes/core ansible/posix"  # posix: the benchmark's profile_tasks callback
+DEBS="python3-netaddr openvswitch-switch openvswitch-common iptables iproute2 ethtool tcpdump openssh-server openssh-client make procps python3-venv rsync"
 
 need_debs=""
 for p in $DEBS; do

@@ -373,3 +373,33 @@ def restore_payload(sections):
             lines.extend(body)
             lines.append("COMMIT")
     return lines
+
+
+# ---------------------------------------------------------------------------------------
+# rules_text: the compact form of SNAT rules the planner writes and egress_snat reads
+
+
+def snat_line(rule):
+    """A rule {mark, egress_ip, name} as one ``rules_text`` line (parse_snat_text reads it)."""
+    return "%s %s %s" % (rule["mark"], rule["egress_ip"], rule["name"])
+
+
+def parse_snat_text(text):
+    """[(line number, line, rule dict)] from ``rules_text`` (egress_snat); raise ValueError("line N: 'LINE': reason").
+
+    One rule per line: MARK [EGRESS_IP [NAME]], blank-separated; the dict has the keys of a
+    ``rules`` entry (mark, egress_ip, name), missing ones None. Lines are separated by
+    newlines; blank lines and lines whose first non-blank character is # are skipped.
+    """
+    result = []
+    for number, raw in enumerate(text.split("\n"), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        words = line.split()
+        if len(words) > 3:
+            raise ValueError("line %d: %r: expected MARK EGRESS_IP [NAME], got %d words (a name has no blanks)"
+                             % (number, line, len(words)))
+        words += [None] * (3 - len(words))
+        result.append((number, line, {"mark": words[0], "egress_ip": words[1], "name": words[2]}))
+    return result

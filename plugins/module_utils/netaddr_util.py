@@ -373,6 +373,16 @@ def batch_line(argv):
     return " ".join(argv[1:])
 
 
+def parse_batch_line(line):
+    """The entry {address, interface, prefix, label} an `ip -batch` line of ours adds
+    (``addr add A/P dev IF label L``, as add_argv/batch_line write it), or None for any other line."""
+    words = str(line).split()
+    if len(words) == 7 and words[:2] == ["addr", "add"] and words[3] == "dev" and words[5] == "label":
+        address, dummy, prefix = words[2].partition("/")
+        return {"address": address, "interface": words[4], "prefix": int(prefix), "label": words[6]}
+    return None
+
+
 def render(entries):
     """One line per address, for --diff."""
     return "".join("%s/%d dev %s label %s\n" % (e["address"], e["prefix"], e["interface"], e["label"])

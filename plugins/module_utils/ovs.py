@@ -207,6 +207,22 @@ def parse_error_line(stderr):
     return (int(found.group(1)), found.group(2)) if found else None
 
 
+def flow_line(flow):
+    """A flow {table, priority, match, actions} as one line of `ovs-ofctl add-flows` file
+    syntax: what ``flows_text`` holds and parse_flows_text reads back."""
+    head = "table=%d,priority=%d" % (flow["table"], flow["priority"])
+    if flow.get("match"):
+        head += "," + flow["match"]
+    return "%s,actions=%s" % (head, flow["actions"])
+
+
+def group_line(group):
+    """A group {group_id, type, buckets: [actions text]} as one line of `ovs-ofctl add-groups`
+    file syntax: what ``groups_text`` holds."""
+    return "group_id=%d,type=%s%s" % (group["group_id"], group["type"],
+                                      "".join(",bucket=actions=%s" % actions for actions in group["buckets"]))
+
+
 def format_flow(flow):
     """A flow exactly as `ovs-ofctl --no-stats --no-names dump-flows` prints it."""
     text = 'cookie=0x%x, ' % flow.cookie if flow.cookie else ''

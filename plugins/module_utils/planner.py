@@ -29,7 +29,9 @@ __metaclass__ = type
 import ipaddress
 import json
 
+from ansible_collections.sdn.egress.plugins.module_utils.iptables import snat_line
 from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import NetIndex
+from ansible_collections.sdn.egress.plugins.module_utils.ovs import flow_line
 
 MAX_VNID = 0xFFFFFF
 GLOBAL_VNID_MARK = 0xFF000000
@@ -767,14 +769,6 @@ def plan(model, node_facts=None, settings=None):
             "problems": sorted(set(problems))}
 
 
-def flow_line(flow):
-    """One flow in `ovs-ofctl add-flows` file syntax (what ovs_flow's flows_text reads)."""
-    head = "table=%d,priority=%d" % (flow["table"], flow["priority"])
-    if flow.get("match"):
-        head += "," + flow["match"]
-    return "%s,actions=%s" % (head, flow["actions"])
-
-
 def compact_node_plan(node_plan):
     """A node's plan as a few strings, for large plans passed through Ansible task arguments.
 
@@ -819,8 +813,7 @@ def compact_node_plan(node_plan):
         "reachable": node_plan["reachable"],
         "flows_text": "\n".join(lines),
         "mark_flows_text": "\n".join(marks),
-        "snat_text": "\n".join("%s %s %s" % (rule["mark"], rule["egress_ip"], rule["name"])
-                               for rule in node_plan["snat"]),
+        "snat_text": "\n".join(snat_line(rule) for rule in node_plan["snat"]),
         "addresses": ",".join(auto),
         "named_addresses": named_out,
         "all_addresses": ",".join(entry["address"] for entry in node_plan["addresses"]),

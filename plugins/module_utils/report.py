@@ -20,6 +20,8 @@ import os
 import tempfile
 from json.encoder import encode_basestring_ascii as _encode_string
 
+from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import parse_batch_line
+
 JSON_NAME = "egress-report.json"
 MARKDOWN_NAME = "egress-report.md"
 
@@ -86,13 +88,8 @@ def _claimed(result):
     """
     if "claimed" in result:
         return _items(result, "claimed")
-    entries = []
-    for line in _items(result, "commands"):
-        words = str(line).split()
-        if len(words) == 7 and words[:2] == ["addr", "add"] and words[3] == "dev" and words[5] == "label":
-            address, dummy, prefix = words[2].partition("/")
-            entries.append({"address": address, "interface": words[4], "prefix": int(prefix), "label": words[6]})
-    return entries
+    entries = (parse_batch_line(line) for line in _items(result, "commands"))
+    return [entry for entry in entries if entry is not None]
 
 
 def node_report(host, host_vars):

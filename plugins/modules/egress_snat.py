@@ -276,6 +276,7 @@ from ansible_collections.sdn.egress.plugins.module_utils.iptables import (
     normalize_mark,
     owner_comment,
     parse_save,
+    parse_snat_text,
     render_reject,
     render_snat,
     restore_payload,
@@ -288,27 +289,6 @@ BINARIES = {
     "legacy": ("iptables-legacy-save", "iptables-legacy-restore"),
 }
 RESTORE_WAIT = "30"  # seconds to wait for the xtables lock (legacy backend)
-
-
-def parse_rules_text(text):
-    """[(line number, line, rule dict)] from rules_text; raise ValueError("line N: 'LINE': reason").
-
-    One rule per line: MARK [EGRESS_IP [NAME]], blank-separated; the dict has the keys of a
-    ``rules`` entry (mark, egress_ip, name), missing ones None. Lines are separated by
-    newlines; blank lines and lines whose first non-blank character is # are skipped.
-    """
-    result = []
-    for number, raw in enumerate(text.split("\n"), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        words = line.split()
-        if len(words) > 3:
-            raise ValueError("line %d: %r: expected MARK EGRESS_IP [NAME], got %d words (a name has no blanks)"
-                             % (number, line, len(words)))
-        words += [None] * (3 - len(words))
-        result.append((number, line, {"mark": words[0], "egress_ip": words[1], "name": words[2]}))
-    return result
 
 
 def _source_rules(params):
@@ -326,7 +306,7 @@ def _source_rules(params):
     if params["rules_text"] is None:
         return [("rules[%d]" % i, entry(i), rule) for i, rule in enumerate(params["rules"])]
     try:
-        lines = parse_rules_text(params["rules_text"])
+        lines = parse_snat_text(params["rules_text"])
     except ValueError as exc:
         raise ValueError("rules_text %s" % exc)
     return [("rules_text line %d" % number, line_of(number, line), rule) for number, line, rule in lines]

@@ -189,7 +189,7 @@ def test_compact_named_interfaces_group_addresses():
 
 
 def test_flow_line_without_match():
-    from ansible_collections.sdn.egress.plugins.module_utils.planner import flow_line
+    from ansible_collections.sdn.egress.plugins.module_utils.ovs import flow_line
     assert flow_line({"table": 100, "priority": 100, "match": "", "actions": "drop"}) == \
         "table=100,priority=100,actions=drop"
 

@@ -18,7 +18,7 @@ import pytest
 
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.sdn.egress.plugins.module_utils.iptables import Rule, parse_save, split_line
+from ansible_collections.sdn.egress.plugins.module_utils.iptables import Rule, parse_save, parse_snat_text, split_line
 from ansible_collections.sdn.egress.plugins.modules import egress_snat
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "iptables")
@@ -273,19 +273,19 @@ def test_concurrent_change_is_detected(fake, capsys, monkeypatch):
     ("# only a comment\n\n", []),
 ])
 def test_parse_rules_text(text, expected):
-    assert egress_snat.parse_rules_text(text) == expected
+    assert parse_snat_text(text) == expected
 
 
 def test_parse_rules_text_refuses_more_than_three_words():
     with pytest.raises(ValueError) as err:
-        egress_snat.parse_rules_text("0x1 192.0.2.1 a\n\n0x2 192.0.2.2 two words\n")
+        parse_snat_text("0x1 192.0.2.1 a\n\n0x2 192.0.2.2 two words\n")
     assert str(err.value).startswith("line 3: '0x2 192.0.2.2 two words': expected MARK EGRESS_IP [NAME], got 4 words")
 
 
 def test_parse_rules_text_is_fast():
     text = "".join("0x%x 198.51.%d.%d ns-%05d\n" % (0x100 + i, i // 250, i % 250 + 1, i) for i in range(10000))
     started = time.perf_counter()
-    rules = egress_snat.parse_rules_text(text)
+    rules = parse_snat_text(text)
     assert len(rules) == 10000 and time.perf_counter() - started < 1.0
 
 
