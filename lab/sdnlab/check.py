@@ -122,6 +122,8 @@ def run_check(timeout=3.0, projects=None, connections=None):
     layout = cluster.layout()
     if layout == "sdn48":
         return run_check_sdn48(timeout, projects, connections or DEFAULT_CONNECTIONS["sdn48"])
+    if connections not in (None, 1):
+        sys.stderr.write("lab: --connections applies to the sdn48 layout; the sdn3 check probes once\n")
     namespaces, hostsubnets = load_inventory()
     down = cluster.nodes_down()
     expect = expectations(namespaces, hostsubnets, down)
