@@ -112,13 +112,17 @@ def open_socket(ifname):
     return sock
 
 
-class RawSocketError(Exception):
+class GarpError(Exception):
+    """Announcing failed; the message names the interface or the reason."""
+
+
+class RawSocketError(GarpError):
     """A raw ARP socket could not be opened (nothing was sent); the message names the interface."""
 
 
 def unfit_for_arp(iface):
     """Why an interface cannot carry gratuitous ARP, as the end of a sentence ("is down"), or
-    None when it can. `iface`: an entry of netaddr_util.read_interfaces, None when it is gone."""
+    None when it can. `iface`: an entry of ipaddr.Ip.interfaces(), None when it is gone."""
     if iface is None or iface["link_type"] != "ether" or not iface["mac"]:
         return "is not an Ethernet interface (link type %s)" % (iface["link_type"] if iface else None)
     if not iface["up"]:
@@ -156,6 +160,28 @@ def raw_sockets(batches, opener=None):
             sock.close()
 
 
+def announce_claims(interfaces, claims, forms, count, interval, opener=None):
+    """Announce each claimed entry {address, interface} from its interface, all addresses in
+    shared bursts (announce_all); the number of frames sent.
+
+    `interfaces`: the interfaces as read back after the claim (ipaddr.Ip.interfaces()).
+    GarpError naming the interface that cannot carry ARP (before anything is sent), or why
+    sending failed."""
+    by_name = dict((iface["name"], iface) for iface in interfaces)
+    targets = []
+    for claim in claims:
+        iface = by_name.get(claim["interface"])
+        why = unfit_for_arp(iface)
+        if why:
+            raise GarpError("interface: %s %s; cannot announce %s with ARP" % (claim["interface"], why, claim["address"]))
+        targets.append((claim["address"], iface))
+    try:
+        with raw_sockets(frames_by_interface(targets, forms), opener) as sockets:
+            return announce_all(sockets, count, interval)
+    except (OSError, IOError) as exc:
+        raise GarpError("sending ARP failed: %s" % exc)
+
+
 def probe(sock, mac, ip, count, timeout, clock=time.monotonic):
     """Send `count` ARP probes spread over `timeout` seconds and listen until it ends.
 
@@ -184,15 +210,9 @@ def probe(sock, mac, ip, count, timeout, clock=time.monotonic):
                 return {"probes_sent": sent, "conflict": True, "conflicting_mac": arp["sender_mac"], "answer": arp}
 
 
-def announce(sock, frames, count, interval, sleep=time.sleep, clock=time.monotonic):
-    """Send `frames` (one burst) `count` times, bursts starting `interval` seconds apart;
-    returns frames sent."""
-    return announce_all([(sock, frames)], count, interval, sleep, clock)
-
-
 def announce_all(batches, count, interval, sleep=time.sleep, clock=time.monotonic):
-    """Like announce() for several (socket, frames) pairs: each burst sends every pair's frames,
-    so announcing many addresses costs `count` bursts, not `count` bursts per address.
+    """Send `count` bursts over [(socket, frames)]; returns frames sent. Each burst sends every
+    pair's frames, so announcing many addresses costs `count` bursts, not `count` bursts per address.
 
     Burst k starts `k * interval` seconds after the first (no wait after the last one): every
     address is announced `interval` apart however long a burst of many addresses takes."""

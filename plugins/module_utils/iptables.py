@@ -1,11 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: sdn.egress contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Pure helpers for iptables: parse ``iptables-save`` output, render rules exactly as
-``iptables-save`` prints them (same bytes with iptables-nft and iptables-legacy 1.8),
-compute where rules must go in a chain, and build one ``iptables-restore --noflush`` payload.
+"""iptables as this collection uses it: parse ``iptables-save`` output, render rules exactly as
+``iptables-save`` prints them (same bytes with iptables-nft and iptables-legacy 1.8), compute
+where rules must go in a chain, build one ``iptables-restore --noflush`` payload, and run
+``iptables-save``/``iptables-restore`` of either backend (``Iptables``, one CmdRunner per tool).
 
-Standard library only; no Ansible imports.
+Marks, addresses and networks are parsed by addr.py; the policy of the SNAT rules (which rules a
+node wants, which owned rules go) is in snat.py.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,12 +17,14 @@ __metaclass__ = type
 import re
 
 import bisect
-import functools
-import ipaddress
+
+from ansible_collections.sdn.egress.plugins.module_utils.addr import AddrError, MAX_PREFIX, parse_int, parse_ip, parse_network
+from ansible_collections.sdn.egress.plugins.module_utils.runner import CmdRunner, fmt
 
 MARK_MAX = 0xFFFFFFFF
 COMMENT_MAX = 255          # xt_comment keeps 255 bytes and silently truncates the rest
 CHAIN_NAME_MAX = 28        # iptables refuses longer chain names
+VERSION = 4                # iptables is IPv4 (ip6tables would be 6)
 
 # xtables_save_string(): words made of these characters are printed bare, anything else is
 # printed in double quotes with ", \ and ' escaped by a backslash.
@@ -30,51 +34,31 @@ _ESCAPED_RE = re.compile(r"[\"\\\\']")
 
 
 # ---------------------------------------------------------------------------------------
-# normalisation / validation (each raises ValueError with a message that names the value)
+# values in the form iptables-save prints them (parsed by addr.py; AddrError names field and value)
 
-def normalize_mark(value):
-    """Return the mark as iptables-save prints it (``0x2ec40e``) from an int or a hex/decimal string."""
-    if isinstance(value, bool):
-        raise ValueError("%r is not a mark (an integer 0..0xffffffff)" % (value,))
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str):
-        text = value.strip()
+def mark_number(value, field):
+    """A mark: an int, or a decimal / 0x-hex string, 0..0xffffffff. iptables-save prints it as
+    ``hex(number)`` (``0x2ec40e``)."""
+    return parse_int(value, field, 0, MARK_MAX)
+
+
+def address_text(value, field):
+    """An address of the family iptables handles, in its canonical text. An IPv4 address that
+    addr.parse_ip accepts (inet_pton: four decimal parts, no leading zeros) is written in its
+    one canonical form already, so its text is kept rather than formatted again."""
+    ip = parse_ip(value, field, VERSION)
+    return value.strip() if ip.version == 4 else str(ip)
+
+
+def cidr_text(value, field):
+    """A network (``10.128.0.0/14``; host bits set is refused) as iptables-save prints it; a bare
+    address is the network of that one address (``192.0.2.7/32``)."""
+    if isinstance(value, str) and "/" not in value:
         try:
-            if text[:2].lower() == "0x":
-                number = int(text[2:], 16)
-            elif text.isdigit():
-                number = int(text, 10)
-            else:
-                raise ValueError(text)
-        except ValueError:
-            raise ValueError("%r is not a mark (an integer 0..0xffffffff, e.g. 0x2ec40e)" % (value,))
-    else:
-        raise ValueError("%r is not a mark (an integer 0..0xffffffff)" % (value,))
-    if not 0 <= number <= MARK_MAX:
-        raise ValueError("%r is out of range for a mark (0..0xffffffff)" % (value,))
-    return hex(number)
-
-
-def normalize_ipv4(value):
-    try:
-        return _normal_ipv4(str(value).strip())
-    except ValueError:
-        raise ValueError("%r is not a valid IPv4 address" % (value,))
-
-
-@functools.lru_cache(maxsize=None)
-def _normal_ipv4(text):
-    """Remembered: a run normalises each egress IP several times (rules, reads, plans)."""
-    return str(ipaddress.IPv4Address(text))
-
-
-def normalize_cidr(value):
-    """``10.128.0.0/14`` -> ``10.128.0.0/14``; host bits set or IPv6 are errors."""
-    try:
-        return str(ipaddress.IPv4Network(str(value).strip(), strict=True))
-    except ValueError as exc:
-        raise ValueError("%r is not a valid IPv4 network (%s)" % (value, exc))
+            return "%s/%d" % (parse_ip(value, field, VERSION), MAX_PREFIX[VERSION])
+        except AddrError:
+            pass  # refused below, as a network
+    return str(parse_network(value, field, VERSION))
 
 
 def check_chain_name(value):
@@ -264,9 +248,16 @@ def render_snat(chain, cidr, mark, egress_ip, comment):
         chain, cidr, mark, quote(comment), egress_ip)
 
 
+def render_masquerade(chain, cidr, mark, comment):
+    """Traffic of the mark that stays inside the cluster network is masqueraded, not SNATed to
+    the egress IP (openshift-sdn 4.8+ puts this rule above the mark's SNAT rule)."""
+    return "-A %s -s %s -d %s -m mark --mark %s -m comment --comment %s -j MASQUERADE" % (
+        chain, cidr, cidr, mark, quote(comment))
+
+
 def render_reject(chain, egress_ip, comment):
-    return ("-A %s -d %s/32 -m conntrack --ctstate NEW -m comment --comment %s "
-            "-j REJECT --reject-with icmp-port-unreachable" % (chain, egress_ip, quote(comment)))
+    return ("-A %s -d %s/%d -m conntrack --ctstate NEW -m comment --comment %s "
+            "-j REJECT --reject-with icmp-port-unreachable" % (chain, egress_ip, MAX_PREFIX[VERSION], quote(comment)))
 
 
 # ---------------------------------------------------------------------------------------
@@ -380,8 +371,11 @@ def restore_payload(sections):
 
 
 def snat_line(rule):
-    """A rule {mark, egress_ip, name} as one ``rules_text`` line (parse_snat_text reads it)."""
-    return "%s %s %s" % (rule["mark"], rule["egress_ip"], rule["name"])
+    """A rule {mark, egress_ip, name} as one ``rules_text`` line (parse_snat_text reads it); a
+    rule without a name is ``MARK EGRESS_IP``."""
+    if rule.get("name"):
+        return "%s %s %s" % (rule["mark"], rule["egress_ip"], rule["name"])
+    return "%s %s" % (rule["mark"], rule["egress_ip"])
 
 
 def parse_snat_text(text):
@@ -403,3 +397,46 @@ def parse_snat_text(text):
         words += [None] * (3 - len(words))
         result.append((number, line, {"mark": words[0], "egress_ip": words[1], "name": words[2]}))
     return result
+
+
+# ---------------------------------------------------------------------------------------
+# running iptables-save / iptables-restore
+
+BINARIES = {
+    "auto": ("iptables-save", "iptables-restore"),
+    "nft": ("iptables-nft-save", "iptables-nft-restore"),
+    "legacy": ("iptables-legacy-save", "iptables-legacy-restore"),
+}
+RESTORE_WAIT = 30  # seconds iptables-restore waits for the xtables lock (legacy backend)
+
+
+class Iptables:
+    """``iptables-save`` and ``iptables-restore`` of one backend (``BINARIES``), a CmdRunner each,
+    made on first use: reading needs no restore binary, and nothing here runs for a plan that
+    needs no host (egress_snat ``state=rendered``). Failures raise runner.CommandError."""
+
+    def __init__(self, module, backend="auto"):
+        self.module = module
+        self.save_name, self.restore_name = BINARIES[backend]
+        self._save = self._restore = None
+
+    def read(self, table):
+        """The table as ``iptables-save -t TABLE`` prints it (a Table), or None when the backend
+        has no such table; ValueError when the output cannot be parsed."""
+        if self._save is None:
+            self._save = CmdRunner(self.module, self.save_name, {"table": fmt.opt_val("-t")})
+        result = self._save.run("table", table=table)
+        try:
+            tables = parse_save(result.out)
+        except ValueError as exc:
+            raise ValueError("cannot parse the output of %s -t %s: %s" % (self.save_name, table, exc))
+        return tables.get(table)
+
+    def restore(self, lines):
+        """Apply payload lines (restore_payload) with ``iptables-restore --noflush --wait 30``."""
+        if self._restore is None:
+            self._restore = CmdRunner(self.module, self.restore_name, {
+                "noflush": fmt.fixed("--noflush"),
+                "wait": fmt.opt_val("--wait"),
+            })
+        self._restore.run("noflush wait", data="\n".join(lines), wait=RESTORE_WAIT)

@@ -30,8 +30,30 @@ import ipaddress
 import json
 
 from ansible_collections.sdn.egress.plugins.module_utils.iptables import snat_line
-from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import NetIndex
 from ansible_collections.sdn.egress.plugins.module_utils.ovs import flow_line
+
+
+class NetIndex:
+    """Which IPv4 networks (ipaddress objects) of a set hold an address, in one lookup per
+    distinct prefix length. (Moved here from netaddr_util when that became ipaddr.py on netaddr;
+    the planner is its last user until it parses with addr.py and uses addr.NetIndex.)"""
+
+    def __init__(self):
+        self._by_prefix = {}
+
+    def add(self, network, owner):
+        table = self._by_prefix.setdefault(network.prefixlen, {})
+        table.setdefault(int(network.network_address), []).append((network, owner))
+
+    def find(self, address):
+        """[(network, owner)] holding ``address`` (an IPv4Address or its int), most specific
+        network first."""
+        value = int(address)
+        hits = []
+        for prefix in sorted(self._by_prefix, reverse=True):
+            hits.extend(self._by_prefix[prefix].get(value & (0xFFFFFFFF ^ ((1 << (32 - prefix)) - 1)), ()))
+        return hits
+
 
 MAX_VNID = 0xFFFFFF
 GLOBAL_VNID_MARK = 0xFF000000

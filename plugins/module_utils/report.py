@@ -20,13 +20,13 @@ import os
 import tempfile
 from json.encoder import encode_basestring_ascii as _encode_string
 
-from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import parse_batch_line
+from ansible_collections.sdn.egress.plugins.module_utils.ipaddr import parse_batch_line
 
 JSON_NAME = "egress-report.json"
 MARKDOWN_NAME = "egress-report.md"
 
 # Registered results (all optional) whose `changed` makes the node count as changed.
-_CHANGE_RESULTS = ("egress_claim", "egress_claim_named", "egress_mark_flows", "egress_snat_added",
+_CHANGE_RESULTS = ("egress_claim", "egress_mark_flows", "egress_snat_added",
                    "egress_flows", "egress_snat_pruned", "egress_released")
 
 _SCALARS = (bool, int, float)

@@ -27,9 +27,12 @@ description:
     fails, unless it carries our label, in which case it is moved.
   - Addresses without our label are never removed, in any state.
   - All input is validated, and the whole change is planned, before anything is changed.
-  - IPv4 only.
+  - IPv4 only (an IPv6 value is refused naming its field).
 author:
   - sdn.egress developers (@sdn-egress)
+requirements:
+  - C(ip) from iproute2 with JSON output (C(ip -j))
+  - netaddr (Python library, C(python3-netaddr)) on the managed node
 extends_documentation_fragment:
   - sdn.egress.return_state
 options:
@@ -268,73 +271,57 @@ commands:
   sample: ["addr del 198.51.100.49/24 dev eth1", "addr add 198.51.100.50/24 dev eth1 label eth1:sdne"]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sdn.egress.plugins.module_utils import garp, netaddr_util
-from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import (
-    NetaddrError,
-    add_argv,
-    batch_line,
-    del_argv,
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.sdn.egress.plugins.module_utils import garp
+from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR, AddrError
+from ansible_collections.sdn.egress.plugins.module_utils.ipaddr import (
+    ClaimError,
+    Ip,
+    add_line,
+    del_line,
     owned,
     plan,
     predict,
     render,
+    undeclared,
     validate_address,
     validate_addresses,
+    validate_groups,
     validate_ifname,
     validate_prefix,
     validate_suffix,
 )
+from ansible_collections.sdn.egress.plugins.module_utils.runner import CommandError
 
 
-def named_groups(named, addresses, state):
-    """The O(named) groups validated: [{interface, prefix, addresses}]; an address may be
-    wanted only once across O(addresses) and every group."""
-    if named and state == "absent":
-        raise NetaddrError("named: not allowed with state=absent (release with addresses)")
-    where = dict((address, "addresses") for address in addresses)
-    groups = []
-    for index, group in enumerate(named):
-        field = "named[%d]" % index
-        interface = validate_ifname(group["interface"], field + ".interface")
-        prefix = validate_prefix(group["prefix"], field + ".prefix") if group["prefix"] is not None else None
-        wanted = validate_addresses(group["addresses"], field + ".addresses")
-        for number, address in enumerate(wanted):
-            other = where.setdefault(address, field)
-            if other != field:
-                raise NetaddrError("%s.addresses[%d]: %s is also requested in %s" % (field, number, address, other))
-        groups.append({"interface": interface, "prefix": prefix, "addresses": wanted})
-    return groups
+def validate(params):
+    """(addresses, interface, prefix, node_ip, suffix, declared, groups) of the parameters;
+    AddrError naming the field and the value."""
+    if params["address"] is not None:
+        addresses = [validate_address(params["address"])]
+    else:
+        addresses = validate_addresses(params["addresses"] or [])
+    interface = validate_ifname(params["interface"]) if params["interface"] is not None else None
+    prefix = validate_prefix(params["prefix"]) if params["prefix"] is not None else None
+    node_ip = validate_address(params["node_ip"], "node_ip") if params["node_ip"] is not None else None
+    suffix = validate_suffix(params["label_suffix"])
+    declared = validate_addresses(params["declared"], "declared") if params["declared"] is not None else None
+    groups = validate_groups(params["named"] or [], addresses, params["state"])
+    if params["announce_count"] < 1:
+        raise ClaimError("announce_count: %r must be at least 1" % params["announce_count"])
+    if not 0 <= params["announce_interval"] <= 60:
+        raise ClaimError("announce_interval: %r must be between 0 and 60 seconds" % params["announce_interval"])
+    return addresses, interface, prefix, node_ip, suffix, declared, groups
 
 
-def read_interfaces(module, ip_bin):
+def read_interfaces(module, ip, **result):
+    """The interfaces as `ip -j addr show` prints them; fail (with `result`) when that fails."""
     try:
-        return netaddr_util.read_interfaces(module.run_command, ip_bin)
-    except NetaddrError as exc:
-        module.fail_json(msg=str(exc))
-
-
-def announce(module, interfaces, claimed):
-    """Gratuitous ARP for the claimed entries on their interfaces (as read back after the
-    claim); the number of frames sent. Raises NetaddrError naming the interface that cannot
-    carry ARP, or why sending failed."""
-    params = module.params
-    by_name = dict((iface["name"], iface) for iface in interfaces)
-    targets = []
-    for claim in claimed:
-        iface = by_name.get(claim["interface"])
-        why = garp.unfit_for_arp(iface)
-        if why:
-            raise NetaddrError("interface: %s %s; cannot announce %s with ARP" % (claim["interface"], why, claim["address"]))
-        targets.append((claim["address"], iface))
-    batches = garp.frames_by_interface(targets, garp.FORMS[params["announce_mode"]])
-    try:
-        with garp.raw_sockets(batches) as sockets:
-            return garp.announce_all(sockets, params["announce_count"], params["announce_interval"])
-    except garp.RawSocketError as exc:
-        raise NetaddrError(str(exc))
-    except (OSError, IOError) as exc:
-        raise NetaddrError("sending ARP failed: %s" % exc)
+        return ip.interfaces()
+    except CommandError as exc:
+        module.fail_json(**dict(result, **exc.fail_args()))
+    except AddrError as exc:  # output that cannot be parsed
+        module.fail_json(msg=str(exc), **result)
 
 
 def main():
@@ -365,38 +352,26 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    if not HAS_NETADDR:
+        module.fail_json(msg=missing_required_lib("netaddr"), exception=NETADDR_IMPORT_ERROR)
     try:
-        if params["address"] is not None:
-            addresses = [validate_address(params["address"])]
-        else:
-            addresses = validate_addresses(params["addresses"] or [])
-        interface = validate_ifname(params["interface"]) if params["interface"] is not None else None
-        prefix = validate_prefix(params["prefix"]) if params["prefix"] is not None else None
-        node_ip = validate_address(params["node_ip"], "node_ip") if params["node_ip"] is not None else None
-        suffix = validate_suffix(params["label_suffix"])
-        declared = validate_addresses(params["declared"], "declared") if params["declared"] is not None else None
-        groups = named_groups(params["named"] or [], addresses, params["state"])
-        if params["announce_count"] < 1:
-            raise NetaddrError("announce_count: %r must be at least 1" % params["announce_count"])
-        if not 0 <= params["announce_interval"] <= 60:
-            raise NetaddrError("announce_interval: %r must be between 0 and 60 seconds" % params["announce_interval"])
-    except NetaddrError as exc:
+        addresses, interface, prefix, node_ip, suffix, declared, groups = validate(params)
+    except AddrError as exc:
         module.fail_json(msg=str(exc))
 
-    ip_bin = module.get_bin_path("ip", required=True)
-    interfaces = read_interfaces(module, ip_bin)
+    ip = Ip(module)
+    interfaces = read_interfaces(module, ip)
     before = owned(interfaces, suffix)
     try:
         changes = plan(interfaces, addresses, params["state"], suffix, interface, prefix, node_ip, groups)
-    except NetaddrError as exc:
+    except AddrError as exc:
         module.fail_json(msg=str(exc), before=before, changed=False)
     for warning in changes["warnings"]:
         module.warn(warning)
 
     # the lines of the one `ip -force -batch -` call (a string each: a converge claiming 500
     # addresses returns 500 strings, not 500 argv lists for Ansible to decode element by element)
-    commands = [batch_line(del_argv(ip_bin, e)) for e in changes["release"]] + \
-        [batch_line(add_argv(ip_bin, e)) for e in changes["claim"]]
+    commands = [del_line(e) for e in changes["release"]] + [add_line(e) for e in changes["claim"]]
     result = dict(changed=bool(commands), claimed=changes["claim"], released=changes["release"],
                   claimed_addresses=[entry["address"] for entry in changes["claim"]],
                   before=before, commands=commands)
@@ -407,25 +382,21 @@ def main():
         result["after"] = expected
     else:
         # one `ip` process for any number of changes; every token was validated above, and the
-        # outcome is judged by reading the addresses back, so an address added or removed by
-        # someone else meanwhile ("File exists", "Cannot assign") is not an error
-        batch = "".join(line + "\n" for line in commands)
-        rc, dummy, err = module.run_command([ip_bin, "-force", "-batch", "-"], data=batch)
-        now = read_interfaces(module, ip_bin)
+        # outcome is judged by reading the addresses back (see Ip.batch)
+        rc, err = ip.batch(commands)
+        now = read_interfaces(module, ip, **result)
         result["after"] = owned(now, suffix)
         if result["after"] != expected:
             module.fail_json(msg="ip -batch (rc=%d) left the addresses differing from the plan: %s"
                                  % (rc, err.strip() or "no error printed"), **result)
         if params["announce"] and changes["claim"]:
             try:
-                result["announced"] = announce(module, now, changes["claim"])
-            except NetaddrError as exc:
+                result["announced"] = garp.announce_claims(now, changes["claim"], garp.FORMS[params["announce_mode"]],
+                                                           params["announce_count"], params["announce_interval"])
+            except garp.GarpError as exc:
                 module.fail_json(msg=str(exc), **result)
     if declared is not None:
-        known = set(addresses) | set(declared)
-        for group in groups:
-            known.update(group["addresses"])
-        result["undeclared"] = [e["address"] for e in before if e["address"] not in known]
+        result["undeclared"] = undeclared(before, addresses, groups, declared)
     if module._diff:
         result["diff"] = dict(before=render(before), after=render(result["after"]))
     if not module.params["return_state"]:

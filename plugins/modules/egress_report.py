@@ -24,13 +24,11 @@ description:
     and per command.
   - Per host it reads these variables, each optional (missing or skipped counts as empty) -
     C(egress_node_name) (the node's name, default the inventory name), C(egress_node_facts)
-    (C(reachable)), the M(sdn.egress.egress_addr) results C(egress_claim),
-    C(egress_claim_named) (a loop result, one call per named interface, registered by role versions
-    before the claim took the named interfaces in the same run) and C(egress_released),
+    (C(reachable)), the M(sdn.egress.egress_addr) results C(egress_claim) and C(egress_released),
     the M(sdn.egress.ovs_flow) results C(egress_mark_flows) and C(egress_flows), and the
     M(sdn.egress.egress_snat) results C(egress_snat_added) and C(egress_snat_pruned).
   - A node counts as changed when any of those results changed. The addresses claimed are those
-    of C(egress_claim) followed by those of every C(egress_claim_named) result.
+    of C(egress_claim).
   - The report states whether the run was a check (C(--check) or the C(check_mode) keyword
     reaching this task) or a converge.
   - A file is replaced atomically (written beside it, then renamed) and only when its content

@@ -25,6 +25,11 @@ description:
     duplicated) is moved, which is a change. Other owned rules that O(state=present) leaves alone
     may stay among ours (no rule of another owner ever does), so adding or keeping rules never
     rewrites ours around them."
+  - With O(masquerade_cluster=true) (openshift-sdn 4.8 and later), every SNAT rule gets a rule
+    C(-s <cluster CIDR> -d <cluster CIDR> -m mark --mark <mark> -j MASQUERADE) with the same comment,
+    one per cluster CIDR, right above that mark's SNAT rules, so traffic of the mark that stays
+    inside the cluster network is masqueraded rather than sent with the egress IP. Those rules are
+    owned, placed, checked and pruned like the SNAT rules.
   - Optionally keeps C(-d <egress IP>/32 -m conntrack --ctstate NEW -j REJECT) rules in the filter
     chain O(reject_chain) so the outbound-only egress IPs refuse new inbound connections. Those are
     kept together at the end of that chain, in the same order.
@@ -32,15 +37,23 @@ description:
     O(state) is V(overridden) or V(absent)) and compared in the canonical form C(iptables-save)
     prints. All changes of a run are applied at once by one C(iptables-restore --noflush --wait 30)
     call whose input deletes and inserts rules by number; the result is read back and checked.
+  - "Resource-module states: V(gathered) returns the owned rules in this module's input format
+    without changing anything; V(rendered) returns the C(iptables-restore --noflush) input that
+    puts the given rules into empty chains, without reading or needing a host."
+  - Marks, addresses and networks are parsed with the Python library netaddr. IPv4 only
+    (iptables); an IPv6 value is refused naming its field.
 author:
   - sdn.egress developers (@sdn-egress)
 version_added: 0.1.0
 requirements:
-  - iptables 1.8 (C(iptables-save)/C(iptables-restore), nf_tables or legacy backend)
+  - iptables 1.8 (C(iptables-save)/C(iptables-restore), nf_tables or legacy backend), except for O(state=rendered)
+  - netaddr (Python library, C(python3-netaddr)) on the managed node
 attributes:
   check_mode:
     support: full
-    description: Nothing is changed; RV(changed), RV(commands) and RV(after) are what a real run would do.
+    description:
+      - Nothing is changed; RV(changed), RV(commands) and RV(after) are what a real run would do.
+      - V(gathered) and V(rendered) change nothing in any mode.
   diff_mode:
     support: full
     description: Shows the managed chains before and after, in C(iptables-save) form.
@@ -74,6 +87,7 @@ options:
       - Mark to egress IP mappings.
       - With O(state=present) and O(state=overridden) every mark may appear once and O(rules[].egress_ip) is required.
       - With O(state=absent) an entry matches the owned rules with its mark (and with its egress IP when given).
+      - Not used with O(state=gathered).
       - Errors name the entry as C(rules[<index from 0>].<field>).
       - Mutually exclusive with O(rules_text); for hundreds of rules prefer O(rules_text).
     type: list
@@ -87,7 +101,7 @@ options:
         type: raw
         required: true
       egress_ip:
-        description: IPv4 address to SNAT to.
+        description: IPv4 address to SNAT to (required unless O(state=absent)).
         type: str
       name:
         description:
@@ -115,14 +129,22 @@ options:
     type: str
   state:
     description:
-      - V(present) adds or moves the listed rules; owned SNAT rules for a listed mark that differ
+      - V(present) adds or moves the listed rules; owned rules for a listed mark that differ
         (for example an old egress IP) are deleted, other owned rules are left alone.
       - V(overridden) makes the owned rules exactly the listed ones, in both tables; every other
         owned rule is deleted.
-      - V(absent) deletes the owned SNAT rules that match O(rules) (or O(rules_text)), and the owned REJECT rules for
+      - V(absent) deletes the owned SNAT rules that match O(rules) (or O(rules_text)), the owned
+        MASQUERADE rules of a mark left without owned SNAT rules, and the owned REJECT rules for
         their egress IPs that no remaining owned SNAT rule uses.
+      - V(gathered) reads O(chain) and O(reject_chain) and returns what we own as RV(gathered),
+        in this module's input format. Nothing is changed; O(rules) and O(rules_text) are refused.
+      - V(rendered) returns as RV(rendered) the C(iptables-restore --noflush) input that would put
+        the given rules (as V(present) or V(overridden) would want them, with O(masquerade_cluster)
+        and O(reject_inbound)) into O(chain) and O(reject_chain) when both exist and are empty.
+        Nothing is read or run on the host; iptables need not be installed. It assumes the chains
+        exist (a C(:CHAIN) line would flush an existing chain), so O(create_chain) does not apply.
     type: str
-    choices: [present, absent, overridden]
+    choices: [present, absent, overridden, gathered, rendered]
     default: present
   owner:
     description: Ownership tag at the start of the comment of our rules (no blanks).
@@ -134,6 +156,15 @@ options:
         owned and match one of the listed marks exactly (no mask, not negated), such as a rule added by
         hand for the same mark to another IP. The first matching SNAT rule wins, so such a rule above
         ours would silently take the traffic.
+    type: bool
+    default: false
+  masquerade_cluster:
+    description:
+      - Also keep, for every rule and cluster CIDR, C(-A <chain> -s <cluster CIDR> -d <cluster CIDR> -m mark
+        --mark <mark> -m comment --comment "<owner> <name>" -j MASQUERADE) right above that mark's SNAT
+        rules (the extra rule of openshift-sdn 4.8 and later; the egress plan sets it for C(egress_layout=sdn48)).
+      - When V(false), the owned MASQUERADE rules of the listed marks are deleted (and with
+        O(state=overridden) all owned ones).
     type: bool
     default: false
   reject_inbound:
@@ -210,6 +241,27 @@ EXAMPLES = r"""
     rules:
       - mark: 0x2ec40e
 
+- name: openshift-sdn 4.8 and later - masquerade the mark's traffic that stays in the cluster network
+  sdn.egress.egress_snat:
+    masquerade_cluster: true
+    rules:
+      - {mark: 0x2ec40e, egress_ip: 192.0.2.50, name: egress-test3}
+
+- name: What do we own on this node? (read only, in the input format of this module)
+  sdn.egress.egress_snat:
+    state: gathered
+  register: owned_snat
+
+- name: The iptables-restore input for a change review (no host, no iptables needed)
+  sdn.egress.egress_snat:
+    state: rendered
+    masquerade_cluster: true
+    reject_inbound: true
+    rules_text: |
+      0x2ec40e 192.0.2.50 egress-test3
+  delegate_to: localhost
+  register: review
+
 - name: Use iptables-legacy explicitly, in a chain of our own
   sdn.egress.egress_snat:
     backend: legacy
@@ -221,12 +273,12 @@ EXAMPLES = r"""
 
 RETURN = r"""
 changed:
-  description: Whether the rules were (or, in check mode, would be) changed.
+  description: Whether the rules were (or, in check mode, would be) changed. Always false for V(gathered) and V(rendered).
   returned: always
   type: bool
 commands:
   description: The lines given to C(iptables-restore --noflush) (empty when nothing changes).
-  returned: always
+  returned: when O(state) is V(present), V(overridden) or V(absent)
   type: list
   elements: str
   sample:
@@ -243,12 +295,61 @@ undeclared:
   type: list
   elements: str
   sample: ["-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x2ec40e -m comment --comment \"sdn.egress old\" -j SNAT --to-source 192.0.2.9"]
+gathered:
+  description:
+    - With O(state=gathered), what we own, in this module's input format. Owned rules whose target
+      is neither SNAT, MASQUERADE nor REJECT are not listed.
+  returned: when O(state=gathered)
+  type: dict
+  contains:
+    rules:
+      description:
+        - The owned SNAT rules as O(rules) entries (C(mark) as C(iptables-save) prints it), one per
+          mark, egress IP and name, in chain order. C(name) is null for a comment that is just O(owner).
+        - Two entries with one mark (an owned duplicate) are both listed; O(state=present) would refuse them.
+      type: list
+      elements: dict
+      sample: [{"mark": "0x2ec40e", "egress_ip": "192.0.2.50", "name": "egress-test3"}]
+    rules_text:
+      description: The same rules as O(rules_text) lines; null when a name holds blanks (which that form cannot carry).
+      type: str
+      sample: "0x2ec40e 192.0.2.50 egress-test3\n"
+    cluster_cidrs:
+      description: The sources of the owned SNAT rules, in chain order (O(cluster_cidrs)).
+      type: list
+      elements: str
+      sample: [10.128.0.0/14]
+    masquerade_cluster:
+      description: Whether owned MASQUERADE rules exist in O(chain) (O(masquerade_cluster)).
+      type: bool
+    reject_inbound:
+      description: Whether owned REJECT rules exist in O(reject_chain) (O(reject_inbound)).
+      type: bool
+    reject_ips:
+      description: The egress IPs of the owned REJECT rules, in chain order.
+      type: list
+      elements: str
+      sample: [192.0.2.50]
+rendered:
+  description:
+    - With O(state=rendered), the lines of the C(iptables-restore --noflush) input that puts the
+      given rules into empty O(chain) and O(reject_chain) (C(-I) by number, C(COMMIT) per table).
+    - Feed them, one per line, to C(iptables-restore --noflush); on a chain that already holds
+      rules, run the module with O(state=present) instead.
+  returned: when O(state=rendered)
+  type: list
+  elements: str
+  sample:
+    - "*nat"
+    - "-I OPENSHIFT-MASQUERADE 1 -s 10.128.0.0/14 -d 10.128.0.0/14 -m mark --mark 0x2ec40e -m comment --comment \"sdn.egress egress-test3\" -j MASQUERADE"
+    - "-I OPENSHIFT-MASQUERADE 2 -s 10.128.0.0/14 -m mark --mark 0x2ec40e -m comment --comment \"sdn.egress egress-test3\" -j SNAT --to-source 192.0.2.50"
+    - "COMMIT"
 before:
   description:
     - Rules of the managed chains before the run, as C(iptables-save) prints them, by table
       (C(nat) for O(chain); C(filter) for O(reject_chain) when the filter table was read).
     - A chain that does not exist is an empty list.
-  returned: unless O(return_state=false)
+  returned: when O(state) is V(present), V(overridden) or V(absent), unless O(return_state=false)
   type: dict
   sample:
     nat:
@@ -256,7 +357,7 @@ before:
       - "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m comment --comment \"masquerade pod-to-external traffic\" -j OPENSHIFT-MASQUERADE-2"
 after:
   description: Same as RV(before) after the run (in check mode, the predicted content).
-  returned: unless O(return_state=false)
+  returned: when O(state) is V(present), V(overridden) or V(absent), unless O(return_state=false)
   type: dict
   sample:
     nat:
@@ -265,213 +366,11 @@ after:
       - "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m comment --comment \"masquerade pod-to-external traffic\" -j OPENSHIFT-MASQUERADE-2"
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sdn.egress.plugins.module_utils.iptables import (
-    ChainPlan,
-    Rule,
-    check_chain_name,
-    check_comment_text,
-    normalize_cidr,
-    normalize_ipv4,
-    normalize_mark,
-    owner_comment,
-    parse_save,
-    parse_snat_text,
-    render_reject,
-    render_snat,
-    restore_payload,
-    rule_key,
-)
-
-BINARIES = {
-    "auto": ("iptables-save", "iptables-restore"),
-    "nft": ("iptables-nft-save", "iptables-nft-restore"),
-    "legacy": ("iptables-legacy-save", "iptables-legacy-restore"),
-}
-RESTORE_WAIT = "30"  # seconds to wait for the xtables lock (legacy backend)
-
-
-def _source_rules(params):
-    """[(label, where, rule dict)]: the rules as given, from rules_text or rules.
-
-    where(field) is the prefix of a message about a field of the rule:
-    "rules[2].mark" or "rules_text line 3: '0xzz 192.0.2.1': mark".
-    """
-    def entry(index):
-        return lambda name: "rules[%d].%s" % (index, name)
-
-    def line_of(number, line):
-        return lambda name: "rules_text line %d: %r: %s" % (number, line, name)
-
-    if params["rules_text"] is None:
-        return [("rules[%d]" % i, entry(i), rule) for i, rule in enumerate(params["rules"])]
-    try:
-        lines = parse_snat_text(params["rules_text"])
-    except ValueError as exc:
-        raise ValueError("rules_text %s" % exc)
-    return [("rules_text line %d" % number, line_of(number, line), rule) for number, line, rule in lines]
-
-
-def _validate(params):
-    """Return (chain names, cidrs, entries) or raise ValueError("<field>: <problem>")."""
-
-    def field(name, check, value, *args):
-        # name: the field's label, or (where, field) to build it only for a message
-        try:
-            return check(value, *args)
-        except ValueError as exc:
-            raise ValueError("%s: %s" % (name if isinstance(name, str) else name[0](name[1]), exc))
-
-    for name in ("chain", "anchor_target", "reject_chain"):
-        field(name, check_chain_name, params[name])
-    field("owner", check_comment_text, params["owner"], False)
-    if not params["cluster_cidrs"]:
-        raise ValueError("cluster_cidrs: at least one network is needed")
-    cidrs = []
-    for i, cidr in enumerate(params["cluster_cidrs"]):
-        cidr = field("cluster_cidrs[%d]" % i, normalize_cidr, cidr)
-        if cidr in cidrs:
-            raise ValueError("cluster_cidrs[%d]: %r is listed twice" % (i, cidr))
-        cidrs.append(cidr)
-
-    entries, seen = [], {}
-    for label, where, rule in _source_rules(params):
-        mark = field((where, "mark"), normalize_mark, rule["mark"])
-        egress_ip = rule.get("egress_ip")
-        if egress_ip is not None:
-            egress_ip = field((where, "egress_ip"), normalize_ipv4, egress_ip)
-        elif params["state"] != "absent":
-            raise ValueError("%s: required with state=%s" % (where("egress_ip"), params["state"]))
-        name = rule.get("name") or None
-        if name is not None:
-            field((where, "name"), check_comment_text, name)
-        comment = field((where, "name"), owner_comment, params["owner"], name)
-        if params["state"] != "absent" and mark in seen:
-            raise ValueError("%s: %r is the same mark as %s; one mark can SNAT to one IP only"
-                             % (where("mark"), rule["mark"], seen[mark]))
-        seen.setdefault(mark, label)
-        entries.append({"mark": mark, "egress_ip": egress_ip, "comment": comment})
-    return cidrs, entries
-
-
-class EgressSnat:
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        save, restore = BINARIES[self.params["backend"]]
-        self.save = module.get_bin_path(save, required=True)
-        self.restore = module.get_bin_path(restore, required=True)
-
-    def read(self, table):
-        argv = [self.save, "-t", table]
-        rc, out, err = self.module.run_command(argv)
-        if rc != 0:
-            self.module.fail_json(msg="%s failed: %s" % (" ".join(argv), err.strip()), rc=rc, cmd=argv)
-        try:
-            tables = parse_save(out)
-        except ValueError as exc:
-            self.module.fail_json(msg="cannot parse %s output: %s" % (" ".join(argv), exc), cmd=argv)
-        return tables.get(table)
-
-    def chain(self, table_name, chain, block):
-        """Current lines of chain; fail (or plan its creation) when it is missing but needed."""
-        table = self.read(table_name)
-        if table is not None and table.has_chain(chain):
-            return table.rules[chain], []
-        if block and not self.params["create_chain"]:
-            self.module.fail_json(msg="chain %s does not exist in the %s table; create it first or set create_chain=true"
-                                  % (chain, table_name))
-        return [], [chain] if block else []
-
-    def plan(self, cidrs, entries):
-        p = self.params
-        state, owner = p["state"], p["owner"]
-        ordered = sorted(entries, key=lambda e: int(e["mark"], 16))
-
-        def ours(rule):
-            return rule.owned(owner)
-        marks = set(e["mark"] for e in entries)
-
-        nat_block = [] if state == "absent" else [
-            render_snat(p["chain"], cidr, e["mark"], e["egress_ip"], e["comment"]) for e in ordered for cidr in cidrs]
-        if state == "absent":
-            wanted = {}
-            for e in entries:
-                wanted.setdefault(e["mark"], set()).add(e["egress_ip"])
-
-            def nat_drop(rule):
-                ips = wanted.get(rule.mark)
-                return rule.owned(owner) and ips is not None and (None in ips or rule.to_source in ips)
-        else:
-            def nat_drop(rule):
-                if rule.owned(owner):
-                    return state == "overridden" or rule.mark in marks
-                return p["remove_conflicts"] and rule.target == "SNAT" and rule.mark in marks
-
-        nat_lines, nat_create = self.chain("nat", p["chain"], nat_block)
-        # our rules this run leaves alone (state=present) may stay among the wanted ones
-        nat = ChainPlan(p["chain"], nat_lines, nat_block, nat_drop, p["anchor_target"], inside=ours)
-        sections = [("nat", nat_create, [nat])]
-        plans = {"nat": nat}
-
-        if p["reject_inbound"] or state != "present":
-            reject_block = []
-            if p["reject_inbound"] and state != "absent":
-                ips = set()
-                for e in ordered:
-                    if e["egress_ip"] not in ips:
-                        ips.add(e["egress_ip"])
-                        reject_block.append(render_reject(p["reject_chain"], e["egress_ip"], e["comment"]))
-            if state == "absent":
-                still = set(Rule(line).to_source for line in nat.after if Rule(line).owned(owner))
-                gone = set(e["egress_ip"] for e in entries if e["egress_ip"]) | set(
-                    Rule(line).to_source for line in nat.deleted if Rule(line).owned(owner))
-                released = set(ip + "/32" for ip in gone - still)
-
-                def filter_drop(rule):
-                    return rule.owned(owner) and rule.destination in released
-            else:
-                def filter_drop(rule):
-                    return state == "overridden" and rule.owned(owner)
-
-            lines, create = self.chain("filter", p["reject_chain"], reject_block)
-            plans["filter"] = ChainPlan(p["reject_chain"], lines, reject_block, filter_drop, inside=ours)
-            sections.append(("filter", create, [plans["filter"]]))
-        return plans, restore_payload(sections)
-
-    def undeclared(self, plans):
-        """Owned rules a state=overridden run with the same rules would delete (see report_undeclared)."""
-        owner = self.params["owner"]
-        out = []
-        for table, chain in (("nat", self.params["chain"]), ("filter", self.params["reject_chain"])):
-            plan = plans.get(table)
-            if plan is None:  # reject_inbound=false: present did not read the filter chain
-                lines, dummy = self.chain(table, chain, [])
-                out.extend(line for line in lines if Rule(line).owned(owner))
-                continue
-            block = set(rule_key(line) for line in plan.block)
-            out.extend(line for line in plan.after if rule_key(line) not in block and Rule(line).owned(owner))
-        return out
-
-    def apply(self, payload, plans):
-        argv = [self.restore, "--noflush", "--wait", RESTORE_WAIT]
-        rc, out, err = self.module.run_command(argv, data="\n".join(payload))
-        if rc != 0:
-            self.module.fail_json(msg="%s failed: %s" % (" ".join(argv), err.strip()), rc=rc, cmd=argv,
-                                  commands=payload)
-        after = {}
-        for table, plan in plans.items():
-            current = self.read(table)
-            after[table] = list(current.rules.get(plan.chain, [])) if current is not None else []
-            if [rule_key(line) for line in after[table]] != [rule_key(line) for line in plan.after]:
-                self.module.fail_json(msg="chain %s (%s) differs from the plan after iptables-restore; "
-                                          "was it changed concurrently?" % (plan.chain, table),
-                                      commands=payload, expected=plan.after, actual=after[table])
-        return after
-
-
-def _text(chains):
-    return "".join("*%s\n%s" % (table, "".join(line + "\n" for line in lines)) for table, lines in chains.items())
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.sdn.egress.plugins.module_utils import snat
+from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR
+from ansible_collections.sdn.egress.plugins.module_utils.iptables import BINARIES, Iptables
+from ansible_collections.sdn.egress.plugins.module_utils.runner import CommandError
 
 
 def main():
@@ -487,37 +386,42 @@ def main():
                 name=dict(type="str"),
             )),
             rules_text=dict(type="str"),
-            state=dict(type="str", choices=["present", "absent", "overridden"], default="present"),
+            state=dict(type="str", choices=list(snat.STATES), default="present"),
             owner=dict(type="str", default="sdn.egress"),
             remove_conflicts=dict(type="bool", default=False),
             reject_inbound=dict(type="bool", default=False),
             reject_chain=dict(type="str", default="OPENSHIFT-FIREWALL-ALLOW"),
-            backend=dict(type="str", choices=["auto", "nft", "legacy"], default="auto"),
+            masquerade_cluster=dict(type="bool", default=False),
+            backend=dict(type="str", choices=list(BINARIES), default="auto"),
             return_state=dict(type="bool", default=True),
             report_undeclared=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("rules", "rules_text")],
         supports_check_mode=True,
     )
+    if not HAS_NETADDR:
+        module.fail_json(msg=missing_required_lib("netaddr"), exception=NETADDR_IMPORT_ERROR)
     try:
-        cidrs, entries = _validate(module.params)
+        spec = snat.validate(module.params)
     except ValueError as exc:
         module.fail_json(msg=str(exc))
+    if spec.state == "rendered":
+        module.exit_json(changed=False, rendered=snat.rendered(spec))
 
-    snat = EgressSnat(module)
-    plans, payload = snat.plan(cidrs, entries)
-    before = dict((table, plan.before) for table, plan in plans.items())
-    if payload and not module.check_mode:
-        after = snat.apply(payload, plans)
-    else:
-        after = dict((table, plan.after) for table, plan in plans.items())
+    cli = Iptables(module, module.params["backend"])
+    try:
+        if spec.state == "gathered":
+            module.exit_json(changed=False, gathered=snat.gathered(spec, cli.read))
+        result = snat.converge(spec, cli, module.check_mode)
+    except (snat.SnatError, CommandError) as exc:
+        module.fail_json(**exc.fail_args())
+    except ValueError as exc:  # iptables-save output that cannot be parsed
+        module.fail_json(msg=str(exc))
 
-    result = dict(changed=bool(payload), commands=payload, before=before, after=after)
-    if module.params["report_undeclared"] and module.params["state"] == "present":
-        result["undeclared"] = snat.undeclared(plans)
     if module._diff:
-        where = ", ".join("%s %s" % (table, plan.chain) for table, plan in plans.items())
-        result["diff"] = dict(before=_text(before), after=_text(after),
+        where = ", ".join("%s %s" % (table, chain) for table, chain in
+                          (("nat", spec.chain), ("filter", spec.reject_chain)) if table in result["before"])
+        result["diff"] = dict(before=snat.diff_text(result["before"]), after=snat.diff_text(result["after"]),
                               before_header="iptables (%s)" % where, after_header="iptables (%s)" % where)
     if not module.params["return_state"]:
         result.pop("before", None)

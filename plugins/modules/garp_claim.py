@@ -29,9 +29,12 @@ description:
     would send) frames. In check mode nothing is sent, not even probes.
   - With O(addresses) several addresses are announced together; each burst carries the frames of
     every address, so announcing many addresses takes O(count) bursts in all, not per address.
-  - Needs root or C(CAP_NET_RAW) on the target. IPv4 on Ethernet interfaces only.
+  - Needs root or C(CAP_NET_RAW) on the target. IPv4 on Ethernet interfaces only (an IPv6 address is refused naming its field).
 author:
   - sdn.egress developers (@sdn-egress)
+requirements:
+  - C(ip) from iproute2 with JSON output (C(ip -j)), to find the interface holding an address
+  - netaddr (Python library, C(python3-netaddr)) on the managed node
 options:
   address:
     description:
@@ -201,17 +204,18 @@ probe:
            "answer": {"op": "reply", "sender_ip": "192.0.2.50", "sender_mac": "02:42:c0:00:02:0d"}}
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.sdn.egress.plugins.module_utils import garp
-from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import (
-    NetaddrError,
+from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR, AddrError
+from ansible_collections.sdn.egress.plugins.module_utils.ipaddr import (
+    Ip,
     choose_interface,
     holders_by_address,
-    read_interfaces,
     validate_address,
     validate_addresses,
     validate_ifname,
 )
+from ansible_collections.sdn.egress.plugins.module_utils.runner import CommandError
 
 NOT_PROBED = {"performed": False, "probes_sent": 0, "conflict": False, "conflicting_mac": None, "answer": None}
 
@@ -245,7 +249,7 @@ def pick_interface(module, interfaces, address, interface, held):
                      "(sdn.egress.egress_addr) or set interface" % address)
     try:
         name = choose_interface(interfaces, address)[0]
-    except NetaddrError as exc:
+    except AddrError as exc:
         fail(module, "address: %s is not configured on any interface, and: %s" % (address, exc))
     module.warn("address %s is not configured yet; check mode assumes interface %s" % (address, name))
     return by_name[name]
@@ -284,6 +288,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    if not HAS_NETADDR:
+        module.fail_json(msg=missing_required_lib("netaddr"), exception=NETADDR_IMPORT_ERROR)
     single = params["address"] is not None
     try:
         if single:
@@ -291,7 +297,7 @@ def main():
         else:
             addresses = validate_addresses(params["addresses"])
         interface = validate_ifname(params["interface"]) if params["interface"] is not None else None
-    except NetaddrError as exc:
+    except AddrError as exc:
         fail(module, str(exc))
     for field, minimum in (("count", 1), ("probe_count", 1)):
         if params[field] < minimum:
@@ -308,8 +314,10 @@ def main():
         module.exit_json(**nothing)
 
     try:
-        interfaces = read_interfaces(module.run_command, module.get_bin_path("ip", required=True))
-    except NetaddrError as exc:
+        interfaces = Ip(module).interfaces()
+    except CommandError as exc:
+        module.fail_json(sent=0, probe=NOT_PROBED, **exc.fail_args())
+    except AddrError as exc:  # output that cannot be parsed
         fail(module, str(exc))
     targets = announce_targets(module, interfaces, addresses, interface)
 

@@ -5,6 +5,9 @@ The node has eth0 192.0.2.12/24 (the node IP) and a second NIC eth1 198.51.100.1
 veth ends whose peers sit in a second namespace.
 """
 import json
+import os
+import shlex
+import subprocess
 
 import pytest
 
@@ -143,11 +146,11 @@ def test_absent(node, ansible):
 
 
 @pytest.mark.parametrize("args,msg", [
-    ({"address": "192.0.2.500"}, "address: '192.0.2.500' is not a valid IPv4 address"),
-    ({"addresses": ["198.51.100.50", "198.51.100"]}, "addresses[1]: '198.51.100' is not a valid IPv4 address"),
+    ({"address": "192.0.2.500"}, "address: 192.0.2.500 is not an IPv4 address"),
+    ({"addresses": ["198.51.100.50", "198.51.100"]}, "addresses[1]: 198.51.100 is not an IPv4 address"),
     ({"address": "198.51.100.50", "interface": "eth1:0"}, "interface: 'eth1:0' is not a valid interface name"),
     ({"address": "198.51.100.50", "label_suffix": "x y"}, "label_suffix: 'x y' must be"),
-    ({"address": "198.51.100.50", "node_ip": "node"}, "node_ip: 'node' is not a valid IPv4 address"),
+    ({"address": "198.51.100.50", "node_ip": "node"}, "node_ip: node is not an IPv4 address"),
 ])
 def test_bad_input_names_the_field_and_changes_nothing(node, ansible, args, msg):
     before = addrs(node)
@@ -175,3 +178,22 @@ def test_named_groups_claim_with_the_others_in_one_run_then_unchanged(node, ansi
     assert [e["address"] for e in res["released"]] == ["198.51.100.61"]
     assert ("eth1", "203.0.113.7/32", "eth1:sdne") in addrs(node)
     assert ("eth1", "198.51.100.61/24", "eth1:sdne") not in addrs(node)
+
+
+@pytest.mark.parametrize("module, args", [
+    ("sdn.egress.egress_addr", {"address": "198.51.100.50"}),
+    ("sdn.egress.garp_claim", {"address": "192.0.2.12"}),
+])
+def test_without_netaddr_the_module_names_the_library(node, ansible, workdir, module, args):
+    """On a Python whose path lacks netaddr (-S: no site-packages) the module fails naming it,
+    before it reads or changes anything."""
+    python = os.path.join(workdir, "python-no-netaddr")
+    with open(python, "w") as f:
+        f.write('#!/bin/sh\nexec %s -S "$@"\n' % shlex.quote(node.python))
+    os.chmod(python, 0o755)
+    check = subprocess.run([python, "-c", "import netaddr"], capture_output=True, text=True, timeout=60, check=False)
+    assert check.returncode != 0 and "No module named 'netaddr'" in check.stderr, check
+    before = addrs(node)
+    res = failed(ansible([{"name": "m", module: args}], play_vars={"ansible_python_interpreter": python}))
+    assert res["msg"].startswith("Failed to import the required Python library (netaddr) on "), res
+    assert addrs(node) == before

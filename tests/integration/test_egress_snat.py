@@ -7,7 +7,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import selectors
+import shlex
 import subprocess
 import sys
 
@@ -52,11 +54,12 @@ backends = pytest.mark.parametrize("backend", ["nft", "legacy"])
 class Tables:
     """iptables of one backend inside a namespace, with the openshift-sdn chains built."""
 
-    def __init__(self, ns, backend, chain_rules=None):
+    def __init__(self, ns, backend, chain_rules=None, build=True):
         self.ns = ns
         self.backend = backend
-        rules = [RETURN] + list(chain_rules or []) + [ANCHOR]
-        self.ns.run(["iptables-%s-restore" % backend, "--noflush"], input=SDN % "\n".join(rules))
+        if build:
+            rules = [RETURN] + list(chain_rules or []) + [ANCHOR]
+            self.ns.run(["iptables-%s-restore" % backend, "--noflush"], input=SDN % "\n".join(rules))
 
     def save(self, table):
         out = self.ns.run(["iptables-%s-save" % self.backend, "-t", table]).stdout
@@ -181,11 +184,11 @@ def test_300_rules_in_one_restore(netns, ansible, backend):
 @backends
 @pytest.mark.parametrize("rules, cidrs, message", [
     ([{"mark": "0x1", "egress_ip": "192.0.2.1"}, {"mark": "0xnope", "egress_ip": "192.0.2.2"}], None,
-     "rules[1].mark: '0xnope'"),
+     "rules[1].mark: 0xnope is not an integer"),
     ([{"mark": "0x1", "egress_ip": "192.0.2.1"}, {"mark": "0x2", "egress_ip": "192.0.2.256"}], None,
-     "rules[1].egress_ip: '192.0.2.256' is not a valid IPv4 address"),
+     "rules[1].egress_ip: 192.0.2.256 is not an IPv4 address"),
     ([{"mark": "0x1", "egress_ip": "192.0.2.1"}], ["10.128.0.0/14", "10.128.0.0/99"],
-     "cluster_cidrs[1]: '10.128.0.0/99' is not a valid IPv4 network"),
+     "cluster_cidrs[1]: 10.128.0.0/99 is not an IPv4 network (address/prefix)"),
 ])
 def test_bad_input_changes_nothing(netns, ansible, backend, rules, cidrs, message):
     tables = Tables(netns, backend)
@@ -319,8 +322,8 @@ def test_rules_text_converges_and_equals_the_list_form(netns, ansible, backend):
 
 @backends
 @pytest.mark.parametrize("bad, message", [
-    ("0xnope 192.0.2.2 b", "rules_text line 3: '0xnope 192.0.2.2 b': mark: '0xnope' is not a mark"),
-    ("0x2 192.0.2.256 b", "rules_text line 3: '0x2 192.0.2.256 b': egress_ip: '192.0.2.256' is not a valid IPv4 address"),
+    ("0xnope 192.0.2.2 b", "rules_text line 3: '0xnope 192.0.2.2 b': mark: 0xnope is not an integer"),
+    ("0x2 192.0.2.256 b", "rules_text line 3: '0x2 192.0.2.256 b': egress_ip: 192.0.2.256 is not an IPv4 address"),
     ("0x2 192.0.2.2 two words", "rules_text line 3: '0x2 192.0.2.2 two words': expected MARK EGRESS_IP [NAME]"),
 ])
 def test_rules_text_malformed_line_changes_nothing(netns, ansible, backend, bad, message):
@@ -331,3 +334,218 @@ def test_rules_text_malformed_line_changes_nothing(netns, ansible, backend, bad,
     assert run.rc != 0 and result.get("failed"), run
     assert result["msg"].startswith(message), result["msg"]
     assert tables.save("nat") + tables.save("filter") == initial
+
+
+# --- masquerade_cluster (openshift-sdn 4.8+), gathered, rendered ---------------------------
+
+def masquerade(mark, name, cidr="10.128.0.0/14"):
+    return ('-A OPENSHIFT-MASQUERADE -s %s -d %s -m mark --mark %s -m comment --comment "sdn.egress %s" -j MASQUERADE'
+            % (cidr, cidr, mark, name))
+
+
+OURS_48 = [masquerade("0x2ec40e", "egress-test3"), OURS[0], masquerade("0x6f7936", "egress-test"), OURS[1]]
+# the 4.8 pair openshift-sdn itself writes (no comment: not ours)
+SDN_48 = ["-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -d 10.128.0.0/14 -m mark --mark 0x1df6552 -j MASQUERADE",
+          "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x1df6552 -j SNAT --to-source 192.0.2.12"]
+
+
+@backends
+def test_masquerade_cluster_check_mode_converge_idempotent_and_pruned(netns, ansible, backend):
+    tables = Tables(netns, backend, SDN_48)
+    initial = tables.save("nat") + tables.save("filter")
+    args = dict(rules=RULES, masquerade_cluster=True, reject_inbound=True)
+
+    run, check = snat(ansible, netns, backend, check=True, diff=True, **args)
+    assert run.rc == 0 and check["changed"], run
+    assert tables.save("nat") + tables.save("filter") == initial
+    run, first = snat(ansible, netns, backend, diff=True, **args)
+    assert run.rc == 0 and first["changed"] and first["commands"] == check["commands"], run
+    # byte-identical to this backend's iptables-save, each MASQUERADE right above its SNAT rule
+    assert tables.chain() == first["after"]["nat"] == check["after"]["nat"] == [RETURN] + SDN_48 + OURS_48 + [ANCHOR]
+    converged = tables.save("nat") + tables.save("filter")
+    for check_mode in (False, True):
+        run, again = snat(ansible, netns, backend, check=check_mode, **args)
+        assert run.rc == 0 and not again["changed"] and again["commands"] == [], run
+    assert tables.save("nat") + tables.save("filter") == converged
+
+    # a MASQUERADE rule moved below its SNAT rule is put back
+    tables.restore(["*nat", "-D %s 4" % CHAIN, "-I %s 5 %s" % (CHAIN, OURS_48[0][len("-A %s " % CHAIN):]), "COMMIT"])
+    assert tables.chain()[3:5] == [OURS_48[1], OURS_48[0]]
+    run, moved = snat(ansible, netns, backend, **args)
+    assert run.rc == 0 and moved["changed"], run
+    assert tables.chain() == [RETURN] + SDN_48 + OURS_48 + [ANCHOR]
+
+    # option off: our MASQUERADE rules go, openshift-sdn's stays; overridden to nothing removes the rest
+    run, off = snat(ansible, netns, backend, rules=RULES, reject_inbound=True)
+    assert run.rc == 0 and off["changed"], run
+    assert tables.chain() == [RETURN] + SDN_48 + OURS + [ANCHOR]
+    run, gone = snat(ansible, netns, backend, rules=[], state="overridden", masquerade_cluster=True)
+    assert run.rc == 0 and gone["changed"], run
+    assert tables.chain() == [RETURN] + SDN_48 + [ANCHOR]
+
+
+@backends
+def test_gathered_returns_what_we_own_and_changes_nothing(netns, ansible, backend):
+    tables = Tables(netns, backend, SDN_48)
+    run, dummy = snat(ansible, netns, backend, rules=RULES, masquerade_cluster=True, reject_inbound=True,
+                      cluster_cidrs=["10.128.0.0/14", "10.132.0.0/14"])
+    assert run.rc == 0, run
+    state = tables.save("nat") + tables.save("filter")
+    for check_mode in (False, True):
+        run, found = snat(ansible, netns, backend, check=check_mode, state="gathered")
+        assert run.rc == 0 and found["changed"] is False, run
+        assert found["gathered"] == {
+            "rules": [{"mark": "0x2ec40e", "egress_ip": "192.0.2.50", "name": "egress-test3"},
+                      {"mark": "0x6f7936", "egress_ip": "192.0.2.11", "name": "egress-test"}],
+            "rules_text": "0x2ec40e 192.0.2.50 egress-test3\n0x6f7936 192.0.2.11 egress-test\n",
+            "cluster_cidrs": ["10.128.0.0/14", "10.132.0.0/14"],
+            "masquerade_cluster": True,
+            "reject_inbound": True,
+            "reject_ips": ["192.0.2.50", "192.0.2.11"],
+        }
+    assert tables.save("nat") + tables.save("filter") == state
+    # fed back, in either form, it is what is there
+    found = found["gathered"]
+    for form in ({"rules": found["rules"]}, {"rules_text": found["rules_text"]}):
+        run, again = snat(ansible, netns, backend, state="overridden", cluster_cidrs=found["cluster_cidrs"],
+                          masquerade_cluster=found["masquerade_cluster"], reject_inbound=found["reject_inbound"], **form)
+        assert run.rc == 0 and not again["changed"], run
+    # nothing of ours: empty
+    run, dummy = snat(ansible, netns, backend, rules=[], state="overridden")
+    run, empty = snat(ansible, netns, backend, state="gathered")
+    assert empty["gathered"]["rules"] == [] and empty["gathered"]["masquerade_cluster"] is False
+
+
+def _wrapper(workdir, name, body):
+    path = os.path.join(workdir, name)
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n" + body + "\n")
+    os.chmod(path, 0o755)
+    return path
+
+
+# every directory of PATH and those get_bin_path adds gets an empty tmpfs over it, in a mount
+# namespace of the module's own (the host keeps its iptables)
+HIDE_SBIN = ('for d in /sbin /usr/sbin /usr/local/sbin; do if [ -d "$d" ] && [ ! -L "$d" ]; then '
+             'mount -t tmpfs -o size=1m sdnt-empty "$d" || exit 1; fi; done; PATH=/usr/bin:/bin; export PATH; '
+             'exec "$0" "$@"')
+
+
+def test_rendered_runs_without_iptables_installed(netns, ansible, workdir):
+    python = _wrapper(workdir, "python-no-iptables", "exec %s \"$@\"" % " ".join(
+        shlex.quote(arg) for arg in netns.argv(["unshare", "--mount", "--propagation", "private",
+                                                "sh", "-c", HIDE_SBIN, sys.executable])))
+    probe = subprocess.run([python, "-c", "import os, shutil; print(shutil.which('iptables-save'), "
+                            "[d for d in ('/sbin', '/usr/sbin', '/usr/local/sbin') if os.path.exists(d + '/iptables-save')])"],
+                           capture_output=True, text=True, timeout=60, check=True)
+    assert probe.stdout.strip() == "None []", probe
+    play_vars = {"ansible_python_interpreter": python}
+
+    # the same module, asked to read the host, finds no iptables there: the hiding works
+    present = ansible([{"name": "snat", "sdn.egress.egress_snat": {"rules": RULES}}], play_vars=play_vars)
+    assert present.rc != 0 and present.last["msg"].startswith(
+        "Failed to find required executable \"iptables-save\""), present.last
+
+    text = "0x2EC40E 192.0.2.50 egress-test3\n7305526 192.0.2.11 egress-test\n"
+    done = ansible([{"name": "snat", "sdn.egress.egress_snat": {
+        "state": "rendered", "rules_text": text, "masquerade_cluster": True, "reject_inbound": True}}],
+        play_vars=play_vars)
+    assert done.rc == 0 and done.last["changed"] is False, done
+    rendered = done.last["rendered"]
+    prefix = "-A %s " % CHAIN
+    assert rendered == ["*nat"] + ["-I %s %d %s" % (CHAIN, n, line[len(prefix):]) for n, line in enumerate(OURS_48, 1)] + [
+        "COMMIT", "*filter",
+        '-I OPENSHIFT-FIREWALL-ALLOW 1 -d 192.0.2.50/32 -m conntrack --ctstate NEW -m comment --comment '
+        '"sdn.egress egress-test3" -j REJECT --reject-with icmp-port-unreachable',
+        '-I OPENSHIFT-FIREWALL-ALLOW 2 -d 192.0.2.11/32 -m conntrack --ctstate NEW -m comment --comment '
+        '"sdn.egress egress-test" -j REJECT --reject-with icmp-port-unreachable',
+        "COMMIT"]
+
+
+@backends
+def test_rendered_payload_applied_to_empty_chains_is_what_present_makes(make_netns, ansible, workdir, backend):
+    """The rendered lines, fed to this backend's iptables-restore --noflush on empty chains, give
+    exactly the chains a present run converges to (and a present run then changes nothing)."""
+    ns = make_netns("r")
+    ns.run(["iptables-%s-restore" % backend, "--noflush"],
+           input="*nat\n:%s - [0:0]\nCOMMIT\n*filter\n:%s - [0:0]\nCOMMIT\n" % (CHAIN, REJECT_CHAIN))
+    args = dict(rules=RULES, masquerade_cluster=True, reject_inbound=True)
+    done = ansible([{"name": "snat", "sdn.egress.egress_snat": dict(args, state="rendered")}])  # no host involved
+    assert done.rc == 0, done
+    ns.run(["iptables-%s-restore" % backend, "--noflush"], input="\n".join(done.last["rendered"]) + "\n")
+    tables = Tables(ns, backend, build=False)
+    assert tables.chain() == OURS_48
+    run, present = snat(ansible, ns, backend, **args)
+    assert run.rc == 0 and not present["changed"], run
+
+
+@pytest.mark.parametrize("state", ["present", "rendered", "gathered"])
+def test_without_netaddr_the_module_names_the_library(netns, ansible, workdir, state):
+    """On a Python whose path lacks netaddr (-S: no site-packages), the module fails naming it and
+    changes nothing."""
+    python = _wrapper(workdir, "python-no-netaddr", 'exec %s -S "$@"' % shlex.quote(netns.python))
+    check = subprocess.run([python, "-c", "import netaddr"], capture_output=True, text=True, timeout=60, check=False)
+    assert check.returncode != 0 and "No module named 'netaddr'" in check.stderr, check
+    tables = Tables(netns, "nft")
+    initial = tables.save("nat") + tables.save("filter")
+    params = {"state": state, "backend": "nft"}
+    if state != "gathered":
+        params["rules"] = RULES
+    run = ansible([{"name": "snat", "sdn.egress.egress_snat": params}],
+                  play_vars={"ansible_python_interpreter": python})
+    assert run.rc != 0 and run.last["failed"], run
+    assert run.last["msg"].startswith("Failed to import the required Python library (netaddr) on "), run.last
+    assert tables.save("nat") + tables.save("filter") == initial
+
+
+CLIENT_FROM = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_MARK, int(sys.argv[3], 0))
+s.bind(("10.128.0.5", int(sys.argv[4])))
+s.settimeout(5)
+s.sendto(b"who am i", (sys.argv[1], int(sys.argv[2])))
+print(s.recv(100).decode())
+"""
+
+
+@backends
+def test_packet_to_the_cluster_network_is_masqueraded_not_snated(make_netns, ansible, backend):
+    """A marked pod packet (10.128.0.5) to an address outside the cluster network leaves with the
+    egress IP; to a cluster address (10.129.0.9, reached through the same link) it leaves with
+    the node IP when masquerade_cluster is on, and with the egress IP when it is off."""
+    node, ext = make_netns("n"), make_netns("x")
+    node.run(["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth1", "netns", ext.name])
+    node.run(["ip", "addr", "add", "192.0.2.1/24", "dev", "eth0"])
+    node.run(["ip", "addr", "add", "192.0.2.50/24", "dev", "eth0"])           # the egress IP is held here
+    node.run(["ip", "addr", "add", "10.128.0.5/32", "dev", "lo"])              # a "pod" source
+    node.run(["ip", "link", "set", "eth0", "up"])
+    node.run(["ip", "route", "add", "10.129.0.9/32", "via", "192.0.2.2"])     # another node's pod, behind eth0
+    ext.run(["ip", "addr", "add", "192.0.2.2/24", "dev", "eth1"])
+    ext.run(["ip", "addr", "add", "10.129.0.9/32", "dev", "eth1"])
+    ext.run(["ip", "link", "set", "eth1", "up"])
+    Tables(node, backend)
+    servers = [ext.popen([sys.executable, "-c", SERVER, address, "30"], stdout=subprocess.PIPE, text=True)
+               for address in ("192.0.2.2", "10.129.0.9")]
+    source_ports = iter(range(40001, 40100))  # a new 5-tuple per packet: no conntrack entry is reused
+
+    def seen(server, address):
+        port = ports[server]
+        return node.run([sys.executable, "-c", CLIENT_FROM, address, port, "0x2ec40e", str(next(source_ports))],
+                        timeout=15).stdout.strip()
+
+    try:
+        ports = [_read_line(server, 10) for server in servers]
+        run, result = snat(ansible, node, backend, rules=[RULES[0]], masquerade_cluster=True)
+        assert run.rc == 0 and result["changed"], run
+        assert seen(0, "192.0.2.2") == "192.0.2.50"
+        assert seen(1, "10.129.0.9") == "192.0.2.1"
+        run, result = snat(ansible, node, backend, rules=[RULES[0]], masquerade_cluster=False)
+        assert run.rc == 0 and result["changed"], run
+        assert seen(1, "10.129.0.9") == "192.0.2.50"
+        assert seen(0, "192.0.2.2") == "192.0.2.50"
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait(timeout=10)
+            server.stdout.close()

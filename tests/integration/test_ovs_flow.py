@@ -304,7 +304,7 @@ def test_flows_text_overridden_and_absent(br0, netns, ansible):
 
 
 @pytest.mark.parametrize('bad, message', [
-    ('table=x,ip,actions=drop', "flows_text line 4: 'table=x,ip,actions=drop': table must be an integer"),
+    ('table=x,ip,actions=drop', "flows_text line 4: 'table=x,ip,actions=drop': table: x is not an integer"),
     ('cookie=0x1,table=100,ip,actions=drop', "flows_text line 4: 'cookie=0x1,table=100,ip,actions=drop': cookie"),
     ('table=100,priority=7,ip,reg0=0xZZ,actions=drop',
      "flows_text line 4: 'table=100,priority=7,ip,reg0=0xZZ,actions=drop': match 'ip,reg0=0xZZ' is invalid: "),
@@ -321,3 +321,230 @@ def test_flows_text_malformed_line_fails_and_changes_nothing(br0, netns, ansible
     assert res.rc != 0, res
     assert res.last['msg'].startswith(message), res.last['msg']
     assert dump(br0) == before
+
+
+# --- groups (OpenFlow 1.3), recorded in the bridge's external_ids ------------------------------
+
+KEY = 'sdn-egress-groups-65677265'
+REMOTE = ('group_id=3064846,type=select,bucket=actions=' + TUNNEL
+          + ',bucket=actions=' + TUNNEL.replace('10.0.0.2', '10.0.0.4'))
+REMOTE_FLOW = {'table': 101, 'priority': 100, 'match': 'ip,reg0=0x2ec40e', 'actions': 'ct(commit),group:3064846'}
+FOREIGN_GROUP = 'group_id=9,type=select,bucket=actions=output:2'
+
+
+def local_group(ovs, vnid=7):
+    """The 4.8 layout's local bucket: tun0's MAC, the namespace's mark, out tun0."""
+    mac = ovs.vsctl('get', 'Interface', 'tun0', 'mac_in_use').strip().strip('"')
+    return 'group_id=%d,type=select,bucket=actions=set_field:%s->eth_dst,set_field:0x%x->pkt_mark,output:2' % (
+        vnid, mac, vnid)
+
+
+def groups(ovs):
+    """Groups as ovs-ofctl dump-groups prints them, sorted by id; the independent truth."""
+    out = ovs.ofctl('--no-names', 'dump-groups', ovs.bridge)
+    lines = [line.strip() for line in out.splitlines() if line.strip().startswith('group_id=')]
+    return sorted(lines, key=lambda line: int(line.split(',', 1)[0][len('group_id='):]))
+
+
+def record(ovs):
+    """The bridge's external_ids record of our groups (None when there is none)."""
+    out = ovs.vsctl('--if-exists', 'get', 'Bridge', ovs.bridge, 'external_ids:' + KEY).strip()
+    return out.strip('"') or None
+
+
+@pytest.fixture
+def br0g(br0):
+    """br0 with the SDN flows and a group that is not ours."""
+    br0.ofctl('add-group', br0.bridge, FOREIGN_GROUP)
+    return br0
+
+
+def test_groups_converge_idempotent_check_mode_predicts(br0g, netns, ansible):
+    local = local_group(br0g)
+    args = {'flows': [REMOTE_FLOW], 'groups': [REMOTE, local]}
+    flows_before, groups_before = dump(br0g), groups(br0g)
+
+    predicted = ansible([task(br0g, **args)], check=True, netns=netns)
+    assert predicted.rc == 0 and predicted.changed, predicted
+    assert (dump(br0g), groups(br0g), record(br0g)) == (flows_before, groups_before, None)
+
+    first = ansible([task(br0g, **args)], netns=netns)
+    assert first.rc == 0 and first.changed, first
+    assert first.last['commands'] == predicted.last['commands'] == [
+        'group add ' + REMOTE, 'group add ' + local,
+        'flow add cookie=0x65677265,table=101,priority=100,ip,reg0=0x2ec40e actions=ct(commit),group:3064846']
+    assert first.last['groups_owned'] == predicted.last['groups_owned'] == [7, 3064846]
+    assert groups(br0g) == [local, FOREIGN_GROUP, REMOTE]
+    assert record(br0g) == '7,3064846'
+    assert owned(br0g) == ['cookie=0x65677265, table=101, priority=100,ip,reg0=0x2ec40e actions=ct(commit),group:3064846']
+    assert foreign(br0g) == flows_before
+
+    second = ansible([task(br0g, **args)], netns=netns)
+    assert second.rc == 0 and not second.changed and second.last['commands'] == [], second
+    again = ansible([task(br0g, **args)], check=True, netns=netns)
+    assert again.rc == 0 and not again.changed, again
+
+
+def test_group_spelling_variants_produce_no_change(br0g, netns, ansible):
+    """Each variant normalised the way OVS prints it: hex id, field order, upper-case MAC,
+    mod_dl_dst, decimal values, default weight, ff watch ports, and a ct() bucket (judged by
+    parse-group). (OVS itself keeps `load:` and `set_field:` apart, for flows as for buckets.)"""
+    mac = br0g.vsctl('get', 'Interface', 'tun0', 'mac_in_use').strip().strip('"')
+    canonical = [
+        'group_id=5,type=select,bucket=actions=ct(commit),set_field:0x5->pkt_mark,output:2',
+        'group_id=6,type=select,bucket=weight:50,actions=output:1,bucket=actions=output:2',
+        'group_id=7,type=select,bucket=actions=set_field:%s->eth_dst,set_field:0x7->pkt_mark,output:2' % mac,
+        'group_id=8,type=ff,bucket=watch_port:1,actions=output:1,bucket=watch_port:2,actions=output:2',
+        REMOTE,
+    ]
+    first = ansible([task(br0g, groups=canonical)], netns=netns)
+    assert first.rc == 0 and first.changed, first
+    state = (groups(br0g), record(br0g))
+    assert state == (canonical[:4] + [FOREIGN_GROUP, REMOTE], '5,6,7,8,3064846')
+
+    variants = [
+        'type=select group_id=5 bucket=ct(commit),set_field:5->pkt_mark,output:2',
+        'group_id=6,type=select,bucket=weight=50,output:1,bucket=weight:1,actions=output:2',
+        'group_id=0x7,type=select,bucket=actions=mod_dl_dst:%s,set_field:7->pkt_mark,output:2' % mac.upper(),
+        'group_id=8,type=fast_failover,bucket=watch_port:1,actions=output:1,bucket=watch_port:2,actions=output:2',
+        REMOTE.replace('group_id=3064846', 'group_id=0x2EC40E').replace('NXM_NX_REG0[]', 'NXM_NX_REG0[0..31]'),
+    ]
+    res = ansible([task(br0g, groups=variants), task(br0g, name='text', groups_text='\n'.join(variants) + '\n')],
+                  netns=netns)
+    assert res.rc == 0 and not res.changed, res
+    assert (groups(br0g), record(br0g)) == state
+
+
+def test_groups_modify_and_prune_with_diff(br0g, netns, ansible):
+    local = local_group(br0g)
+    assert ansible([task(br0g, flows=[REMOTE_FLOW], groups=[REMOTE, local])], netns=netns).rc == 0
+    sdn = foreign(br0g)
+
+    one_node = REMOTE.rsplit(',bucket=', 1)[0]  # the first remote bucket only
+    res = ansible([task(br0g, groups=[one_node])], diff=True, netns=netns)
+    assert res.rc == 0 and res.changed, res
+    assert res.last['commands'] == ['group modify ' + one_node]
+    assert res.last['diff']['before'] == '%s\nexternal_ids:%s="7,3064846"\n' % (REMOTE, KEY)
+    assert res.last['diff']['after'] == '%s\nexternal_ids:%s="7,3064846"\n' % (one_node, KEY)
+    assert groups(br0g) == [local, FOREIGN_GROUP, one_node]
+
+    pruned = ansible([task(br0g, state='overridden', scope_table=101, flows=[], groups=[local])], diff=True, netns=netns)
+    assert pruned.rc == 0 and pruned.changed, pruned
+    assert pruned.last['commands'] == [
+        'flow delete_strict cookie=0x65677265/-1,table=101,priority=100,ip,reg0=0x2ec40e',
+        'group delete group_id=3064846']
+    assert pruned.last['groups_removed'] == [one_node]
+    assert pruned.last['diff']['before'] == (
+        'cookie=0x65677265, table=101, priority=100,ip,reg0=0x2ec40e actions=ct(commit),group:3064846\n'
+        '%s\n%s\nexternal_ids:%s="7,3064846"\n' % (local, one_node, KEY))
+    assert pruned.last['diff']['after'] == '%s\nexternal_ids:%s="7"\n' % (local, KEY)
+    assert groups(br0g) == [local, FOREIGN_GROUP] and record(br0g) == '7'
+    assert owned(br0g) == [] and foreign(br0g) == sdn
+
+    emptied = ansible([task(br0g, state='overridden', groups=[])], netns=netns)
+    assert emptied.rc == 0 and emptied.changed and emptied.last['commands'] == ['group delete group_id=7'], emptied
+    assert groups(br0g) == [FOREIGN_GROUP] and record(br0g) is None and foreign(br0g) == sdn
+
+
+def test_foreign_group_refused_nothing_changed_then_taken_over_with_force(br0g, netns, ansible):
+    wanted = FOREIGN_GROUP.replace('output:2', 'output:1')
+    before = (dump(br0g), groups(br0g), record(br0g))
+    refused = ansible([task(br0g, flows=[REMOTE_FLOW], groups=[REMOTE, wanted])], netns=netns)
+    assert refused.rc != 0, refused
+    assert refused.last['msg'] == (
+        "groups[1]: %r: group 9 exists and is not ours (not in external_ids:%s): %r; set force=true to replace"
+        % (wanted, KEY, FOREIGN_GROUP))
+    assert (dump(br0g), groups(br0g), record(br0g)) == before
+
+    forced = ansible([task(br0g, flows=[REMOTE_FLOW], groups=[REMOTE, wanted], force=True)], netns=netns)
+    assert forced.rc == 0 and forced.changed, forced
+    assert forced.last['groups_modified'] == [wanted] and forced.last['groups_added'] == [REMOTE]
+    assert groups(br0g) == [wanted, REMOTE] and record(br0g) == '9,3064846'
+    assert not ansible([task(br0g, flows=[REMOTE_FLOW], groups=[REMOTE, wanted])], netns=netns).changed
+
+
+def test_owned_group_under_a_foreign_flow_is_deleted_only_with_force(br0g, netns, ansible):
+    assert ansible([task(br0g, groups=[REMOTE])], netns=netns).rc == 0
+    br0g.ofctl('add-flow', br0g.bridge, 'table=101,priority=90,ip,reg0=0x5,actions=group:3064846')
+    before = (dump(br0g), groups(br0g), record(br0g))
+    refused = ansible([task(br0g, state='absent', groups=['group_id=3064846'])], netns=netns)
+    assert refused.rc != 0 and 'points to it and would be deleted with it; set force=true' in refused.last['msg'], refused
+    assert (dump(br0g), groups(br0g), record(br0g)) == before
+
+    forced = ansible([task(br0g, state='absent', groups=['group_id=3064846'], force=True)], netns=netns)
+    assert forced.rc == 0 and forced.changed, forced
+    # OpenFlow deleted the foreign flow with the group, as the warning said
+    assert 'table=101, priority=90,ip,reg0=0x5 actions=group:3064846' in str(forced.last.get('warnings'))
+    assert not any('group:3064846' in line for line in dump(br0g))
+    assert groups(br0g) == [FOREIGN_GROUP] and record(br0g) is None
+
+
+def test_bundle_of_groups_and_flows_is_atomic(br0g, netns, ansible):
+    before = (dump(br0g), groups(br0g), record(br0g))
+    res = ansible([task(br0g, flows=[dict(REMOTE_FLOW, actions='group:404')], groups=[local_group(br0g)])],
+                  netns=netns)
+    assert res.rc != 0 and 'OFPBAC_BAD_OUT_GROUP' in res.last['msg'], res
+    assert (dump(br0g), groups(br0g), record(br0g)) == before  # the group add went with the refused flow
+
+
+# --- state=gathered and state=rendered -------------------------------------------------------
+
+def test_gathered_returns_exactly_the_owned_objects(br0g, netns, ansible):
+    local = local_group(br0g)
+    flows = seed_flows(br0g) + [REMOTE_FLOW]
+    assert ansible([task(br0g, flows=flows, groups=[REMOTE, local])], netns=netns).rc == 0
+    state = (dump(br0g), groups(br0g), record(br0g))
+
+    res = ansible([task(br0g, state='gathered'), task(br0g, name='scoped', state='gathered', scope_table=101)],
+                  netns=netns)
+    assert res.rc == 0 and not res.changed, res
+    assert (dump(br0g), groups(br0g), record(br0g)) == state
+    gathered = res.results[0]['gathered']
+    mac = br0g.vsctl('get', 'Interface', 'tun0', 'mac_in_use').strip().strip('"').lower()
+    expected = [  # the owned flows, normalised, by table, priority (highest first), match
+        {'table': 100, 'priority': 123, 'match': 'ip,reg0=0x2ec40e',
+         'actions': 'set_field:%s->eth_dst,set_field:0x2ec40e->pkt_mark,goto_table:101' % mac},
+        {'table': 100, 'priority': 100, 'match': 'ip,reg0=0x2ec40e', 'actions': TUNNEL},
+        REMOTE_FLOW,
+    ]
+    assert gathered['flows'] == expected and len(owned(br0g)) == 3
+    assert gathered['flows_text'] == ''.join('table=%(table)d,priority=%(priority)d,%(match)s,actions=%(actions)s\n' % f
+                                             for f in expected)
+    assert gathered['groups'] == [local, REMOTE]  # not the foreign group 9
+    assert gathered['groups_text'] == local + '\n' + REMOTE + '\n'
+    assert res.results[1]['gathered']['flows'] == [REMOTE_FLOW] and res.results[1]['gathered']['groups'] == [local, REMOTE]
+
+    back = ansible([task(br0g, state='overridden', flows_text=gathered['flows_text'], groups_text=gathered['groups_text']),
+                    task(br0g, name='list', state='overridden', flows=gathered['flows'], groups=gathered['groups'])],
+                   netns=netns)
+    assert back.rc == 0 and not back.changed, back
+
+
+def test_rendered_runs_without_ovs_and_is_what_a_run_applies(br0, netns, ansible, workdir):
+    """No ovs-ofctl on PATH and no switch: the text comes back; applied with ovs-ofctl bundle to
+    a bridge without our objects it leaves the same flows and groups as the module's own run."""
+    empty = os.path.join(workdir, 'no-ovs')
+    os.makedirs(empty)
+    local = local_group(br0)
+    args = {'flows': seed_flows(br0) + [REMOTE_FLOW], 'groups': [REMOTE, local]}
+    res = ansible([{'name': 'rendered', 'sdn.egress.ovs_flow': dict(args, state='rendered'),
+                    'environment': {'PATH': empty}}])
+    assert res.rc == 0 and not res.changed, res
+    rendered = res.last['rendered']
+    assert rendered.splitlines()[:2] == ['group add ' + REMOTE, 'group add ' + local]
+    assert rendered.splitlines()[2].startswith('flow add cookie=0x65677265,table=100,priority=100,ip,reg0=0x2EC40E actions=')
+    assert len(rendered.splitlines()) == 5 and rendered.endswith('\n')
+
+    assert ansible([task(br0, **args)], netns=netns).rc == 0
+    by_module = (dump(br0), groups(br0))
+    assert ansible([task(br0, state='overridden', flows=[], groups=[])], netns=netns).rc == 0
+    path = os.path.join(workdir, 'rendered.bundle')
+    with open(path, 'w') as f:
+        f.write(rendered)
+    br0.ofctl('--no-names', 'bundle', br0.bridge, path)
+    assert (dump(br0), groups(br0)) == by_module
+
+    flows_only = ansible([{'name': 'flows only', 'sdn.egress.ovs_flow': {
+        'state': 'rendered', 'flows_text': as_text([REMOTE_FLOW])}, 'environment': {'PATH': empty}}])
+    assert flows_only.rc == 0 and flows_only.last['rendered'] == (
+        'add cookie=0x65677265,table=101,priority=100,ip,reg0=0x2ec40e actions=ct(commit),group:3064846\n'), flows_only

@@ -190,7 +190,7 @@ def test_announce_bursts_and_intervals(pair):
     ours, peer = pair
     fake = FakeTime()
     frames = [garp.announcement(form, MAC, IP) for form in garp.FORMS["both"]]
-    assert garp.announce(ours, frames, count=3, interval=1.5, sleep=fake.sleep, clock=fake.clock) == 6
+    assert garp.announce_all([(ours, frames)], count=3, interval=1.5, sleep=fake.sleep, clock=fake.clock) == 6
     assert fake.sleeps == [1.5, 1.5]  # between bursts, none after the last one
     assert drain(peer) == frames * 3
 
@@ -201,21 +201,21 @@ def test_announce_bursts_start_interval_apart_however_long_a_burst_takes(pair):
     ours, peer = pair
     fake = FakeTime(per_send=0.1)
     frames = [garp.announcement(form, MAC, IP) for form in garp.FORMS["both"]]
-    assert garp.announce(TimedSocket(ours, fake), frames, count=3, interval=1.0, sleep=fake.sleep,
-                         clock=fake.clock) == 6
+    assert garp.announce_all([(TimedSocket(ours, fake), frames)], count=3, interval=1.0, sleep=fake.sleep,
+                             clock=fake.clock) == 6
     assert fake.sleeps == [0.8, 0.8]  # 1.0 s from burst start to burst start, 0.2 s of it sending
     assert drain(peer) == frames * 3
     slow = FakeTime(per_send=0.6)  # a burst longer than the interval: the next follows at once
-    assert garp.announce(TimedSocket(ours, slow), frames, count=2, interval=1.0, sleep=slow.sleep,
-                         clock=slow.clock) == 4
+    assert garp.announce_all([(TimedSocket(ours, slow), frames)], count=2, interval=1.0, sleep=slow.sleep,
+                             clock=slow.clock) == 4
     assert slow.sleeps == []
 
 
 def test_announce_single_burst_never_sleeps(pair):
     ours, peer = pair
     fake = FakeTime()
-    assert garp.announce(ours, [garp.announcement("request", MAC, IP)], count=1, interval=9, sleep=fake.sleep,
-                         clock=fake.clock) == 1
+    assert garp.announce_all([(ours, [garp.announcement("request", MAC, IP)])], count=1, interval=9,
+                             sleep=fake.sleep, clock=fake.clock) == 1
     assert fake.sleeps == []
 
 
@@ -301,3 +301,36 @@ def test_raw_sockets_name_the_interface_that_cannot_be_opened_and_close_the_othe
     assert str(err.value) == ("cannot open a raw ARP socket on eth1 (needs root or CAP_NET_RAW): "
                               "[Errno 1] Operation not permitted")
     assert [(s.name, s.closed) for s in opener.opened] == [("eth0", True)]
+
+
+def test_announce_claims_sends_each_claim_from_its_interface(pair):
+    ours, peer = pair
+    opened = []
+
+    def opener(name):
+        opened.append(name)
+        return ours
+
+    interfaces = [iface("eth0"), iface("eth1", mac=OTHER)]
+    claims = [{"address": IP, "interface": "eth0"}, {"address": "192.0.2.60", "interface": "eth1"}]
+    assert garp.announce_claims(interfaces, claims, garp.FORMS["reply"], 1, 0, opener) == 2
+    assert opened == ["eth0", "eth1"]
+    assert drain(peer) == [garp.announcement("reply", MAC, IP), garp.announcement("reply", OTHER, "192.0.2.60")]
+
+
+@pytest.mark.parametrize("interfaces, message", [
+    ([iface("eth0", up=False)], "interface: eth0 is down; cannot announce 192.0.2.50 with ARP"),
+    ([], "interface: eth0 is not an Ethernet interface (link type None); cannot announce 192.0.2.50 with ARP"),
+])
+def test_announce_claims_refuses_an_unfit_link_before_sending(interfaces, message):
+    opener = Recorder()
+    with pytest.raises(garp.GarpError) as err:
+        garp.announce_claims(interfaces, [{"address": IP, "interface": "eth0"}], garp.FORMS["both"], 1, 0, opener)
+    assert str(err.value) == message and opener.opened == []
+
+
+def test_announce_claims_names_the_interface_without_permission():
+    with pytest.raises(garp.RawSocketError) as err:
+        garp.announce_claims([iface("eth0")], [{"address": IP, "interface": "eth0"}], garp.FORMS["both"], 1, 0,
+                             Recorder(fail_on=("eth0",)))
+    assert str(err.value).startswith("cannot open a raw ARP socket on eth0 (needs root or CAP_NET_RAW)")

@@ -18,19 +18,23 @@ import pytest
 from ansible_collections.sdn.egress.plugins.module_utils.iptables import (
     ChainPlan,
     Rule,
+    address_text,
+    cidr_text,
     is_owned,
-    normalize_cidr,
-    normalize_ipv4,
-    normalize_mark,
+    mark_number,
     owner_comment,
     parse_save,
+    parse_snat_text,
     quote,
+    render_masquerade,
     render_reject,
     render_snat,
     restore_payload,
     rule_key,
+    snat_line,
     split_line,
 )
+from ansible_collections.sdn.egress.plugins.module_utils.addr import AddrError, show
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "iptables")
 BACKENDS = ["nft", "legacy"]
@@ -84,28 +88,37 @@ def plan(current, block, drop=lambda rule: False, anchor="OPENSHIFT-MASQUERADE-2
     ("0x2EC40E", "0x2ec40e"), ("0x002ec40e", "0x2ec40e"), (3064846, "0x2ec40e"), ("3064846", "0x2ec40e"),
     (0, "0x0"), ("0x0", "0x0"), (0xFFFFFFFF, "0xffffffff"), ("0XFFFFFFFF", "0xffffffff"), (" 0x1 ", "0x1"),
 ])
-def test_normalize_mark(value, expected):
-    assert normalize_mark(value) == expected
+def test_mark_number_and_the_text_iptables_save_prints(value, expected):
+    assert hex(mark_number(value, "mark")) == expected
 
 
-@pytest.mark.parametrize("value", [-1, 0x100000000, "0x100000000", "zz", "0x", "", "-1", "0x2ec40e/0xffff", True, 1.5, None])
-def test_normalize_mark_rejects(value):
-    with pytest.raises(ValueError) as err:
-        normalize_mark(value)
-    assert repr(value) in str(err.value)
+@pytest.mark.parametrize("value, reason", [
+    (-1, "is out of range 0..4294967295"), (0x100000000, "is out of range 0..4294967295"),
+    ("0x100000000", "is out of range 0..4294967295"), ("zz", "is not an integer"), ("0x", "is not an integer"),
+    ("", "is not an integer"), ("-1", "is not an integer"), ("0x2ec40e/0xffff", "is not an integer"),
+    (True, "is not an integer"), (1.5, "is not an integer"), (None, "is not an integer"),
+])
+def test_mark_number_rejects_naming_field_and_value(value, reason):
+    with pytest.raises(AddrError) as err:
+        mark_number(value, "rules[3].mark")
+    assert str(err.value) == "rules[3].mark: %s %s" % (show(value), reason)
 
 
-def test_normalize_addresses():
-    assert normalize_ipv4(" 192.0.2.50") == "192.0.2.50"
-    assert normalize_cidr("10.128.0.0/14") == "10.128.0.0/14"
-    assert normalize_cidr("192.0.2.7") == "192.0.2.7/32"
-    for bad in ("192.0.2.300", "192.0.2.0/24", "2001:db8::1", "x"):
-        with pytest.raises(ValueError, match="not a valid IPv4 address"):
-            normalize_ipv4(bad)
-    for bad in ("10.128.0.1/14", "10.128.0.0/33", "2001:db8::/32", "nope"):
-        with pytest.raises(ValueError, match="not a valid IPv4 network") as err:
-            normalize_cidr(bad)
-        assert repr(bad) in str(err.value)
+def test_addresses_and_networks():
+    assert address_text(" 192.0.2.50", "egress_ip") == "192.0.2.50"
+    assert cidr_text("10.128.0.0/14", "cidr") == "10.128.0.0/14"
+    assert cidr_text("192.0.2.7", "cidr") == "192.0.2.7/32"
+    for bad in ("192.0.2.300", "192.0.2.0/24", "2001:db8::1", "x", "192.0.2.01"):
+        with pytest.raises(AddrError) as err:
+            address_text(bad, "rules[0].egress_ip")
+        assert str(err.value) == "rules[0].egress_ip: %s is not an IPv4 address" % bad
+    for bad in ("10.128.0.0/33", "2001:db8::/32", "nope", "2001:db8::1"):
+        with pytest.raises(AddrError) as err:
+            cidr_text(bad, "cluster_cidrs[1]")
+        assert str(err.value) == "cluster_cidrs[1]: %s is not an IPv4 network (address/prefix)" % bad
+    with pytest.raises(AddrError) as err:
+        cidr_text("10.128.0.1/14", "cluster_cidrs[0]")
+    assert str(err.value) == "cluster_cidrs[0]: 10.128.0.1/14 has host bits set (the network is 10.128.0.0/14)"
 
 
 def test_owner_comment_and_ownership():
@@ -205,10 +218,32 @@ def test_render_matches_recorded(backend):
     nat = chain_lines("owned_nat_%s.txt" % backend)
     assert snat("0x2ec40e", "192.0.2.50", "sdn.egress egress-test3") in nat
     assert snat("0x2ec40e", "192.0.2.50", "sdn.egress egress-test3", "10.132.0.0/14") in nat
-    assert snat(normalize_mark(0), "192.0.2.51") in nat
-    assert snat(normalize_mark("0xFFFFFFFF"), "192.0.2.52", "sdn.egress it's \"q\" \\ x") in nat
+    assert snat(hex(mark_number(0, "mark")), "192.0.2.51") in nat
+    assert snat(hex(mark_number("0xFFFFFFFF", "mark")), "192.0.2.52", "sdn.egress it's \"q\" \\ x") in nat
     flt = chain_lines("owned_filter_%s.txt" % backend, "filter", "OPENSHIFT-FIREWALL-ALLOW")
     assert render_reject("OPENSHIFT-FIREWALL-ALLOW", "192.0.2.50", "sdn.egress egress-test3") in flt
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_render_masquerade_matches_recorded(backend):
+    nat = chain_lines("masquerade_nat_%s.txt" % backend)
+    owned = [line for line in nat if Rule(line).owned("sdn.egress")]
+    assert owned == [
+        render_masquerade(CHAIN, "10.128.0.0/14", "0x2ec40e", "sdn.egress egress-test3"),
+        snat("0x2ec40e", "192.0.2.50", "sdn.egress egress-test3"),
+        render_masquerade(CHAIN, "10.132.0.0/14", hex(mark_number("0xFFFFFFFF", "mark")), "sdn.egress"),
+        snat("0xffffffff", "192.0.2.52", "sdn.egress", "10.132.0.0/14"),
+    ]
+    rule = Rule(owned[0])
+    assert (rule.source, rule.destination, rule.mark, rule.target, rule.to_source) == (
+        "10.128.0.0/14", "10.128.0.0/14", "0x2ec40e", "MASQUERADE", None)
+
+
+def test_snat_line_round_trip():
+    rules = [{"mark": "0x2ec40e", "egress_ip": "192.0.2.50", "name": "egress-test3"},
+             {"mark": "0x7", "egress_ip": "198.51.100.7", "name": None}]
+    assert [snat_line(rule) for rule in rules] == ["0x2ec40e 192.0.2.50 egress-test3", "0x7 198.51.100.7"]
+    assert [rule for dummy, dummy2, rule in parse_snat_text("\n".join(snat_line(r) for r in rules))] == rules
 
 
 # --- placement -------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from ansible_collections.sdn.egress.plugins.module_utils import ovs
 from ansible_collections.sdn.egress.plugins.module_utils.ovs import Flow
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', '..', 'fixtures', 'ovs')
-COOKIE = ovs.DEFAULT_COOKIE
+COOKIE = 0x65677265  # the modules' default cookie, ASCII "egre"
 TUNNEL = 'move:NXM_NX_REG0[]->NXM_NX_TUN_ID[0..31],set_field:10.0.0.2->tun_dst,output:1'
 EGRESS = 'set_field:22:3b:a9:a4:8e:0c->eth_dst,set_field:0x2ec40e->pkt_mark,goto_table:101'
 
@@ -98,15 +98,6 @@ def test_parse_error_line_without_line_number():
     assert ovs.parse_error_line('ovs-ofctl: br0: failed to connect to socket (Broken pipe)') is None
 
 
-def test_parse_vsctl_interfaces():
-    assert ovs.parse_vsctl_interfaces(fixture('vsctl_interfaces_missing_port.json')) == {
-        'nosuch0': {'ofport': -1, 'mac_in_use': None},
-        'vxlan0': {'ofport': 1, 'mac_in_use': '06:45:5d:c7:9b:8d'},
-        'tun0': {'ofport': 2, 'mac_in_use': '3a:c3:1a:d6:df:e7'},
-        'br0': {'ofport': 65534, 'mac_in_use': '56:fc:48:06:67:43'},
-    }
-
-
 # --- input checks and builders -------------------------------------------------------------
 
 @pytest.mark.parametrize('value, expected', [
@@ -117,10 +108,18 @@ def test_parse_cookie(value, expected):
     assert ovs.parse_cookie(value) == expected
 
 
-@pytest.mark.parametrize('value', [0, '0x0', 'egre', '', True, 2 ** 64, -1])
-def test_parse_cookie_rejects(value):
-    with pytest.raises(ValueError, match='cookie'):
+@pytest.mark.parametrize('value, message', [
+    (0, 'cookie: 0 is out of range 1..18446744073709551615'),
+    ('0x0', 'cookie: 0x0 is out of range 1..18446744073709551615'),
+    ('egre', 'cookie: egre is not an integer'), ('', 'cookie: "" is not an integer'),
+    (True, 'cookie: true is not an integer'),
+    (2 ** 64, 'cookie: 18446744073709551616 is out of range 1..18446744073709551615'),
+    (-1, 'cookie: -1 is out of range 1..18446744073709551615'),
+])
+def test_parse_cookie_rejects(value, message):
+    with pytest.raises(ValueError) as err:
         ovs.parse_cookie(value)
+    assert str(err.value) == message
 
 
 @pytest.mark.parametrize('match', ['ip,reg0=0x1', '', 'tcp,tp_dst=53', 'ip, nw_dst=10.0.0.1'])
@@ -152,22 +151,46 @@ def test_flow_commands_restrict_by_cookie():
         'delete_strict cookie=0x65677265/-1,table=100,priority=100'
 
 
+class FakeModule:
+    """What CmdRunner asks of a module: the binary's path and run_command (recorded, rc 0)."""
+
+    def __init__(self, out=''):
+        self.calls, self.out = [], out
+
+    def get_bin_path(self, name, required=False):
+        return '/usr/bin/' + name
+
+    def run_command(self, argv, data=None, environ_update=None, expand_user_and_vars=True):
+        self.calls.append(dict(argv=argv, data=data, env=environ_update))
+        return 0, self.out, ''
+
+
 @pytest.mark.parametrize('protocol, bundle', [
     ('OpenFlow13', True), ('OpenFlow10,OpenFlow13', True), ('OpenFlow15', True),
     ('OpenFlow10', False), ('OpenFlow12', False), ('OpenFlow10,OpenFlow11', False),
 ])
-def test_add_flows_argv_bundles_from_openflow13(protocol, bundle):
-    argv = ovs.add_flows_argv('/usr/bin/ovs-ofctl', protocol, 'br0')
+def test_add_flows_bundles_from_openflow13(protocol, bundle):
+    module = FakeModule()
+    ovs.OfCtl(module, protocol, 'br0').add_flows(['add table=1 actions=drop'])
+    (call,) = module.calls
+    argv = call['argv']
     assert argv[:4] == ['/usr/bin/ovs-ofctl', '-O', protocol, '--no-names']
     assert argv[-3:] == ['add-flows', 'br0', '-']
     assert ('--bundle' in argv) is bundle
+    assert ovs.supports_bundle(protocol) is bundle
 
 
 def test_read_argv():
-    assert ovs.parse_flows_argv('ovs-ofctl', 'OpenFlow13') == \
-        ['ovs-ofctl', '-O', 'OpenFlow13', '--no-names', 'parse-flows', '-']
-    assert ovs.dump_flows_argv('ovs-ofctl', 'OpenFlow13', 'unix:/run/br0.mgmt') == \
-        ['ovs-ofctl', '-O', 'OpenFlow13', '--no-names', '--no-stats', 'dump-flows', 'unix:/run/br0.mgmt']
+    module = FakeModule()
+    ofctl = ovs.OfCtl(module, 'OpenFlow13', 'unix:/run/br0.mgmt', rundir='/tmp/ovs')
+    assert ofctl.parse_flows(['table=1 actions=drop']) == []
+    assert ofctl.dump_flows() == [] and ofctl.dump_groups() == {}
+    assert [c['argv'] for c in module.calls] == [
+        ['/usr/bin/ovs-ofctl', '-O', 'OpenFlow13', '--no-names', 'parse-flows', '-'],
+        ['/usr/bin/ovs-ofctl', '-O', 'OpenFlow13', '--no-names', '--no-stats', 'dump-flows', 'unix:/run/br0.mgmt'],
+        ['/usr/bin/ovs-ofctl', '-O', 'OpenFlow13', '--no-names', 'dump-groups', 'unix:/run/br0.mgmt'],
+    ]
+    assert all(c['env'] == {'OVS_RUNDIR': '/tmp/ovs', 'LC_ALL': 'C', 'LANG': 'C'} for c in module.calls)
     assert ovs.ovs_environ('/tmp/ovs') == {'OVS_RUNDIR': '/tmp/ovs'}
     assert ovs.ovs_environ(None) == {}
 

@@ -45,17 +45,20 @@ def flow(table=0, priority=32768, match='', actions=None):
     ('cookies=1,tablex=2,actions=drop', flow(0, 32768, 'cookies=1,tablex=2', 'drop')),
     # other attributes stay in the match, where the module's match check refuses them
     ('table:5,idle_timeout=10,ip,actions=drop', flow(0, 32768, 'table:5,idle_timeout=10,ip', 'drop')),
-    ('table=+5,priority=-1,actions=drop', flow(5, -1, '', 'drop')),  # ranges are the module's check
+    ('table=254,priority=70000,actions=drop', flow(254, 70000, '', 'drop')),  # ranges are the module's check
+    # integers as addr.parse_int reads them (and ovs-ofctl too): decimal or 0x hex
+    ('table=0x10,priority=0X64,actions=drop', flow(16, 100, '', 'drop')),
 ])
 def test_parse_flow_line(line, expected):
     assert parse_flow_line(line) == expected
 
 
 @pytest.mark.parametrize('line, reason', [
-    ('table=x,ip,actions=drop', 'table must be an integer'),
-    ('table=,ip,actions=drop', 'table must be an integer'),
-    ('table=0x10,actions=drop', 'table must be an integer'),
-    ('priority=1.5,actions=drop', 'priority must be an integer'),
+    ('table=x,ip,actions=drop', 'table: x is not an integer'),
+    ('table=,ip,actions=drop', 'table: "" is not an integer'),
+    ('table=+5,actions=drop', 'table: +5 is not an integer'),
+    ('priority=-1,actions=drop', 'priority: -1 is not an integer'),
+    ('priority=1.5,actions=drop', 'priority: 1.5 is not an integer'),
     ('table=1,ip,table=2,actions=drop', 'table is given twice'),
     ('priority=1,priority=1,actions=drop', 'priority is given twice'),
     ('cookie=0x1,table=1,actions=drop', 'cookie is not allowed: the module sets its own (option cookie)'),
@@ -94,7 +97,7 @@ def test_parse_flows_text_names_line_number_and_text():
     text = 'table=1,ip,actions=drop\n# comment\ntable=x,ip,actions=drop\ntable=y,actions=drop\n'
     with pytest.raises(ValueError) as err:
         parse_flows_text(text)
-    assert str(err.value) == "line 3: 'table=x,ip,actions=drop': table must be an integer"
+    assert str(err.value) == "line 3: 'table=x,ip,actions=drop': table: x is not an integer"
 
 
 def test_equivalent_to_the_flows_list():

@@ -157,7 +157,7 @@ def test_declared_all_leaves_nothing_undeclared_and_is_validated(monkeypatch, ca
     assert "undeclared" not in out
     fake = FakeIp([fixture("claimed.json")])
     out = run(monkeypatch, capsys, {"addresses": ["198.51.100.50"], "declared": ["192.0.2.51", "192.0.2.999"]}, fake)
-    assert out["failed"] is True and out["msg"] == "declared[1]: '192.0.2.999' is not a valid IPv4 address"
+    assert out["failed"] is True and out["msg"] == "declared[1]: 192.0.2.999 is not an IPv4 address"
     assert fake.calls == []
 
 
@@ -198,9 +198,9 @@ def test_named_only_and_overridden_keeps_the_groups_addresses(monkeypatch, capsy
                 {"interface": "ens19", "prefix": 32, "addresses": ["203.0.113.8", "203.0.113.7"]}]},
      "named[1].addresses[1]: 203.0.113.7 is also requested in named[0]"),
     ({"named": [{"interface": "ens18", "prefix": 33, "addresses": ["203.0.113.7"]}]},
-     "named[0].prefix: 33 is not a prefix length between 1 and 32"),
+     "named[0].prefix: 33 is out of range 1..32"),
     ({"named": [{"interface": "ens18", "addresses": ["203.0.113.300"]}]},
-     "named[0].addresses[0]: '203.0.113.300' is not a valid IPv4 address"),
+     "named[0].addresses[0]: 203.0.113.300 is not an IPv4 address"),
     ({"named": [{"interface": "bad name", "addresses": ["203.0.113.7"]}]}, "named[0].interface: "),
     ({"address": "198.51.100.50", "announce": True, "announce_count": 0}, "announce_count: 0 must be at least 1"),
     ({"address": "198.51.100.50", "announce": True, "announce_interval": 61.0},
@@ -224,3 +224,12 @@ def test_announce_is_counted_as_zero_when_nothing_is_sent(monkeypatch, capsys):
     assert out["changed"] is False and out["announced"] == 0, out
     out = run(monkeypatch, capsys, {"address": "198.51.100.200"}, FakeIp([fixture("two_nics.json")]))
     assert "announced" not in out
+
+
+def test_without_netaddr_the_module_says_so_before_reading(monkeypatch, capsys):
+    monkeypatch.setattr(egress_addr, "HAS_NETADDR", False)
+    monkeypatch.setattr(egress_addr, "NETADDR_IMPORT_ERROR", ImportError("No module named 'netaddr'"))
+    fake = FakeIp([fixture("two_nics.json")])
+    out = run(monkeypatch, capsys, {"address": "198.51.100.50"}, fake)
+    assert out["failed"] is True and out["msg"].startswith("Failed to import the required Python library (netaddr)")
+    assert fake.calls == []

@@ -216,13 +216,13 @@ def test_missing_chain(fake, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    ({"rules": [{"mark": "0x1", "egress_ip": "192.0.2.1"}, {"mark": "0xzz", "egress_ip": "192.0.2.2"}]}, "rules[1].mark: '0xzz'"),
-    ({"rules": [{"mark": "0x100000000", "egress_ip": "192.0.2.1"}]}, "rules[0].mark: '0x100000000' is out of range"),
+    ({"rules": [{"mark": "0x1", "egress_ip": "192.0.2.1"}, {"mark": "0xzz", "egress_ip": "192.0.2.2"}]}, "rules[1].mark: 0xzz is not an integer"),
+    ({"rules": [{"mark": "0x100000000", "egress_ip": "192.0.2.1"}]}, "rules[0].mark: 0x100000000 is out of range 0..4294967295"),
     ({"rules": [{"mark": "0x1", "egress_ip": "192.0.2.1"}, {"mark": 2, "egress_ip": "192.0.2.300"}]},
-     "rules[1].egress_ip: '192.0.2.300' is not a valid IPv4 address"),
+     "rules[1].egress_ip: 192.0.2.300 is not an IPv4 address"),
     ({"rules": [{"mark": "0x1"}]}, "rules[0].egress_ip: required with state=present"),
     ({"rules": [{"mark": "0x1", "egress_ip": "192.0.2.1"}, {"mark": 1, "egress_ip": "192.0.2.2"}]}, "rules[1].mark: 1 is the same mark as rules[0]"),
-    ({"cluster_cidrs": ["10.128.0.0/14", "10.128.0.1/14"]}, "cluster_cidrs[1]: '10.128.0.1/14' is not a valid IPv4 network"),
+    ({"cluster_cidrs": ["10.128.0.0/14", "10.128.0.1/14"]}, "cluster_cidrs[1]: 10.128.0.1/14 has host bits set (the network is 10.128.0.0/14)"),
     ({"cluster_cidrs": []}, "cluster_cidrs: at least one network"),
     ({"rules": [{"mark": 1, "egress_ip": "192.0.2.1", "name": "a\nb"}]}, "rules[0].name: 'a\\nb' contains control characters"),
     ({"rules": [{"mark": 1, "egress_ip": "192.0.2.1", "name": "n" * 250}]}, "rules[0].name: comment 'sdn.egress nnn"),
@@ -349,10 +349,10 @@ def test_rules_text_absent_with_mark_only(fake, capsys):
 
 @pytest.mark.parametrize("args, message", [
     ({"rules_text": "0x1 192.0.2.1\n0xzz 192.0.2.2 b\n"},
-     "rules_text line 2: '0xzz 192.0.2.2 b': mark: '0xzz' is not a mark"),
-    ({"rules_text": "0x100000000 192.0.2.1"}, "rules_text line 1: '0x100000000 192.0.2.1': mark: '0x100000000' is out of range"),
+     "rules_text line 2: '0xzz 192.0.2.2 b': mark: 0xzz is not an integer"),
+    ({"rules_text": "0x100000000 192.0.2.1"}, "rules_text line 1: '0x100000000 192.0.2.1': mark: 0x100000000 is out of range 0..4294967295"),
     ({"rules_text": "# c\n0x1 192.0.2.1\n2 192.0.2.300 x\n"},
-     "rules_text line 3: '2 192.0.2.300 x': egress_ip: '192.0.2.300' is not a valid IPv4 address"),
+     "rules_text line 3: '2 192.0.2.300 x': egress_ip: 192.0.2.300 is not an IPv4 address"),
     ({"rules_text": "0x1"}, "rules_text line 1: '0x1': egress_ip: required with state=present"),
     ({"rules_text": "0x1 192.0.2.1\n1 192.0.2.2\n"},
      "rules_text line 2: '1 192.0.2.2': mark: '1' is the same mark as rules_text line 1; one mark can SNAT to one IP only"),
@@ -388,3 +388,72 @@ def test_report_undeclared_is_what_overridden_then_deletes(fake, capsys, reject_
     again = run(dict(args, report_undeclared=True), capsys=capsys)
     assert again["undeclared"] == [] and not again["changed"]
     assert "undeclared" not in run(dict(args, state="overridden", report_undeclared=True), capsys=capsys)
+
+
+# --- masquerade_cluster, gathered, rendered ------------------------------------------------
+
+def test_masquerade_cluster_check_mode_converge_unchanged_and_off_again(fake, capsys):
+    args = {"rules": RULES, "masquerade_cluster": True, "backend": "nft"}
+    before = fake.chain("nat", CHAIN)
+    predicted = run(args, check=True, diff=True, capsys=capsys)
+    assert predicted["changed"] and fake.restores == [] and fake.chain("nat", CHAIN) == before
+    assert "-j MASQUERADE" in predicted["diff"]["after"] and "-j MASQUERADE\n" not in predicted["diff"]["before"]
+    first = run(args, capsys=capsys)
+    assert first["commands"] == predicted["commands"] and first["after"] == predicted["after"]
+    nat = fake.chain("nat", CHAIN)
+    assert first["after"]["nat"] == nat
+    for mark, ip, name in (("0x2ec40e", "192.0.2.50", "egress-test3"), ("0x6f7936", "192.0.2.11", "egress-test")):
+        masq = ('-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -d 10.128.0.0/14 -m mark --mark %s -m comment --comment '
+                '"sdn.egress %s" -j MASQUERADE' % (mark, name))
+        snat = ('-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark %s -m comment --comment "sdn.egress %s" '
+                '-j SNAT --to-source %s' % (mark, name, ip))
+        assert nat.index(masq) + 1 == nat.index(snat)
+    second = run(args, capsys=capsys)
+    assert not second["changed"] and second["commands"] == [] and len(fake.restores) == 1
+    off = run(dict(args, masquerade_cluster=False), capsys=capsys)
+    assert off["changed"] and [c.split()[0] for c in off["commands"] if c.startswith("-")] == ["-D", "-D"]
+    assert not [line for line in fake.chain("nat", CHAIN) if line.endswith("-j MASQUERADE")]
+
+
+def test_gathered_reads_and_changes_nothing(fake, capsys):
+    for check in (False, True):
+        result = run({"state": "gathered", "backend": "legacy"}, check=check, capsys=capsys)
+        assert result["changed"] is False and "commands" not in result and "before" not in result
+        assert result["gathered"]["rules"][0] == {"mark": "0x2ec40e", "egress_ip": "192.0.2.50", "name": "egress-test3"}
+        assert result["gathered"]["reject_ips"] == ["192.0.2.50"] and result["gathered"]["masquerade_cluster"] is False
+    assert fake.restores == []
+    assert [c[0] for c in fake.calls] == [["/usr/sbin/iptables-legacy-save", "-t", "nat"],
+                                          ["/usr/sbin/iptables-legacy-save", "-t", "filter"]] * 2
+
+
+def test_gathered_refuses_rules(fake, capsys):
+    result = run({"state": "gathered", "rules": RULES}, capsys=capsys)
+    assert result["failed"] and result["msg"] == "rules: not used with state=gathered (it reads what is there)"
+    assert fake.calls == []
+
+
+def test_rendered_needs_no_iptables(monkeypatch, capsys):
+    def nothing_to_run(*args, **kwargs):
+        raise AssertionError("rendered ran or looked for a command: %r" % (args,))
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", nothing_to_run)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", nothing_to_run)
+    result = run({"state": "rendered", "rules_text": "0x2EC40E 192.0.2.50 egress-test3\n",
+                  "masquerade_cluster": True}, capsys=capsys)
+    assert result["changed"] is False and "failed" not in result, result
+    assert result["rendered"] == [
+        "*nat",
+        '-I OPENSHIFT-MASQUERADE 1 -s 10.128.0.0/14 -d 10.128.0.0/14 -m mark --mark 0x2ec40e -m comment --comment '
+        '"sdn.egress egress-test3" -j MASQUERADE',
+        '-I OPENSHIFT-MASQUERADE 2 -s 10.128.0.0/14 -m mark --mark 0x2ec40e -m comment --comment '
+        '"sdn.egress egress-test3" -j SNAT --to-source 192.0.2.50',
+        "COMMIT"]
+
+
+def test_without_netaddr_the_module_says_so(fake, capsys, monkeypatch):
+    monkeypatch.setattr(egress_snat, "HAS_NETADDR", False)
+    monkeypatch.setattr(egress_snat, "NETADDR_IMPORT_ERROR", ImportError("No module named 'netaddr'"))
+    for state in ("present", "rendered"):
+        result = run({"state": state, "rules": RULES}, capsys=capsys)
+        assert result["failed"] and result["msg"].startswith("Failed to import the required Python library (netaddr)")
+    assert fake.calls == []

@@ -1,10 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: sdn.egress developers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Egress address helpers: parse `ip -j addr show`, choose interface and prefix, plan claims.
+"""Egress addresses on a node's interfaces: read them with `ip -j addr show`, choose the
+interface and prefix of a claim, plan claims and releases, and apply them with one `ip -batch`.
 
-Pure Python (stdlib only). Every refusal is a NetaddrError whose message names the option
-and the offending value, so a module can fail before it changes anything.
+``Ip`` is the one runner of the `ip` tool (a CmdRunner). Addresses and prefixes are parsed by
+addr.py (netaddr); the local networks are netaddr networks in an addr.NetIndex. Every refusal is
+an addr.AddrError (ClaimError for a claim that cannot be made as asked) whose message names the
+field and the value, so a module can fail before it changes anything. IPv4 only: the claims are
+announced with ARP.
 
 Which addresses define an interface's "local networks": its primary (non-secondary) IPv4
 addresses that are not host-scoped and do not carry our label. Secondary addresses always
@@ -16,25 +20,36 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import functools
-import ipaddress
 import json
 import re
 
+from ansible_collections.sdn.egress.plugins.module_utils.addr import (
+    AddrError,
+    IPNetwork,
+    NetIndex,
+    parse_int,
+    parse_ip,
+    parse_prefix,
+    unicast_ip,
+)
+from ansible_collections.sdn.egress.plugins.module_utils.runner import CmdRunner, fmt
+
+VERSION = 4                # the claims are IPv4 (ARP)
+FAMILY = {4: "inet", 6: "inet6"}[VERSION]  # the family `ip -j addr show` names
 LABEL_MAX = 15
 _IFNAME_RE = re.compile(r"^[^\s/:]{1,15}$")
 _SUFFIX_RE = re.compile(r"^[A-Za-z0-9_.-]{1,13}$")
+SHOW = "ip -j addr show"
 
 
-class NetaddrError(ValueError):
+class ClaimError(AddrError):
     """A value or a request that cannot be satisfied; the message names field and value."""
 
 
-@functools.lru_cache(maxsize=None)
-def _ipv4(text):
-    """IPv4Address of a text, parsed once per run (addresses are compared, sorted and checked
-    several times per entry; IPv4Address is immutable). ValueError as IPv4Address raises it."""
-    return ipaddress.IPv4Address(text)
+def _ip(text):
+    """The IPAddress of an address read from `ip` or already validated; addr.py parses each
+    text once per process (a run compares, sorts and checks each address several times)."""
+    return parse_ip(text, "address")
 
 
 def parse_ip_addr(text):
@@ -46,9 +61,9 @@ def parse_ip_addr(text):
     try:
         links = json.loads(text)
     except ValueError as exc:
-        raise NetaddrError("cannot parse `ip -j addr show` output: %s" % exc)
+        raise ClaimError("cannot parse `%s` output: %s" % (SHOW, exc))
     if not isinstance(links, list):
-        raise NetaddrError("cannot parse `ip -j addr show` output: expected a JSON list")
+        raise ClaimError("cannot parse `%s` output: expected a JSON list" % SHOW)
     interfaces = []
     for link in links:
         name = link.get("ifname")
@@ -56,11 +71,11 @@ def parse_ip_addr(text):
             continue
         addresses = []
         for info in link.get("addr_info", []):
-            if info.get("family") != "inet":
+            if info.get("family") != FAMILY:
                 continue
             addresses.append({
                 "address": info["local"],
-                "prefix": int(info["prefixlen"]),
+                "prefix": parse_int(info["prefixlen"], "%s: %s prefixlen" % (SHOW, name)),
                 "label": info.get("label", name),
                 "secondary": bool(info.get("secondary")),
                 "scope": info.get("scope", "global"),
@@ -77,28 +92,43 @@ def parse_ip_addr(text):
     return interfaces
 
 
-def read_interfaces(run_command, ip_bin):
-    """Interfaces as parse_ip_addr() gives them, read with `ip -j addr show` through
-    `run_command` (AnsibleModule.run_command); NetaddrError when that fails."""
-    argv = [ip_bin, "-j", "addr", "show"]
-    rc, out, err = run_command(argv)
-    if rc != 0:
-        raise NetaddrError("%s failed (rc=%d): %s" % (" ".join(argv), rc, err.strip()))
-    return parse_ip_addr(out)
+class _AnyExitCode:
+    """ok_rcs of a command judged by its outcome, not by its exit code."""
+
+    def __contains__(self, rc):
+        return True
+
+
+class Ip:
+    """The `ip` tool (iproute2) as one CmdRunner; the binary is found when this is made."""
+
+    def __init__(self, module):
+        self.runner = CmdRunner(module, "ip", {
+            "json": fmt.flag("-j"),
+            "force": fmt.flag("-force"),
+            "batch": fmt.opt_val("-batch"),
+            "object": fmt.positional(),
+            "command": fmt.positional(),
+        })
+
+    def interfaces(self):
+        """Interfaces as parse_ip_addr() gives them; runner.CommandError when `ip` fails."""
+        return parse_ip_addr(self.runner.run("json object command", json=True, object="addr", command="show").out)
+
+    def batch(self, lines):
+        """Run `ip -force -batch -` with these lines (add_line/del_line); (rc, stderr).
+
+        The exit code is no verdict: an address added or removed by someone else meanwhile
+        ("File exists", "Cannot assign") fails a line but not the goal, so the caller reads the
+        addresses back and judges by them."""
+        result = self.runner.run("force batch", data="".join(line + "\n" for line in lines),
+                                 ok_rcs=_AnyExitCode(), force=True, batch="-")
+        return result.rc, result.err
 
 
 def validate_address(value, field="address"):
-    """A unicast IPv4 address as a normalised string."""
-    try:
-        ip = _ipv4(u"%s" % value)
-    except ValueError:
-        raise NetaddrError("%s: %r is not a valid IPv4 address" % (field, value))
-    number = int(ip)
-    # unspecified 0.0.0.0, loopback 127/8, multicast 224/4 and reserved 240/4 (as ipaddress's
-    # is_unspecified, is_loopback, is_multicast and is_reserved, in integer arithmetic)
-    if number == 0 or number >> 24 == 127 or number >> 28 >= 0xE:
-        raise NetaddrError("%s: %r is not a unicast host address" % (field, value))
-    return str(ip)
+    """A unicast IPv4 address as a normalised string (addr.unicast_ip)."""
+    return str(unicast_ip(value, field, VERSION))
 
 
 def validate_addresses(values, field="addresses"):
@@ -112,22 +142,50 @@ def validate_addresses(values, field="addresses"):
     return seen
 
 
+def validate_groups(named, addresses, state):
+    """The groups of egress_addr's `named` validated: [{interface, prefix, addresses}]; an
+    address may be wanted only once across `addresses` and every group."""
+    if named and state == "absent":
+        raise ClaimError("named: not allowed with state=absent (release with addresses)")
+    where = dict((address, "addresses") for address in addresses)
+    groups = []
+    for index, group in enumerate(named):
+        field = "named[%d]" % index
+        interface = validate_ifname(group["interface"], field + ".interface")
+        prefix = validate_prefix(group["prefix"], field + ".prefix") if group["prefix"] is not None else None
+        wanted = validate_addresses(group["addresses"], field + ".addresses")
+        for number, address in enumerate(wanted):
+            other = where.setdefault(address, field)
+            if other != field:
+                raise ClaimError("%s.addresses[%d]: %s is also requested in %s" % (field, number, address, other))
+        groups.append({"interface": interface, "prefix": prefix, "addresses": wanted})
+    return groups
+
+
+def undeclared(before, addresses, groups, declared):
+    """The addresses of our entries `before` that are neither wanted (`addresses`, `groups`)
+    nor `declared`: what a state=overridden run with all of them would release."""
+    known = set(addresses) | set(declared)
+    for group in groups:
+        known.update(group["addresses"])
+    return [e["address"] for e in before if e["address"] not in known]
+
+
 def validate_prefix(value, field="prefix"):
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 32:
-        raise NetaddrError("%s: %r is not a prefix length between 1 and 32" % (field, value))
-    return value
+    """A prefix length of the family (addr.parse_prefix)."""
+    return parse_prefix(value, field, VERSION)
 
 
 def validate_ifname(value, field="interface"):
     if not _IFNAME_RE.match(u"%s" % value) or value in (".", ".."):
-        raise NetaddrError("%s: %r is not a valid interface name (1-15 characters, no space, '/' or ':')"
-                           % (field, value))
+        raise ClaimError("%s: %r is not a valid interface name (1-15 characters, no space, '/' or ':')"
+                         % (field, value))
     return value
 
 
 def validate_suffix(value, field="label_suffix"):
     if not _SUFFIX_RE.match(u"%s" % value):
-        raise NetaddrError("%s: %r must be 1-13 characters of letters, digits, '_', '.' or '-'" % (field, value))
+        raise ClaimError("%s: %r must be 1-13 characters of letters, digits, '_', '.' or '-'" % (field, value))
     return value
 
 
@@ -135,9 +193,9 @@ def make_label(ifname, suffix):
     """The label `<ifname>:<suffix>`; the kernel wants it to start with the interface name, max 15."""
     label = "%s:%s" % (ifname, suffix)
     if len(label) > LABEL_MAX:
-        raise NetaddrError("label_suffix: %r does not fit on interface %s: the label %r has %d characters, "
-                           "labels start with the interface name and have at most %d"
-                           % (suffix, ifname, label, len(label), LABEL_MAX))
+        raise ClaimError("label_suffix: %r does not fit on interface %s: the label %r has %d characters, "
+                         "labels start with the interface name and have at most %d"
+                         % (suffix, ifname, label, len(label), LABEL_MAX))
     return label
 
 
@@ -155,7 +213,7 @@ def _entry_of(addr):
 
 
 def _sort_key(item):
-    return (item["interface"], _ipv4(u"%s" % item["address"]), item["prefix"])
+    return (item["interface"], _ip(item["address"]), item["prefix"])
 
 
 def owned(interfaces, suffix):
@@ -172,34 +230,14 @@ def holders_by_address(interfaces):
     return index
 
 
-class NetIndex:
-    """Which networks of a set hold an address, in one lookup per distinct prefix length."""
-
-    def __init__(self):
-        self._by_prefix = {}
-
-    def add(self, network, owner):
-        table = self._by_prefix.setdefault(network.prefixlen, {})
-        table.setdefault(int(network.network_address), []).append((network, owner))
-
-    def find(self, address):
-        """[(network, owner)] holding ``address`` (an IPv4Address or its int), most specific
-        network first."""
-        value = int(address)
-        hits = []
-        for prefix in sorted(self._by_prefix, reverse=True):
-            hits.extend(self._by_prefix[prefix].get(value & (0xFFFFFFFF ^ ((1 << (32 - prefix)) - 1)), ()))
-        return hits
-
-
 class LocalNetworks(dict):
-    """{ifname: [IPv4Network, ...]} that also finds, in a few dictionary lookups, which of its
-    networks hold an address (a NetIndex built on first use; a run checks thousands)."""
+    """{ifname: [IPNetwork, ...]} that also finds, in a few dictionary lookups, which of its
+    networks hold an address (an addr.NetIndex built on first use; a run checks thousands)."""
 
     _index = None
 
     def holding(self, address):
-        """{ifname: [networks holding the IPv4Address `address`]}, in this mapping's order."""
+        """{ifname: [networks holding the IPAddress `address`]}, in this mapping's order."""
         if self._index is None:
             self._index = NetIndex()
             for position, (name, networks) in enumerate(self.items()):
@@ -212,11 +250,11 @@ class LocalNetworks(dict):
 
 
 def local_networks(interfaces, suffix):
-    """{ifname: [IPv4Network, ...]} built from the addresses that define networks (see module doc)."""
+    """{ifname: [IPNetwork, ...]} built from the addresses that define networks (see module doc)."""
     nets = LocalNetworks()
     for iface in interfaces:
         nets[iface["name"]] = [
-            ipaddress.IPv4Network(u"%s/%d" % (a["address"], a["prefix"]), strict=False)
+            IPNetwork((int(_ip(a["address"])), a["prefix"]), version=VERSION).cidr
             for a in iface["addresses"]
             if not a["secondary"] and a["scope"] != "host" and not is_ours(a, suffix)
         ]
@@ -235,43 +273,41 @@ def choose_interface(interfaces, address, suffix=None, interface=None, prefix=No
     unless `prefix` is given too. Without `prefix`: the holding network's prefix length.
     `nets` is local_networks(interfaces, suffix) when the caller already has it.
     """
-    ip = _ipv4(u"%s" % address)
+    ip = _ip(address)
     if nets is None:
         nets = local_networks(interfaces, suffix)
     if interface is not None:
         if interface not in nets:
-            raise NetaddrError("interface: %r does not exist on this host (interfaces: %s)"
-                               % (interface, ", ".join(sorted(nets))))
+            raise ClaimError("interface: %r does not exist on this host (interfaces: %s)"
+                             % (interface, ", ".join(sorted(nets))))
         containing = [n for n in nets[interface] if ip in n]
         if prefix is not None:
             return interface, prefix
         if not containing:
-            raise NetaddrError("address: %s is not in local network %s of interface %s; set prefix "
-                               "(with interface) to claim it there anyway"
-                               % (address, _describe({interface: nets[interface]}), interface))
+            raise ClaimError("address: %s is not in local network %s of interface %s; set prefix "
+                             "(with interface) to claim it there anyway"
+                             % (address, _describe({interface: nets[interface]}), interface))
         return interface, max(n.prefixlen for n in containing)
     candidates = nets.holding(ip)
     if not candidates:
-        raise NetaddrError("address: %s is not in the local network of any interface (networks: %s); set "
-                           "interface and prefix to claim it anyway" % (address, _describe(nets)))
+        raise ClaimError("address: %s is not in the local network of any interface (networks: %s); set "
+                         "interface and prefix to claim it anyway" % (address, _describe(nets)))
     if len(candidates) > 1:
-        raise NetaddrError("address: %s is in the local networks of several interfaces (%s); set "
-                           "interface to choose one" % (address, _describe(candidates)))
+        raise ClaimError("address: %s is in the local networks of several interfaces (%s); set "
+                         "interface to choose one" % (address, _describe(candidates)))
     name, containing = candidates.popitem()
     return name, prefix if prefix is not None else max(n.prefixlen for n in containing)
 
 
 def check_host_address(address, prefix):
-    """Refuse the network and broadcast address of address/prefix (prefixes up to /30)."""
-    if prefix > 30:
+    """Refuse the network and broadcast address of an IPv4 address/prefix (prefixes up to /30)."""
+    ip = _ip(address)
+    if ip.version != 4 or prefix > 30:
         return
-    ip = int(_ipv4(u"%s" % address))
-    host_bits = 32 - prefix
-    network = ip >> host_bits << host_bits
-    if ip in (network, network | ((1 << host_bits) - 1)):
-        kind = "network" if ip == network else "broadcast"
-        raise NetaddrError("address: %s is the %s address of %s"
-                           % (address, kind, ipaddress.IPv4Network((network, prefix))))
+    net = IPNetwork((int(ip), prefix), version=4)
+    if ip in (net.network, net.broadcast):
+        kind = "network" if ip == net.network else "broadcast"
+        raise ClaimError("address: %s is the %s address of %s" % (address, kind, net.cidr))
 
 
 def _plan_one(interfaces, address, suffix, interface, prefix, held, nets):
@@ -285,10 +321,10 @@ def _plan_one(interfaces, address, suffix, interface, prefix, held, nets):
         elsewhere = [a for a in held if a["interface"] != interface]
         foreign = [a for a in elsewhere if not is_ours(a, suffix)]
         if foreign and not keep:
-            raise NetaddrError("address: %s is already configured on interface %s (label %s), not on the "
-                               "requested interface %s; remove it there first or request interface %s"
-                               % (address, foreign[0]["interface"], foreign[0]["label"], interface,
-                                  foreign[0]["interface"]))
+            raise ClaimError("address: %s is already configured on interface %s (label %s), not on the "
+                             "requested interface %s; remove it there first or request interface %s"
+                             % (address, foreign[0]["interface"], foreign[0]["label"], interface,
+                                foreign[0]["interface"]))
         # our own copies elsewhere move to the requested interface
         release = [a for a in elsewhere if is_ours(a, suffix)]
     if keep:
@@ -314,14 +350,14 @@ def plan(interfaces, addresses, state, suffix, interface=None, prefix=None, node
     any label is left as it is, unless it is ours and interface/prefix ask for a move).
     absent: release the addresses that carry our label; others are left with a warning.
     overridden: present, and release every address carrying our label that is not listed.
-    Returns {"release": [entry], "claim": [entry], "warnings": [str]}; raises NetaddrError
+    Returns {"release": [entry], "claim": [entry], "warnings": [str]}; raises ClaimError
     before anything is decided when one address cannot be handled.
     """
     batches = [(addresses, interface, prefix)] + [(g["addresses"], g["interface"], g["prefix"]) for g in groups]
     for batch in batches:
         for address in batch[0]:
             if node_ip is not None and address == node_ip:
-                raise NetaddrError("address: %s is refused: desired egress IP is the node IP (node_ip)" % address)
+                raise ClaimError("address: %s is refused: desired egress IP is the node IP (node_ip)" % address)
     release, claim, warnings = [], [], []
     by_address = holders_by_address(interfaces)  # one pass for any number of wanted addresses
     if state == "absent":
@@ -359,27 +395,30 @@ def predict(before, changes):
     return sorted(kept + changes["claim"], key=_sort_key)
 
 
-def add_argv(ip_bin, item):
-    return [ip_bin, "addr", "add", "%s/%d" % (item["address"], item["prefix"]), "dev", item["interface"],
-            "label", item["label"]]
+# ---------------------------------------------------------------------------------------
+# `ip -batch` lines: written and read here (the run report reads the claims with parse_batch_line)
+
+def add_line(item):
+    """The `ip -batch` line that claims an entry {address, interface, prefix, label}."""
+    return "addr add %s/%d dev %s label %s" % (item["address"], item["prefix"], item["interface"], item["label"])
 
 
-def del_argv(ip_bin, item):
-    return [ip_bin, "addr", "del", "%s/%d" % (item["address"], item["prefix"]), "dev", item["interface"]]
-
-
-def batch_line(argv):
-    """An `ip` argv as a line of `ip -batch` input (without the program)."""
-    return " ".join(argv[1:])
+def del_line(item):
+    """The `ip -batch` line that releases an entry."""
+    return "addr del %s/%d dev %s" % (item["address"], item["prefix"], item["interface"])
 
 
 def parse_batch_line(line):
     """The entry {address, interface, prefix, label} an `ip -batch` line of ours adds
-    (``addr add A/P dev IF label L``, as add_argv/batch_line write it), or None for any other line."""
+    (``addr add A/P dev IF label L``, as add_line writes it), or None for any other line."""
     words = str(line).split()
     if len(words) == 7 and words[:2] == ["addr", "add"] and words[3] == "dev" and words[5] == "label":
         address, dummy, prefix = words[2].partition("/")
-        return {"address": address, "interface": words[4], "prefix": int(prefix), "label": words[6]}
+        try:
+            prefix = parse_int(prefix, "prefix")
+        except AddrError:
+            return None
+        return {"address": address, "interface": words[4], "prefix": prefix, "label": words[6]}
     return None
 
 

@@ -1,11 +1,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""netaddr_util against `ip -j addr show` outputs recorded from namespaces (tests/unit/fixtures/ip)."""
+"""ipaddr against `ip -j addr show` outputs recorded from namespaces (tests/unit/fixtures/ip)."""
 import os
 
 import pytest
+from netaddr import IPAddress, IPNetwork
 
-from ansible_collections.sdn.egress.plugins.module_utils import netaddr_util as nu
-from ansible_collections.sdn.egress.plugins.module_utils.netaddr_util import NetaddrError
+from ansible_collections.sdn.egress.plugins.module_utils import ipaddr as nu
+from ansible_collections.sdn.egress.plugins.module_utils.addr import AddrError
+from ansible_collections.sdn.egress.plugins.module_utils.ipaddr import ClaimError
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "ip")
 
@@ -50,9 +52,9 @@ def test_parse_labels_secondary_and_down_links():
 
 def test_parse_skips_filtered_links_and_rejects_garbage():
     assert nu.parse_ip_addr('[{}, {"ifname": "x", "addr_info": []}]')[0]["name"] == "x"
-    with pytest.raises(NetaddrError, match="cannot parse"):
+    with pytest.raises(ClaimError, match="cannot parse"):
         nu.parse_ip_addr("not json")
-    with pytest.raises(NetaddrError, match="expected a JSON list"):
+    with pytest.raises(ClaimError, match="expected a JSON list"):
         nu.parse_ip_addr("{}")
 
 
@@ -78,49 +80,66 @@ def test_local_networks_leave_out_secondary_host_scope_and_ours():
 # validation
 
 
-@pytest.mark.parametrize("value", ["192.0.2.300", "192.0.2", "abc", "", "2001:db8::1", "192.0.2.1/24", " 192.0.2.1"])
+@pytest.mark.parametrize("value", ["192.0.2.300", "192.0.2", "abc", "2001:db8::1", "192.0.2.1/24", "192.0.2.01"])
 def test_validate_address_names_field_and_value(value):
-    with pytest.raises(NetaddrError) as exc:
+    with pytest.raises(AddrError) as exc:
         nu.validate_address(value)
-    assert str(exc.value) == "address: %r is not a valid IPv4 address" % value
+    assert str(exc.value) == "address: %s is not an IPv4 address" % value
+
+
+def test_validate_address_shows_empty_and_control_characters_escaped():
+    with pytest.raises(AddrError) as exc:
+        nu.validate_address("")
+    assert str(exc.value) == 'address: "" is not an IPv4 address'
+    with pytest.raises(AddrError) as exc:
+        nu.validate_address("192.0.2.1\nx")
+    assert str(exc.value) == 'address: "192.0.2.1\\nx" is not an IPv4 address'
+
+
+def test_validate_address_ignores_surrounding_blanks():
+    assert nu.validate_address(" 192.0.2.1\t") == "192.0.2.1"
 
 
 @pytest.mark.parametrize("value", ["0.0.0.0", "127.0.0.5", "224.0.0.1", "255.255.255.255"])
 def test_validate_address_refuses_non_unicast(value):
-    with pytest.raises(NetaddrError, match="address: '%s' is not a unicast host address" % value):
+    with pytest.raises(AddrError) as exc:
         nu.validate_address(value)
+    assert str(exc.value) == "address: %s is not a unicast host address" % value
 
 
 def test_validate_addresses_dedups_and_names_index():
     assert nu.validate_addresses(["192.0.2.50", "192.0.2.51", "192.0.2.50"]) == [
         "192.0.2.50", "192.0.2.51"]
-    with pytest.raises(NetaddrError, match=r"addresses\[1\]: 'x' is not a valid IPv4 address"):
+    with pytest.raises(AddrError) as exc:
         nu.validate_addresses(["192.0.2.50", "x"])
+    assert str(exc.value) == "addresses[1]: x is not an IPv4 address"
 
 
 @pytest.mark.parametrize("value", [0, 33, -1, True])
 def test_validate_prefix(value):
-    with pytest.raises(NetaddrError, match="prefix: %r is not a prefix length" % value):
+    with pytest.raises(AddrError) as exc:
         nu.validate_prefix(value)
+    reason = "is not an integer" if value is True else "is out of range 1..32"
+    assert str(exc.value) == "prefix: %s %s" % (str(value).lower(), reason)
     assert nu.validate_prefix(32) == 32
 
 
 @pytest.mark.parametrize("value", ["", "eth0:1", "a b", "x/y", "sixteencharsname", ".."])
 def test_validate_ifname(value):
-    with pytest.raises(NetaddrError, match="interface: "):
+    with pytest.raises(ClaimError, match="interface: "):
         nu.validate_ifname(value)
 
 
 @pytest.mark.parametrize("value", ["", "with space", "a:b", "fourteenchars_"])
 def test_validate_suffix(value):
-    with pytest.raises(NetaddrError, match="label_suffix: "):
+    with pytest.raises(ClaimError, match="label_suffix: "):
         nu.validate_suffix(value)
 
 
 def test_make_label_limit():
     assert nu.make_label("eth1", "sdne") == "eth1:sdne"
     assert nu.make_label("eth1", "x" * 10) == "eth1:xxxxxxxxxx"  # exactly 15
-    with pytest.raises(NetaddrError) as exc:
+    with pytest.raises(ClaimError) as exc:
         nu.make_label("verylongifname0", "sdne")
     assert str(exc.value) == ("label_suffix: 'sdne' does not fit on interface verylongifname0: the label "
                               "'verylongifname0:sdne' has 20 characters, labels start with the interface name "
@@ -138,31 +157,31 @@ def test_second_interface_is_chosen_with_its_prefix():
 
 
 def test_outside_every_network_is_refused():
-    with pytest.raises(NetaddrError) as exc:
+    with pytest.raises(ClaimError) as exc:
         nu.choose_interface(load("two_nics.json"), "203.0.113.5", "sdne")
     assert str(exc.value) == (
         "address: 203.0.113.5 is not in the local network of any interface (networks: ens18 192.0.2.0/24, "
         "ens19 198.51.100.0/24); set interface and prefix to claim it anyway")
     # a prefix alone is not enough
-    with pytest.raises(NetaddrError, match="not in the local network of any interface"):
+    with pytest.raises(ClaimError, match="not in the local network of any interface"):
         nu.choose_interface(load("two_nics.json"), "203.0.113.5", "sdne", prefix=32)
 
 
 def test_explicit_interface():
     ifs = load("two_nics.json")
-    with pytest.raises(NetaddrError) as exc:
+    with pytest.raises(ClaimError) as exc:
         nu.choose_interface(ifs, "192.0.2.50", "sdne", interface="ens19")
     assert str(exc.value) == ("address: 192.0.2.50 is not in local network ens19 198.51.100.0/24 of interface "
                               "ens19; set prefix (with interface) to claim it there anyway")
     assert nu.choose_interface(ifs, "203.0.113.5", "sdne", interface="ens19", prefix=32) == ("ens19", 32)
     assert nu.choose_interface(ifs, "198.51.100.9", "sdne", interface="ens19") == ("ens19", 24)
-    with pytest.raises(NetaddrError, match=r"interface: 'eth7' does not exist on this host \(interfaces: ens18, "):
+    with pytest.raises(ClaimError, match=r"interface: 'eth7' does not exist on this host \(interfaces: ens18, "):
         nu.choose_interface(ifs, "198.51.100.9", "sdne", interface="eth7")
 
 
 def test_ambiguous_networks_ask_for_interface():
     ifs = load("claimed.json")  # ens18 192.0.2.0/24 and eth0 192.0.2.128/25
-    with pytest.raises(NetaddrError) as exc:
+    with pytest.raises(ClaimError) as exc:
         nu.choose_interface(ifs, "192.0.2.200", "sdne")
     assert str(exc.value) == ("address: 192.0.2.200 is in the local networks of several interfaces "
                               "(ens18 192.0.2.0/24, eth0 192.0.2.128/25); set interface to choose one")
@@ -192,13 +211,13 @@ def test_plan_present_is_idempotent_and_accepts_foreign_labels():
 
 def test_plan_refuses_node_ip_in_any_state():
     for state in ("present", "absent", "overridden"):
-        with pytest.raises(NetaddrError) as exc:
+        with pytest.raises(ClaimError) as exc:
             nu.plan(load("two_nics.json"), ["192.0.2.50", "192.0.2.12"], state, "sdne", node_ip="192.0.2.12")
         assert str(exc.value) == "address: 192.0.2.12 is refused: desired egress IP is the node IP (node_ip)"
 
 
 def test_plan_refuses_address_on_another_interface():
-    with pytest.raises(NetaddrError) as exc:
+    with pytest.raises(ClaimError) as exc:
         nu.plan(load("claimed.json"), ["198.51.100.60"], "present", "sdne", interface="ens18", prefix=32)
     assert str(exc.value) == ("address: 198.51.100.60 is already configured on interface ens19 (label ens19:hand), "
                               "not on the requested interface ens18; remove it there first or request interface "
@@ -239,10 +258,10 @@ def test_plan_absent_releases_ours_and_warns_about_foreign():
 
 
 def test_plan_fails_whole_when_one_label_cannot_fit():
-    with pytest.raises(NetaddrError, match="label_suffix: 'sdne' does not fit on interface verylongifname0"):
+    with pytest.raises(ClaimError, match="label_suffix: 'sdne' does not fit on interface verylongifname0"):
         nu.plan(load("long_name.json"), ["198.51.100.50", "203.0.113.50"], "present", "sdne")
     # a 15-character interface name leaves no room for any label suffix
-    with pytest.raises(NetaddrError, match="the label 'verylongifname0:e' has 17 characters"):
+    with pytest.raises(ClaimError, match="the label 'verylongifname0:e' has 17 characters"):
         nu.plan(load("long_name.json"), ["203.0.113.50"], "present", "e")
     assert nu.plan(load("long_name.json"), ["198.51.100.50"], "present", "e")["claim"] == [
         claim("198.51.100.50", "eth1", 24, "eth1:e")]
@@ -251,26 +270,28 @@ def test_plan_fails_whole_when_one_label_cannot_fit():
 @pytest.mark.parametrize("address,msg", [("198.51.100.0", "network address of 198.51.100.0/24"),
                                          ("198.51.100.255", "broadcast address of 198.51.100.0/24")])
 def test_plan_refuses_network_and_broadcast(address, msg):
-    with pytest.raises(NetaddrError, match="address: %s is the %s" % (address, msg)):
+    with pytest.raises(ClaimError, match="address: %s is the %s" % (address, msg)):
         nu.plan(load("two_nics.json"), [address], "present", "sdne")
 
 
-def test_predict_render_and_argv():
+def test_predict_render_and_batch_lines():
     ifs = load("claimed.json")
     before = nu.owned(ifs, "sdne")
     changes = nu.plan(ifs, ["198.51.100.51"], "overridden", "sdne")
     after = nu.predict(before, changes)
     assert after == [claim("198.51.100.51", "ens19", 24)]
     assert nu.render(after) == "198.51.100.51/24 dev ens19 label ens19:sdne\n"
-    assert nu.add_argv("ip", after[0]) == ["ip", "addr", "add", "198.51.100.51/24", "dev", "ens19", "label",
-                                           "ens19:sdne"]
-    assert nu.del_argv("ip", before[0]) == ["ip", "addr", "del", "192.0.2.51/24", "dev", "ens18"]
+    assert nu.add_line(after[0]) == "addr add 198.51.100.51/24 dev ens19 label ens19:sdne"
+    assert nu.del_line(before[0]) == "addr del 192.0.2.51/24 dev ens18"
+    # the report reads the claims back from the lines
+    assert nu.parse_batch_line(nu.add_line(after[0])) == after[0]
+    assert nu.parse_batch_line(nu.del_line(before[0])) is None
+    assert nu.parse_batch_line("addr add 198.51.100.51/x dev ens19 label ens19:sdne") is None
 
 
 def test_local_networks_find_the_same_networks_as_a_scan():
     """LocalNetworks.holding (a lookup per prefix length) answers what testing every network
     answers, in the same order, over random interfaces, overlapping networks and addresses."""
-    import ipaddress
     import random
 
     rng = random.Random(5227)
@@ -281,10 +302,10 @@ def test_local_networks_find_the_same_networks_as_a_scan():
     for dummy in range(200):
         nets = nu.LocalNetworks()
         for index in range(rng.randint(1, 6)):
-            nets["if%d" % index] = [ipaddress.IPv4Network("%s/%d" % (some_address(), length), strict=False)
+            nets["if%d" % index] = [IPNetwork("%s/%d" % (some_address(), length)).cidr
                                     for length in rng.sample(range(8, 33), rng.randint(0, 4))]
         for dummy2 in range(40):
-            ip = ipaddress.IPv4Address(some_address())
+            ip = IPAddress(some_address())
             scanned = dict((name, [net for net in networks if ip in net]) for name, networks in nets.items())
             scanned = dict((name, found) for name, found in scanned.items() if found)
             held = nets.holding(ip)

@@ -1,0 +1,399 @@
+# -*- coding: utf-8 -*-
+# Copyright: sdn.egress contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The SNAT policy of egress_snat: which rules a node wants, which owned rules go, where they sit.
+
+    spec = validate(params)                 # egress_snat's parameters -> Spec (ValueError naming the field)
+    plans, payload = plan(spec, read)       # read(table) -> iptables.Table or None
+    result = converge(spec, cli, check)     # plan, apply with one iptables-restore, read back
+    gathered(spec, read) / rendered(spec)   # the resource-module states
+
+Our rules, per entry of ``rules`` sorted by mark, then per cluster CIDR in the given order:
+with ``masquerade_cluster`` first ``-s CIDR -d CIDR -m mark --mark M -j MASQUERADE`` for every
+CIDR (traffic that stays in the cluster network is not sent out with the egress IP, as
+openshift-sdn 4.8+ does), then ``-s CIDR -m mark --mark M -j SNAT --to-source IP`` for every CIDR.
+The whole block sits right above the first rule jumping to ``anchor_target``; REJECT rules
+(``reject_inbound``) end the filter chain. Everything we write carries the owner comment, and
+only owned rules are deleted (plus, with ``remove_conflicts``, foreign SNAT rules of a listed mark).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.sdn.egress.plugins.module_utils.iptables import (
+    ChainPlan,
+    Rule,
+    Table,
+    address_text,
+    check_chain_name,
+    check_comment_text,
+    cidr_text,
+    is_owned,
+    mark_number,
+    owner_comment,
+    parse_snat_text,
+    render_masquerade,
+    render_reject,
+    render_snat,
+    restore_payload,
+    rule_key,
+    snat_line,
+)
+from ansible_collections.sdn.egress.plugins.module_utils.runner import CommandError
+
+NAT, FILTER = "nat", "filter"
+STATES = ("present", "absent", "overridden", "gathered", "rendered")
+WANTING = ("present", "overridden", "rendered")  # the states in which the listed rules are wanted
+
+
+class SnatError(Exception):
+    """A run that cannot go on; ``fail_args()`` are the keyword arguments of fail_json."""
+
+    def __init__(self, msg, **details):
+        super(SnatError, self).__init__(msg)
+        self.details = details
+
+    def fail_args(self):
+        return dict(self.details, msg=str(self))
+
+
+class Entry:
+    """One validated rule: the mark's number and its text as iptables-save prints it, the egress
+    IP (None only for absent), the comment."""
+
+    __slots__ = ("number", "mark", "egress_ip", "comment")
+
+    def __init__(self, number, egress_ip, comment):
+        self.number, self.mark = number, hex(number)
+        self.egress_ip, self.comment = egress_ip, comment
+
+
+class Spec:
+    """egress_snat's parameters, validated: chain names, owner, ``cidrs`` (as iptables-save prints
+    them), ``entries`` [Entry] in the order given, and the switches as they are."""
+
+    def __init__(self, params, cidrs, entries):
+        self.chain = params["chain"]
+        self.anchor_target = params["anchor_target"]
+        self.reject_chain = params["reject_chain"]
+        self.owner = params["owner"]
+        self.state = params["state"]
+        self.create_chain = params["create_chain"]
+        self.remove_conflicts = params["remove_conflicts"]
+        self.reject_inbound = params["reject_inbound"]
+        self.masquerade_cluster = params["masquerade_cluster"]
+        self.report_undeclared = params["report_undeclared"]
+        self.cidrs = cidrs
+        self.entries = entries
+
+    @property
+    def wants_rules(self):
+        """Whether the listed rules are wanted (WANTING) rather than removed or not given."""
+        return self.state in WANTING
+
+    def owns(self, rule):
+        return rule.owned(self.owner)
+
+
+# ---------------------------------------------------------------------------------------
+# validation
+
+class _Label:
+    """A field's name for a message, built only when a message needs it (a rules_text label
+    holds the repr of its line: formatting it for every field of thousands of valid rules
+    would cost more than checking them)."""
+
+    __slots__ = ("where", "name")
+
+    def __init__(self, where, name):
+        self.where, self.name = where, name
+
+    def __str__(self):
+        return self.where(self.name)
+
+
+def _source_rules(params):
+    """[(label, where, rule dict)]: the rules as given, from rules_text or rules.
+
+    where(field) names a field of the rule in messages:
+    "rules[2].mark" or "rules_text line 3: '0xzz 192.0.2.1': mark".
+    """
+    def entry(index):
+        return lambda name: "rules[%d].%s" % (index, name)
+
+    def line_of(number, line):
+        return lambda name: "rules_text line %d: %r: %s" % (number, line, name)
+
+    if params["rules_text"] is None:
+        return [("rules[%d]" % i, entry(i), rule) for i, rule in enumerate(params["rules"])]
+    try:
+        lines = parse_snat_text(params["rules_text"])
+    except ValueError as exc:
+        raise ValueError("rules_text %s" % exc)
+    return [("rules_text line %d" % number, line_of(number, line), rule) for number, line, rule in lines]
+
+
+def _checked(name, check, value, *args):
+    """check(value, *args), its ValueError prefixed with the field's name."""
+    try:
+        return check(value, *args)
+    except ValueError as exc:
+        raise ValueError("%s: %s" % (name, exc))
+
+
+def validate(params):
+    """Spec of egress_snat's parameters; ValueError("<field>: <value> ...") for the first bad one.
+
+    Marks, addresses and networks are parsed by addr.py (through iptables.mark_number,
+    address_text, cidr_text), whose messages name the field and the value."""
+    state = params["state"]
+    for name in ("chain", "anchor_target", "reject_chain"):
+        _checked(name, check_chain_name, params[name])
+    _checked("owner", check_comment_text, params["owner"], False)
+    if state == "gathered" and (params["rules"] or params["rules_text"] is not None):
+        raise ValueError("%s: not used with state=gathered (it reads what is there)"
+                         % ("rules" if params["rules"] else "rules_text"))
+    if not params["cluster_cidrs"]:
+        raise ValueError("cluster_cidrs: at least one network is needed")
+    cidrs = []
+    for i, value in enumerate(params["cluster_cidrs"]):
+        cidr = cidr_text(value, "cluster_cidrs[%d]" % i)
+        if cidr in cidrs:
+            raise ValueError("cluster_cidrs[%d]: %r is listed twice" % (i, cidr))
+        cidrs.append(cidr)
+
+    entries, seen = [], {}
+    wanted = state in WANTING
+    for label, where, rule in _source_rules(params):
+        number = mark_number(rule["mark"], _Label(where, "mark"))
+        egress_ip = rule.get("egress_ip")
+        if egress_ip is not None:
+            egress_ip = address_text(egress_ip, _Label(where, "egress_ip"))
+        elif wanted:
+            raise ValueError("%s: required with state=%s" % (where("egress_ip"), state))
+        name = rule.get("name") or None
+        if name is not None:
+            _checked(_Label(where, "name"), check_comment_text, name)
+        comment = _checked(_Label(where, "name"), owner_comment, params["owner"], name)
+        if wanted and number in seen:
+            raise ValueError("%s: %r is the same mark as %s; one mark can SNAT to one IP only"
+                             % (where("mark"), rule["mark"], seen[number]))
+        seen.setdefault(number, label)
+        entries.append(Entry(number, egress_ip, comment))
+    return Spec(params, cidrs, entries)
+
+
+# ---------------------------------------------------------------------------------------
+# planning
+
+def nat_block(spec):
+    """Our nat rules in their order: per entry sorted by mark, the MASQUERADE rules (one per
+    cluster CIDR, with masquerade_cluster) right above its SNAT rules (one per cluster CIDR)."""
+    block = []
+    for e in sorted(spec.entries, key=lambda e: e.number):
+        if spec.masquerade_cluster:
+            block.extend(render_masquerade(spec.chain, cidr, e.mark, e.comment) for cidr in spec.cidrs)
+        block.extend(render_snat(spec.chain, cidr, e.mark, e.egress_ip, e.comment) for cidr in spec.cidrs)
+    return block
+
+
+def reject_block(spec):
+    """Our filter rules: one REJECT per distinct egress IP, named after its first entry by mark."""
+    block, ips = [], set()
+    for e in sorted(spec.entries, key=lambda e: e.number):
+        if e.egress_ip not in ips:
+            ips.add(e.egress_ip)
+            block.append(render_reject(spec.reject_chain, e.egress_ip, e.comment))
+    return block
+
+
+def _chain(spec, read, table_name, chain, block):
+    """(current lines of chain, [chain to create]); SnatError when it is missing but needed."""
+    table = read(table_name)
+    if table is not None and table.has_chain(chain):
+        return table.rules[chain], []
+    if block and not spec.create_chain:
+        raise SnatError("chain %s does not exist in the %s table; create it first or set create_chain=true"
+                        % (chain, table_name))
+    return [], [chain] if block else []
+
+
+def _nat_drop(spec, current):
+    """drop(rule) for the nat chain: which current rules (other than wanted ones) go."""
+    owner = spec.owner
+    marks = set(e.mark for e in spec.entries)
+    if spec.state != "absent":
+        def drop(rule):
+            if rule.owned(owner):
+                return spec.state == "overridden" or rule.mark in marks
+            return spec.remove_conflicts and rule.target == "SNAT" and rule.mark in marks
+        return drop
+
+    wanted = {}
+    for e in spec.entries:
+        wanted.setdefault(e.mark, set()).add(e.egress_ip)
+
+    def named(rule):  # the owned rules an entry names: its mark, and its egress IP when given
+        ips = wanted.get(rule.mark)
+        return rule.owned(owner) and ips is not None and (None in ips or rule.to_source in ips)
+
+    # a mark's MASQUERADE rules go with the last of its owned SNAT rules
+    kept = set(rule.mark for rule in (Rule(line) for line in current)
+               if rule.owned(owner) and rule.target == "SNAT" and not named(rule))
+
+    def drop(rule):
+        return named(rule) or (rule.owned(owner) and rule.target == "MASQUERADE"
+                               and rule.mark in wanted and rule.mark not in kept)
+    return drop
+
+
+def plan(spec, read):
+    """({table: ChainPlan}, restore payload lines) that turn the chains ``read`` returns into
+    what ``spec`` wants. ``read(table)``: an iptables.Table, or None when there is no such table.
+
+    The filter table is planned with reject_inbound, and for overridden and absent (which
+    remove owned REJECT rules)."""
+    state = spec.state
+    block = nat_block(spec) if spec.wants_rules else []
+    lines, create = _chain(spec, read, NAT, spec.chain, block)
+    # our rules this run leaves alone (state=present) may stay among the wanted ones
+    nat = ChainPlan(spec.chain, lines, block, _nat_drop(spec, lines), spec.anchor_target, inside=spec.owns)
+    sections = [(NAT, create, [nat])]
+    plans = {NAT: nat}
+
+    if spec.reject_inbound or state in ("absent", "overridden"):
+        block = reject_block(spec) if spec.reject_inbound and spec.wants_rules else []
+        if state == "absent":
+            owned_after = [Rule(line) for line in nat.after]
+            still = set(rule.to_source for rule in owned_after if spec.owns(rule))
+            gone = set(e.egress_ip for e in spec.entries if e.egress_ip) | set(
+                rule.to_source for rule in (Rule(line) for line in nat.deleted) if spec.owns(rule))
+            released = set(ip + "/32" for ip in gone - still if ip is not None)
+
+            def filter_drop(rule):
+                return spec.owns(rule) and rule.destination in released
+        else:
+            def filter_drop(rule):
+                return state == "overridden" and spec.owns(rule)
+
+        lines, create = _chain(spec, read, FILTER, spec.reject_chain, block)
+        plans[FILTER] = ChainPlan(spec.reject_chain, lines, block, filter_drop, inside=spec.owns)
+        sections.append((FILTER, create, [plans[FILTER]]))
+    return plans, restore_payload(sections)
+
+
+def undeclared(spec, plans, read):
+    """Owned rules a state=overridden run with the same rules would delete (report_undeclared)."""
+    out = []
+    for table, chain in ((NAT, spec.chain), (FILTER, spec.reject_chain)):
+        chain_plan = plans.get(table)
+        if chain_plan is None:  # reject_inbound=false: present did not read the filter chain
+            lines, dummy = _chain(spec, read, table, chain, [])
+            out.extend(line for line in lines if spec.owns(Rule(line)))
+            continue
+        block = set(rule_key(line) for line in chain_plan.block)
+        out.extend(line for line in chain_plan.after if rule_key(line) not in block and spec.owns(Rule(line)))
+    return out
+
+
+def converge(spec, cli, check_mode):
+    """Plan, apply (unless check_mode or nothing changes) and read back; the result keys
+    changed, commands, before, after (dicts by table) and, with report_undeclared, undeclared.
+
+    ``cli``: an iptables.Iptables. SnatError when the restore fails or the chains read back
+    differ from the plan (a concurrent change); CommandError when iptables-save fails."""
+    plans, payload = plan(spec, cli.read)
+    before = dict((table, chain_plan.before) for table, chain_plan in plans.items())
+    after = dict((table, chain_plan.after) for table, chain_plan in plans.items())
+    if payload and not check_mode:
+        try:
+            cli.restore(payload)
+        except CommandError as exc:
+            raise SnatError(str(exc), commands=payload, cmd=exc.argv, rc=exc.rc, stdout=exc.out, stderr=exc.err)
+        for table, chain_plan in plans.items():
+            current = cli.read(table)
+            after[table] = list(current.rules.get(chain_plan.chain, [])) if current is not None else []
+            if [rule_key(line) for line in after[table]] != [rule_key(line) for line in chain_plan.after]:
+                raise SnatError("chain %s (%s) differs from the plan after iptables-restore; was it changed "
+                                "concurrently?" % (chain_plan.chain, table),
+                                commands=payload, expected=chain_plan.after, actual=after[table])
+    result = dict(changed=bool(payload), commands=payload, before=before, after=after)
+    if spec.report_undeclared and spec.state == "present":
+        result["undeclared"] = undeclared(spec, plans, cli.read)
+    return result
+
+
+def diff_text(chains):
+    """{table: lines} as iptables-save sections (for --diff)."""
+    return "".join("*%s\n%s" % (table, "".join(line + "\n" for line in lines)) for table, lines in chains.items())
+
+
+# ---------------------------------------------------------------------------------------
+# resource-module states
+
+def _name(comment, owner):
+    """The name an owned comment carries ("<owner> <name>"), None for the bare owner tag."""
+    if comment == owner:
+        return None
+    return comment[len(owner) + 1:] or None
+
+
+def _owned_comment(rule, owner):
+    return next(c for c in rule.comments if is_owned(c, owner))
+
+
+def gathered(spec, read):
+    """What we own in the chains, in egress_snat's own input format (state=gathered).
+
+    {rules: [{mark, egress_ip, name}] (owned SNAT rules, one entry per mark, egress IP and name,
+    in chain order), rules_text (the same as rules_text lines, None when a name holds blanks),
+    cluster_cidrs (their sources, in chain order), masquerade_cluster (whether owned MASQUERADE
+    rules exist), reject_inbound (whether owned REJECT rules exist), reject_ips (their egress
+    IPs, in chain order)}. Missing chains or tables are empty."""
+    owner = spec.owner
+    nat, flt = read(NAT), read(FILTER)
+    rules, seen, cidrs, masquerade = [], set(), [], False
+    for line in (nat.rules.get(spec.chain, []) if nat is not None else []):
+        rule = Rule(line)
+        if not rule.owned(owner):
+            continue
+        if rule.target == "MASQUERADE":
+            masquerade = True
+        elif rule.target == "SNAT" and rule.mark is not None and rule.to_source is not None:
+            entry = {"mark": rule.mark, "egress_ip": rule.to_source, "name": _name(_owned_comment(rule, owner), owner)}
+            key = (entry["mark"], entry["egress_ip"], entry["name"])
+            if key not in seen:
+                seen.add(key)
+                rules.append(entry)
+            if rule.source is not None and rule.source not in cidrs:
+                cidrs.append(rule.source)
+    reject_ips = []
+    for line in (flt.rules.get(spec.reject_chain, []) if flt is not None else []):
+        rule = Rule(line)
+        if rule.owned(owner) and rule.target == "REJECT" and rule.destination:
+            ip = rule.destination[:-3] if rule.destination.endswith("/32") else rule.destination
+            if ip not in reject_ips:
+                reject_ips.append(ip)
+    if any(rule["name"] and len(rule["name"].split()) != 1 for rule in rules):
+        text = None  # a name with blanks has no rules_text form
+    else:
+        text = "".join(snat_line(rule) + "\n" for rule in rules)
+    return {"rules": rules, "rules_text": text, "cluster_cidrs": cidrs, "masquerade_cluster": masquerade,
+            "reject_inbound": bool(reject_ips), "reject_ips": reject_ips}
+
+
+def empty_chains(spec):
+    """read(table) for rendered: both chains exist and are empty."""
+    tables = {}
+    for name, chain in ((NAT, spec.chain), (FILTER, spec.reject_chain)):
+        table = tables[name] = Table(name)
+        table.chains.append(chain)
+        table.rules[chain] = []
+    return tables.get
+
+
+def rendered(spec):
+    """The ``iptables-restore --noflush`` lines that put the wanted rules into empty chains
+    (state=rendered): no host, no iptables binary."""
+    return plan(spec, empty_chains(spec))[1]
