@@ -1,11 +1,14 @@
 # sdn.egress: one entry point for a newcomer on a fresh Debian machine.
 #   make demo   - install what is needed, build the lab, converge it, show real egress traffic
+#                 (LAYOUT=sdn48: the lab and the collection in openshift-sdn's 4.8+ layout)
 #   make test   - install what is needed, run unit, integration, sanity, lint and molecule
 SHELL := /bin/bash
 VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 COLL := .cache/collections
+# openshift-sdn layout of the lab and of the converge (make demo LAYOUT=sdn48): sdn3 | sdn48
+LAYOUT ?= sdn3
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLL)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -37,12 +40,13 @@ lint: bootstrap
 
 molecule: bootstrap
 	$(BIN)/molecule test
+	$(BIN)/molecule test -s sdn48
 
 test: unit integration sanity lint molecule
 	@echo "make test: all suites passed"
 
 lab-up: bootstrap
-	$(PY) lab/lab.py up
+	$(PY) lab/lab.py up --layout $(LAYOUT)
 
 lab-down:
 	@if [ -x $(PY) ]; then $(PY) lab/lab.py down; else python3 lab/lab.py down; fi
@@ -51,7 +55,7 @@ lab-check: bootstrap
 	$(PY) lab/lab.py check
 
 demo: lab-up
-	$(BIN)/ansible-playbook playbooks/egress.yml -i inventories/lab
+	$(BIN)/ansible-playbook playbooks/egress.yml -i inventories/lab -e egress_layout=$(LAYOUT)
 	$(PY) lab/lab.py check
 
 bench: bootstrap

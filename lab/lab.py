@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """sdn.egress built-in lab: an openshift-sdn-like cluster in network namespaces on one machine.
 
-    lab/lab.py up [--iptables nft|legacy] [--iptables-node NODE=legacy] [--rebuild]
+    lab/lab.py up [--layout sdn3|sdn48] [--iptables nft|legacy] [--iptables-node NODE=legacy] [--rebuild]
                                                           build (or reuse a healthy) lab
     lab/lab.py down                                       remove every namespace/process
     lab/lab.py status [--json]                            processes, nodes, health
     lab/lab.py node-down NODE | node-up NODE              simulate a node failure / recovery
-    lab/lab.py check [--json] [--timeout S]               which source IP does each pod leave with?
+    lab/lab.py check [--json] [--timeout S] [--connections N]
+                                                          which source IP does each pod leave with?
 
 State and run directories live in .cache/lab under the repository root. Needs root.
 """
@@ -29,6 +30,10 @@ def main(argv=None):
                    help="iptables backend the nodes' SDN uses (default nft, env SDNLAB_IPTABLES)")
     p.add_argument("--iptables-node", action="append", default=[], metavar="NODE=BACKEND",
                    help="per-node iptables backend override, e.g. router02=legacy (repeatable)")
+    p.add_argument("--layout", choices=list(topology.LAYOUTS),
+                   default=os.environ.get("SDNLAB_LAYOUT", topology.DEFAULT_LAYOUT),
+                   help="openshift-sdn layout the nodes simulate: sdn3 (3.x-4.7) or sdn48 (4.8+ tables 99-101 "
+                        "and select groups); default %s, env SDNLAB_LAYOUT" % topology.DEFAULT_LAYOUT)
     p.add_argument("--rebuild", action="store_true", help="tear down and rebuild even when healthy")
     sub.add_parser("down", help="tear the lab down")
     p = sub.add_parser("status", help="show the lab's state")
@@ -40,6 +45,9 @@ def main(argv=None):
     p.add_argument("--json", action="store_true")
     p.add_argument("--timeout", type=float, default=3.0, help="per-connection timeout in seconds")
     p.add_argument("--project", action="append", help="only these projects (repeatable)")
+    p.add_argument("--connections", type=int, metavar="N",
+                   help="layout sdn48: connections per pod and protocol, from fixed source ports "
+                        "(default 16; the 3.x layout probes once)")
     args = ap.parse_args(argv)
 
     if os.geteuid() != 0:
@@ -53,15 +61,15 @@ def main(argv=None):
                          % (", ".join(topology.NODE_BY_NAME), item))
             overrides[node] = backend
         try:
-            res = cluster.up(backend=args.iptables, rebuild=args.rebuild, node_backends=overrides)
+            res = cluster.up(backend=args.iptables, rebuild=args.rebuild, node_backends=overrides, layout=args.layout)
         except (RuntimeError, OSError) as exc:
             sys.stderr.write("lab: up failed: %s\nlab: run `lab/lab.py down` to clean up the partial lab\n" % exc)
             return 1
         down = sorted(cluster.nodes_down())
         if down:
             sys.stderr.write("lab: nodes still down: %s (lab/lab.py node-up NODE)\n" % ", ".join(down))
-        print("lab %s in %.1fs; inventory: inventories/lab (ssh key %s)"
-              % ("reused" if res["reused"] else "built", res["seconds"],
+        print("lab %s in %.1fs, layout %s; inventory: inventories/lab (ssh key %s)"
+              % ("reused" if res["reused"] else "built", res["seconds"], res["layout"],
                  os.path.relpath(cluster.CLIENT_KEY, topology.REPO_ROOT)))
         return 0
     if args.cmd == "down":
@@ -73,7 +81,8 @@ def main(argv=None):
             print(json.dumps(st, indent=1))
         else:
             print("healthy: %s%s" % (st["healthy"], "" if st["healthy"] else " (%s)" % "; ".join(st["problems"])))
-            print("built: %s  iptables: %s  nodes down: %s" % (st["built"], st["iptables"], ", ".join(st["nodes_down"]) or "-"))
+            print("built: %s  layout: %s  iptables: %s  nodes down: %s"
+                  % (st["built"], st["layout"] or "-", st["iptables"], ", ".join(st["nodes_down"]) or "-"))
             fmt = "%-10s %-12s %-15s %-12s %-10s %-10s %-8s %s"
             print(fmt % ("NODE", "HOST IP", "MGMT IP", "OVSDB", "VSWITCHD", "SSHD", "IPT", "SUBNET"))
             for n in st["nodes"]:
@@ -89,7 +98,10 @@ def main(argv=None):
         return 0
     if args.cmd == "check":
         from sdnlab import check
-        return check.main(as_json=args.json, timeout=args.timeout, projects=args.project)
+        if args.connections is not None and not 1 <= args.connections <= 1000:
+            ap.error("--connections wants 1..1000, not %d" % args.connections)
+        return check.main(as_json=args.json, timeout=args.timeout, projects=args.project,
+                          connections=args.connections)
     return 2
 
 

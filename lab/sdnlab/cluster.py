@@ -2,7 +2,8 @@
 
     switch ns (sdnlab-sw): Linux bridges `under` (192.0.2.0/24) and `egress` (198.51.100.0/24)
     node ns (sdnlab-<node>): eth0 -> OVS netdev bridge br-phy (node IP), eth1 (routers only),
-        br0 (vxlan0=1, tun0=2, pod veths 3..), mgmt0 (sshd), the SDN's iptables chains
+        br0 (vxlan0=1, tun0=2, pod veths 3..), mgmt0 (sshd), the SDN's iptables chains;
+        layout sdn48: tun0 is a patch port to the lab-only br-shim (gateway on tun0gw)
     ext ns (sdnlab-ext): router between 192.0.2.0/24 (.254), 198.51.100.0/24 (.254) and
         203.0.113.0/25 (.1); srv ns (sdnlab-srv): the echo server at 203.0.113.10
     root ns: bridge sdnlab-mgmt 203.0.113.129/25 + one veth per node (management only)
@@ -28,6 +29,8 @@ AUTHORIZED_KEYS = os.path.join(SSH_DIR, "authorized_keys")
 SERVER_PIDFILE = os.path.join(topo.STATE_DIR, "echo-server.pid")
 SERVER_LOG = os.path.join(topo.STATE_DIR, "echo-server.log")
 NETNS_DIR = os.path.join(topo.STATE_DIR, "netns")
+# the layout of the running lab as one word, for the lab inventory (group_vars/all/egress.yml)
+LAYOUT_FILE = os.path.join(topo.STATE_DIR, "layout")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -55,6 +58,11 @@ def save_state(state):
 
 def nodes_down():
     return set(load_state().get("nodes_down", []))
+
+
+def layout():
+    """The openshift-sdn layout the lab was built with (sdn3 for a lab built before layouts)."""
+    return load_state().get("layout") or topo.DEFAULT_LAYOUT
 
 
 def netns_obj(name):
@@ -228,8 +236,9 @@ def start_echo_server():
     wait_for(lambda: pid_alive(SERVER_PIDFILE), 10, "the echo server")
 
 
-def build_node(node, backend):
+def build_node(node, backend, layout=topo.DEFAULT_LAYOUT):
     ns, sw = node.netns, topo.SWITCH_NS
+    gw = topo.GATEWAY_IF[sdn.check_layout(layout)]
     os.makedirs(node.dir, exist_ok=True)
     with open(backend_file(node), "w") as f:
         f.write(backend + "\n")
@@ -248,7 +257,7 @@ def build_node(node, backend):
 
     ovs = node_ovs(node)
     ovs.start()
-    ovs.add_sdn_bridge()
+    ovs.add_sdn_bridge(mtu=topo.POD_MTU, layout=layout)
     ovs.add_phy_bridge("eth0")
     pods = topo.pods_on(node)
     for pod in pods:
@@ -265,8 +274,8 @@ def build_node(node, backend):
         ovs.vsctl(*args[1:])
     cmds = ["link set eth0 up", "link set br-phy up", "addr add %s/24 dev br-phy" % node.host_ip,
             "route add %s via %s" % (topo.EXTERNAL_NET, topo.EXT_UNDERLAY_IP),
-            "link set tun0 mtu %d" % topo.POD_MTU, "addr add %s/%s dev tun0" % (node.gateway, node.subnet.split("/")[1]),
-            "link set tun0 up", "route add %s dev tun0 proto kernel" % topo.CLUSTER_CIDR,
+            "link set %s mtu %d" % (gw, topo.POD_MTU), "addr add %s/%s dev %s" % (node.gateway, node.subnet.split("/")[1], gw),
+            "link set %s up" % gw, "route add %s dev %s proto kernel" % (topo.CLUSTER_CIDR, gw),
             "addr add %s/25 dev mgmt0" % node.mgmt_ip, "link set mgmt0 up"]
     if node.eth1:
         cmds += ["addr add %s dev eth1" % node.eth1, "link set eth1 up"]
@@ -285,9 +294,11 @@ def build_node(node, backend):
                              "route add %s dev eth0" % topo.CLUSTER_CIDR])
         _sysctl(pod.netns, [("net.ipv6.conf.all.disable_ipv6", 1)])
         _tx_off(pod.netns, "eth0")
-    ovs.ofctl("add-flows", "br0", "-", input="\n".join(sdn.base_flows(node)) + "\n")
+    ovs.ofctl("add-flows", "br0", "-", input="\n".join(sdn.base_flows(node, layout)) + "\n")
+    if layout == "sdn48":
+        ovs.ofctl("add-flows", topo.SHIM_BRIDGE, "-", input="\n".join(sdn.shim_bridge_flows()) + "\n")
     run([IP, "netns", "exec", ns, sdn.iptables_cmd(backend, "iptables-restore"), "--noflush"],
-        input=sdn.iptables_payload(node))
+        input=sdn.iptables_payload(node, layout))
     start_sshd(node)
 
 
@@ -313,10 +324,13 @@ def healthy():
     return not problems, problems
 
 
-def up(backend="nft", rebuild=False, node_backends=None):
+def up(backend="nft", rebuild=False, node_backends=None, layout=topo.DEFAULT_LAYOUT):
     """Build the lab; `backend` is the nodes' iptables backend, `node_backends` {node: backend}
-    overrides it per node (iptables is per namespace; the machine's alternative is untouched)."""
+    overrides it per node (iptables is per namespace; the machine's alternative is untouched);
+    `layout` the openshift-sdn layout the nodes simulate (sdn3 or sdn48). A healthy lab is reused
+    only when it was built with the same backends and layout."""
     t0 = time.monotonic()
+    sdn.check_layout(layout)
     node_backends = dict(node_backends or {})
     for name, value in node_backends.items():
         if name not in topo.NODE_BY_NAME:
@@ -327,16 +341,23 @@ def up(backend="nft", rebuild=False, node_backends=None):
         ok, problems = healthy()
         if ok:
             state = load_state()
-            if state.get("iptables") == backend and {n.name: node_backend(n) for n in topo.NODES} == wanted:
-                log("lab is up and healthy, reusing it (use --rebuild to start over)")
-                return {"reused": True, "seconds": round(time.monotonic() - t0, 2)}
-            log("lab is up with other iptables backends, rebuilding for %s"
-                % ", ".join("%s=%s" % kv for kv in sorted(wanted.items())))
+            same_backends = state.get("iptables") == backend and {n.name: node_backend(n) for n in topo.NODES} == wanted
+            if same_backends and (state.get("layout") or topo.DEFAULT_LAYOUT) == layout:
+                log("lab is up and healthy (layout %s), reusing it (use --rebuild to start over)" % layout)
+                return {"reused": True, "seconds": round(time.monotonic() - t0, 2), "layout": layout}
+            if same_backends:
+                log("lab is up with layout %s, rebuilding for layout %s"
+                    % (state.get("layout") or topo.DEFAULT_LAYOUT, layout))
+            else:
+                log("lab is up with other iptables backends, rebuilding for %s"
+                    % ", ".join("%s=%s" % kv for kv in sorted(wanted.items())))
         elif load_state() or any(exists(n) for n in topo.all_netns()):
             log("lab is not healthy (%s), rebuilding" % "; ".join(problems[:3]))
     down(quiet=True)
     os.makedirs(topo.STATE_DIR, exist_ok=True)
-    save_state({"built": None, "iptables": backend, "nodes_down": []})
+    save_state({"built": None, "iptables": backend, "layout": layout, "nodes_down": []})
+    with open(LAYOUT_FILE, "w") as f:
+        f.write(layout + "\n")
     ensure_keys()
     for name in topo.all_netns():
         netns_obj(name).create()
@@ -349,7 +370,7 @@ def up(backend="nft", rebuild=False, node_backends=None):
 
     def worker(node):
         try:
-            build_node(node, wanted[node.name])
+            build_node(node, wanted[node.name], layout)
         except Exception as exc:  # reported below
             errors.append("%s: %s" % (node.name, exc))
 
@@ -360,10 +381,11 @@ def up(backend="nft", rebuild=False, node_backends=None):
         t.join()
     if errors:
         raise RuntimeError("building the lab failed: " + "; ".join(errors))
-    save_state({"built": time.strftime("%Y-%m-%dT%H:%M:%S"), "iptables": backend, "nodes_down": []})
+    save_state({"built": time.strftime("%Y-%m-%dT%H:%M:%S"), "iptables": backend, "layout": layout,
+                "nodes_down": []})
     seconds = round(time.monotonic() - t0, 2)
-    log("lab is up in %.1fs" % seconds)
-    return {"reused": False, "seconds": seconds}
+    log("lab is up in %.1fs (layout %s)" % (seconds, layout))
+    return {"reused": False, "seconds": seconds, "layout": layout}
 
 
 def stop_netns_processes(name, timeout=5.0):
@@ -406,8 +428,9 @@ def down(quiet=False):
     for ifname in [n.mgmt_root_if for n in topo.NODES] + [topo.MGMT_BRIDGE]:
         if os.path.exists("/sys/class/net/%s" % ifname):
             run([IP, "link", "del", ifname], check=False)
-    if os.path.exists(STATE_FILE):
-        os.unlink(STATE_FILE)
+    for path in (STATE_FILE, LAYOUT_FILE):
+        if os.path.exists(path):
+            os.unlink(path)
     if not quiet:
         log("lab is down")
 
@@ -421,7 +444,7 @@ def node_down(name):
     state = load_state()
     state["nodes_down"] = sorted(set(state.get("nodes_down", [])) | {name})
     save_state(state)
-    log("%s is down (sshd stopped, %s down)" % (name, ", ".join(links)))
+    log("%s is down (sshd stopped, %s down; layout %s)" % (name, ", ".join(links), state.get("layout") or topo.DEFAULT_LAYOUT))
 
 
 def node_up(name):
@@ -432,14 +455,15 @@ def node_up(name):
     state = load_state()
     state["nodes_down"] = sorted(set(state.get("nodes_down", [])) - {name})
     save_state(state)
-    log("%s is up" % name)
+    log("%s is up (layout %s)" % (name, state.get("layout") or topo.DEFAULT_LAYOUT))
 
 
 def status():
     ok, problems = healthy()
     state = load_state()
     out = {"healthy": ok, "problems": problems, "built": state.get("built"),
-           "iptables": state.get("iptables"), "nodes_down": state.get("nodes_down", []),
+           "iptables": state.get("iptables"), "layout": (state.get("layout") or topo.DEFAULT_LAYOUT) if state else None,
+           "nodes_down": state.get("nodes_down", []),
            "state_dir": topo.STATE_DIR, "nodes": []}
     for node in topo.NODES:
         pids = node_ovs(node).pids()

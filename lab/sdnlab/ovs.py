@@ -45,15 +45,44 @@ class Ovs:
                        env=self.env)
         return self
 
-    def add_sdn_bridge(self, bridge="br0", mtu=1450):
-        """br0 as openshift-sdn lays it out: vxlan0 = ofport 1, tun0 = ofport 2."""
-        self.vsctl("add-br", bridge, "--", "set", "bridge", bridge, "datapath_type=netdev",
-                   "protocols=OpenFlow13", "fail_mode=secure",
-                   "--", "add-port", bridge, "vxlan0", "--", "set", "interface", "vxlan0", "type=vxlan",
-                   "options:remote_ip=flow", "options:key=flow", "ofport_request=1",
-                   "--", "add-port", bridge, "tun0", "--", "set", "interface", "tun0", "type=internal",
-                   "ofport_request=2", "mtu_request=%d" % mtu)
+    def add_sdn_bridge(self, bridge="br0", mtu=1450, layout="sdn3"):
+        """br0 as openshift-sdn lays it out: vxlan0 = ofport 1, tun0 = ofport 2.
+
+        layout "sdn48" (LAB ONLY, see sdn.py): tun0 is a patch port whose peer `shim0` (ofport 1)
+        sits on the netdev bridge br-shim with the internal port `tun0gw` (ofport 2) that holds
+        the gateway address in the kernel; tun0gw takes over tun0's mac_in_use, so what the SDN
+        addresses to tun0's MAC is accepted by the kernel."""
+        if layout == "sdn48":
+            tun0 = ["type=patch", "options:peer=shim0", "ofport_request=2"]
+        else:
+            tun0 = ["type=internal", "ofport_request=2", "mtu_request=%d" % mtu]
+        args = ["add-br", bridge, "--", "set", "bridge", bridge, "datapath_type=netdev",
+                "protocols=OpenFlow13", "fail_mode=secure",
+                "--", "add-port", bridge, "vxlan0", "--", "set", "interface", "vxlan0", "type=vxlan",
+                "options:remote_ip=flow", "options:key=flow", "ofport_request=1",
+                "--", "add-port", bridge, "tun0", "--", "set", "interface", "tun0"] + tun0
+        if layout == "sdn48":
+            args += ["--", "add-br", "br-shim", "--", "set", "bridge", "br-shim", "datapath_type=netdev",
+                     "protocols=OpenFlow13", "fail_mode=secure",
+                     "--", "add-port", "br-shim", "shim0", "--", "set", "interface", "shim0", "type=patch",
+                     "options:peer=tun0", "ofport_request=1",
+                     "--", "add-port", "br-shim", "tun0gw", "--", "set", "interface", "tun0gw", "type=internal",
+                     "ofport_request=2", "mtu_request=%d" % mtu]
+        self.vsctl(*args)
+        if layout == "sdn48":
+            self.vsctl("set", "interface", "tun0gw", 'mac="%s"' % self.mac_in_use("tun0"))
         return bridge
+
+    def mac_in_use(self, ifname, timeout=10.0):
+        """The interface's mac_in_use, waiting (bounded) for ovs-vswitchd to fill it in."""
+        deadline = time.monotonic() + timeout
+        while True:
+            mac = self.vsctl("get", "interface", ifname, "mac_in_use").strip().strip('"')
+            if mac and mac != "[]":
+                return mac
+            if time.monotonic() > deadline:
+                raise RuntimeError("timed out after %.0fs waiting for the mac_in_use of %s" % (timeout, ifname))
+            time.sleep(0.02)
 
     def vsctl(self, *args):
         return run(["ovs-vsctl", "--db=%s" % self.db, "--timeout=20"] + list(args), env=self.env).stdout

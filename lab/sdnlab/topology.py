@@ -36,6 +36,15 @@ SERVER_PORT = 8080
 SHIM_MAC_PREFIX = 0x0E6D
 LAB_COOKIE = "0x1ab"                    # cookie of the lab's own (simulated SDN) flows
 
+# Which openshift-sdn the lab simulates (lab/README.md): sdn3 = 3.x-4.7 (egress flows in table
+# 100, tun0 an internal port), sdn48 = 4.8+ (tables 99/100/101, select groups; tun0 a patch port
+# into the lab-only bridge SHIM_BRIDGE, whose internal port GATEWAY_IF[layout] holds the gateway).
+LAYOUTS = ("sdn3", "sdn48")
+DEFAULT_LAYOUT = "sdn3"
+SHIM_BRIDGE = "br-shim"
+SHIM_PATCH = "shim0"                    # br-shim's end of the tun0 patch (ofport 1)
+GATEWAY_IF = {"sdn3": "tun0", "sdn48": "tun0gw"}   # the node kernel's side of tun0
+
 
 class Node:
     def __init__(self, name, index, host_ip, subnet, mgmt_ip, eth1=None):
