@@ -119,6 +119,22 @@ def parse_flow_line(line):
     return flow
 
 
+def _parse_lines(text, parse):
+    """[(line number, line, parse(line))] of a text of one object a line (flows_text,
+    groups_text); blank lines and lines starting with `#` skipped; ValueError
+    "line N: 'LINE': reason" for the first line ``parse`` refuses."""
+    result = []
+    for number, raw in enumerate(text.split('\n'), 1):
+        line = raw.strip()
+        if not line or line.startswith('#'):
+            continue
+        try:
+            result.append((number, line, parse(line)))
+        except ValueError as e:
+            raise ValueError('line %d: %r: %s' % (number, line, e))
+    return result
+
+
 def parse_flows_text(text):
     """[(line number, line, flow dict)] from `ovs-ofctl add-flows` file text (see parse_flow_line).
 
@@ -126,16 +142,7 @@ def parse_flows_text(text):
     lines whose first non-blank character is `#` are skipped. Raises ValueError
     "line N: 'LINE': reason" for the first malformed line.
     """
-    result = []
-    for number, raw in enumerate(text.split('\n'), 1):
-        line = raw.strip()
-        if not line or line.startswith('#'):
-            continue
-        try:
-            result.append((number, line, parse_flow_line(line)))
-        except ValueError as e:
-            raise ValueError('line %d: %r: %s' % (number, line, e))
-    return result
+    return _parse_lines(text, parse_flow_line)
 
 
 def flow_spec(table, priority, match, actions):
@@ -409,16 +416,7 @@ def parse_groups_text(text, need_type=True):
     """[(line number, line, group dict)] from `groups_text` (see parse_group_line): one group a
     line, blank lines and lines starting with `#` skipped. Raises ValueError
     "line N: 'LINE': reason" for the first malformed line."""
-    result = []
-    for number, raw in enumerate(text.split('\n'), 1):
-        line = raw.strip()
-        if not line or line.startswith('#'):
-            continue
-        try:
-            result.append((number, line, parse_group_line(line, need_type)))
-        except ValueError as e:
-            raise ValueError('line %d: %r: %s' % (number, line, e))
-    return result
+    return _parse_lines(text, lambda line: parse_group_line(line, need_type))
 
 
 def bucket_actions(bucket):
