@@ -52,12 +52,18 @@ def load_inventory(inventory_dir=topo.INVENTORY_DIR):
     return namespaces, hostsubnets
 
 
-def expectations(namespaces, hostsubnets, down):
-    """{project: (expected source IP or DROP or None=node IP, egress node or None, why)}"""
+def _owners(hostsubnets):
+    """{egress IP: [nodes whose HostSubnet lists it]}"""
     owners = {}
     for node, hs in hostsubnets.items():
         for ip in hs.get("egress_ips") or []:
             owners.setdefault(ip, []).append(node)
+    return owners
+
+
+def expectations(namespaces, hostsubnets, down):
+    """{project: (expected source IP or DROP or None=node IP, egress node or None, why)}"""
+    owners = _owners(hostsubnets)
     out = {}
     for project in topo.PROJECTS:
         ips = namespaces.get(project.name) or []
@@ -78,10 +84,7 @@ def expectations_sdn48(namespaces, hostsubnets, down):
     """{(project, node): (expected IPs [] = dropped, None = node IP; their nodes; why)} for the
     4.8+ layout: every usable egress IP of the namespace at once, or only the ones on the pod's
     own node when it holds any (a local bucket, exactly one)."""
-    owners = {}
-    for node, hs in hostsubnets.items():
-        for ip in hs.get("egress_ips") or []:
-            owners.setdefault(ip, []).append(node)
+    owners = _owners(hostsubnets)
     out = {}
     for project in topo.PROJECTS:
         ips = namespaces.get(project.name) or []
