@@ -38,9 +38,12 @@ sanity: bootstrap
 lint: bootstrap
 	$(BIN)/ansible-lint --profile production
 
+# the lab is one per machine: molecule and the demo take the lock the lab's tests and bench take
+LABLOCK := flock /tmp/sdnlab-dev.lock
+
 molecule: bootstrap
-	$(BIN)/molecule test
-	$(BIN)/molecule test -s sdn48
+	$(LABLOCK) $(BIN)/molecule test
+	$(LABLOCK) $(BIN)/molecule test -s sdn48
 
 test: unit integration sanity lint molecule
 	@echo "make test: all suites passed"
