@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Mapping
 from json.encoder import encode_basestring_ascii as _encode_string
 
+from ansible_collections.sdn.egress.plugins.module_utils.addr import show
 from ansible_collections.sdn.egress.plugins.module_utils.ipaddr import parse_batch_line
 from ansible_collections.sdn.egress.plugins.module_utils.model import warning_message
 
@@ -234,8 +235,11 @@ def _encode_indented(value, out, newline):
 
 
 def _text(value):
-    """A value as a Jinja ``{{ }}`` prints it."""
-    return value if isinstance(value, str) else str(value)
+    """A value as a Jinja ``{{ }}`` prints it; a string holding a control character JSON-escaped
+    (addr.show), so that a user's name cannot forge lines of the Markdown report."""
+    if isinstance(value, str):
+        return show(value) if value else value
+    return str(value)
 
 
 def _or_dash(value):

@@ -217,3 +217,9 @@ def test_report_prints_warnings_escaped():
                                           "- hosts[b].egress_hostsubnet: is not set", '- nodes[x]: "x\\ny" is odd', ""]
     assert "## Warnings" not in report.render_markdown(False, [], {}, [])
     assert json.loads(report.render_json(False, [], {}, WARNINGS))["warnings"] == WARNINGS
+
+
+def test_report_markdown_escapes_a_namespace_name():
+    row = {"name": "esc\x1bns", "netid": 1, "mark": "0x1", "egress_ips": ["192.0.2.93"], "state": "dropped"}
+    markdown = report.render_markdown(False, [row], {})
+    assert "\x1b" not in markdown and '| "esc\\u001bns" | 1 |' in markdown
