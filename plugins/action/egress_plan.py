@@ -15,7 +15,7 @@ from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR
+from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR, show
 from ansible_collections.sdn.egress.plugins.module_utils.marks import MARK_RULES
 from ansible_collections.sdn.egress.plugins.module_utils.model import DEFAULT_SETTINGS
 from ansible_collections.sdn.egress.plugins.module_utils.plan import LAYOUTS, plan
@@ -57,6 +57,7 @@ ARGUMENT_SPEC = {
             "masquerade_bit": {"type": "int", "default": DEFAULT_SETTINGS["masquerade_bit"]},
             "table": {"type": "int"},
             "priority": {"type": "int", "default": DEFAULT_SETTINGS["priority"]},
+            "strict": {"type": "bool", "default": False},
         },
     },
 }
@@ -135,12 +136,18 @@ class ActionModule(ActionBase):
                 except _InputError as exc:
                     return self._fail(result, [str(exc)])
             nodes = params["nodes"]
+            without = []
             if params["node_hosts"] is not None:
                 try:
-                    nodes = self._node_records(task_vars or {}, params["node_hosts"])
+                    nodes, without = self._node_records(task_vars or {}, params["node_hosts"])
                 except _InputError as exc:
                     return self._fail(result, [str(exc)])
             model = from_inventory(namespaces, nodes)
+            if without:
+                model["no_hostsubnet"] = [name for dummy, name in without]
+                model["warnings"] = [{"field": "hosts[%s].%s" % (show(host), HOSTSUBNET_VAR), "value": None, "reason": (
+                    "is not set: host %s (node %s) has no HostSubnet, nothing is planned for it (what this "
+                    "collection owns there is removed)" % (show(host), show(name)))} for host, name in without]
         elif params["source"] == "k8s":
             model = from_k8s_info(params["namespaces"], params["nodes"])
         else:
@@ -182,8 +189,9 @@ class ActionModule(ActionBase):
         return values
 
     def _node_records(self, task_vars, hosts):
-        """One node mapping per inventory host, from its ``egress_hostsubnet`` (plus
-        ``egress_hostsubnet_name`` and ``egress_interfaces``), as the role describes a node.
+        """(records, without): one node mapping per inventory host, from its ``egress_hostsubnet``
+        (plus ``egress_hostsubnet_name`` and ``egress_interfaces``), as the role describes a node;
+        ``without`` [(host, node name)] the hosts that have no ``egress_hostsubnet`` (no record).
 
         Read as stored (``hostvars.raw_get``); a value holding a template is templated in that
         host's context.  Avoids templating every node's egress IPs into the task arguments.
@@ -191,11 +199,14 @@ class ActionModule(ActionBase):
         hostvars = task_vars.get("hostvars")
         if hostvars is None:
             raise _InputError("node_hosts: no hostvars to read the hosts' variables from")
-        records = []
+        records, without = [], []
         for host in hosts:
             data = hostvars.raw_get(host)
             if not isinstance(data, Mapping):
                 raise _InputError("node_hosts: %s is not in the inventory" % host)
+            if HOSTSUBNET_VAR not in data:
+                without.append((host, self._host_value(hostvars, host, data, HOSTSUBNET_NAME_VAR) or host))
+                continue
             subnet = self._host_value(hostvars, host, data, HOSTSUBNET_VAR, {})
             if subnet is None:
                 subnet = {}
@@ -208,7 +219,7 @@ class ActionModule(ActionBase):
             if INTERFACES_VAR in data:
                 record["interfaces"] = self._host_value(hostvars, host, data, INTERFACES_VAR)
             records.append(record)
-        return records
+        return records, without
 
     @staticmethod
     def _host_value(hostvars, host, data, name, default=None):

@@ -21,6 +21,7 @@ from ansible_collections.sdn.egress.plugins.module_utils.report import (
     render_json,
     render_markdown,
     summary,
+    warning_lines,
     write_if_changed,
 )
 
@@ -67,9 +68,10 @@ class ActionModule(ActionBase):
 
         check_mode = bool(self._task.check_mode)
         nodes = collect_nodes(hosts_vars)
+        warnings = self._plan_warnings(task_vars, params["plan_var"])
         texts = (
-            (JSON_NAME, render_json(check_mode, namespaces, nodes)),
-            (MARKDOWN_NAME, render_markdown(check_mode, namespaces, nodes)),
+            (JSON_NAME, render_json(check_mode, namespaces, nodes, warnings)),
+            (MARKDOWN_NAME, render_markdown(check_mode, namespaces, nodes, warnings)),
         )
 
         dest = os.path.abspath(params["dest"])
@@ -88,8 +90,20 @@ class ActionModule(ActionBase):
             return self._fail(result, "cannot write the report in %s: %s" % (dest, exc))
 
         result.update(dest=dest, paths=paths, updated=updated, check_mode=check_mode,
-                      summary=summary(namespaces, nodes))
+                      summary=dict(summary(namespaces, nodes), warnings=len(warnings)))
+        if warnings:
+            # printed by Ansible as [WARNING] lines: this task is the last of the run
+            result["warnings"] = warning_lines(warnings)
         return result
+
+    def _plan_warnings(self, task_vars, plan_var):
+        """``<plan_var>.plan.warnings`` as stored ([] when the plan has none)."""
+        value = task_vars.get(plan_var)
+        if isinstance(value, str):
+            value = self._templar.template(value)
+        plan = value.get("plan") if isinstance(value, Mapping) else None
+        warnings = plan.get("warnings") if isinstance(plan, Mapping) else None
+        return list(warnings) if isinstance(warnings, (list, tuple)) else []
 
     def _namespaces(self, task_vars, plan_var):
         """``<plan_var>.plan.namespaces`` read as stored, without templating each element."""

@@ -33,14 +33,16 @@ def ip_key(ip):
 
 class Status:
     """A namespace's egress: ``state`` active | dropped | no-egress, ``online`` [(IPAddress,
-    Node)] its usable IPs in egress-IP order (empty unless active), ``reason`` (dropped)."""
+    Node)] its usable IPs in egress-IP order (empty unless active), ``reason`` (dropped),
+    ``unused`` ["<ip>: why"] the IPs of an active namespace that cannot be used."""
 
-    __slots__ = ("state", "online", "reason")
+    __slots__ = ("state", "online", "reason", "unused")
 
-    def __init__(self, state, online=(), reason=None):
+    def __init__(self, state, online=(), reason=None, unused=()):
         self.state = state
         self.online = list(online)
         self.reason = reason
+        self.unused = list(unused)
 
 
 class Assignment:
@@ -158,6 +160,8 @@ def _assign_group(group, assignment, node_by_name, facts, problems):
         if name is not None:
             if facts[name].reachable:
                 online.append((ip, node_by_name[name]))
+            elif facts[name].unmanaged:
+                reasons.append("%s: node %s is not in the inventory" % (ip, name))
             else:
                 reasons.append("%s: node %s is unreachable" % (ip, name))
         elif not holders:
@@ -168,4 +172,4 @@ def _assign_group(group, assignment, node_by_name, facts, problems):
             reasons.append("%s: another egress IP of the namespace is on node %s" % (ip, holders[0]))
     if not online:
         return Status("dropped", reason="; ".join(reasons))
-    return Status("active", online)
+    return Status("active", online, unused=reasons)

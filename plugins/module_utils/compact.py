@@ -29,14 +29,15 @@ def compact_node_plan(header, objects, layout, settings):
          "mark_groups_text": the phase-1 groups (those with the local bucket),
          "snat_text":        "MARK EGRESS_IP NAME" per line (egress_snat rules_text),
          "snat_masquerade":  whether egress_snat adds the per-mark MASQUERADE rule,
-         "scope_table":      the table whose owned flows the layout converges,
          "addresses":        comma-separated addresses the node finds the interface of,
          "named_addresses":  [{interface, prefix?, addresses}] per interface the inventory names,
          "all_addresses":    comma-separated, every address of the node,
          "counts":           {flows, mark_flows, groups, mark_groups, snat, addresses}}
 
     Phase-1 objects are the ones the layout marked local; the comma-separated strings are
-    what a module ``type: list`` option splits by itself.
+    what a module ``type: list`` option splits by itself.  The plan carries no table scope:
+    phase 2 converges every flow of ours in every table, and every group of ours, so that a
+    change of layout (sdn3 table 100 <-> sdn48 table 101 and groups) leaves nothing behind.
     """
     lines = [flow_line(flow) for flow in objects.flows]
     marks = [lines[index] for index in objects.local_flows]
@@ -70,7 +71,6 @@ def compact_node_plan(header, objects, layout, settings):
         "mark_groups_text": "\n".join(mark_groups),
         "snat_text": "\n".join(snat_line(rule) for rule in objects.snat),
         "snat_masquerade": layout.snat_masquerade,
-        "scope_table": settings.table,
         "addresses": ",".join(auto),
         "named_addresses": named_out,
         "all_addresses": ",".join(entry["address"] for entry in objects.addresses),

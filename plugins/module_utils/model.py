@@ -40,7 +40,7 @@ DEFAULT_SETTINGS = {
     "priority": 100,
     # mark_rule and table: the layout's (Layout.mark_rule, Layout.table) unless given
 }
-SETTING_KEYS = ("cluster_cidrs", "layout", "mark_rule", "masquerade_bit", "priority", "table")
+SETTING_KEYS = ("cluster_cidrs", "layout", "mark_rule", "masquerade_bit", "priority", "strict", "table")
 MAX_OFPORT = 0xFEFF
 _HEX = frozenset("0123456789abcdef")
 _FAMILY_WORDS = {(4,): "an IPv4", (6,): "an IPv6", (4, 6): "an IP"}
@@ -51,6 +51,23 @@ class Problems(list):
 
     def add(self, path, value, text):
         self.append("%s: missing" % path if value is None else "%s: %s %s" % (path, show(value), text))
+
+
+class Warnings(list):
+    """Intent that is ignored or degrades a namespace: {field, value, reason} entries.  The run
+    goes on; the plan lists them, the report prints them at the end, ``settings.strict`` turns
+    them into problems."""
+
+    def add(self, field, value, reason):
+        self.append({"field": field, "value": value, "reason": reason})
+
+
+def warning_message(warning):
+    """A warning as one line, "<field>: <value> <reason>" ("<field>: <reason>" without a value),
+    the user's strings escaped (show)."""
+    if warning.get("value") is None:
+        return "%s: %s" % (warning["field"], warning["reason"])
+    return "%s: %s %s" % (warning["field"], show(warning["value"]), warning["reason"])
 
 
 def label(item, index):
@@ -91,7 +108,7 @@ else:  # the egress_plan action reports the missing library before building a mo
 class Settings:
     """Cluster-wide settings, defaults filled in (the layout's table and mark rule unless given)."""
 
-    __slots__ = ("layout", "cluster_networks", "mark_rule", "masquerade_bit", "table", "priority")
+    __slots__ = ("layout", "cluster_networks", "mark_rule", "masquerade_bit", "table", "priority", "strict")
 
     @property
     def mask(self):
@@ -165,10 +182,11 @@ class Node:
 class NodeFacts:
     """Live facts of a node (gathered from OVSDB and a reachability check)."""
 
-    __slots__ = ("reachable", "tun0_mac", "tun0_ofport", "vxlan_ofport")
+    __slots__ = ("reachable", "unmanaged", "tun0_mac", "tun0_ofport", "vxlan_ofport")
 
     def __init__(self):
         self.reachable = True
+        self.unmanaged = False   # not in the inventory: planned as offline
         self.tun0_mac = None
         self.tun0_ofport = None
         self.vxlan_ofport = None
@@ -178,9 +196,12 @@ class Intent:
     """The checked intent.  ``namespaces``: VNID groups sorted by VNID; ``invalid``: one group
     (VNID None) per namespace whose netid is invalid (its egress IPs still count as claimed);
     ``nodes`` sorted by name; ``facts`` {node name: NodeFacts}; ``bad_ips``: egress IPs that
-    are node addresses or inside the cluster/pod networks (never auto-assigned)."""
+    are node addresses or inside the cluster/pod networks (never auto-assigned); ``warnings``
+    (Warnings) what is ignored; ``unmanaged``: nodes that are not in the inventory (node facts
+    were given, but none for them), planned as offline."""
 
-    __slots__ = ("settings", "namespaces", "invalid", "nodes", "facts", "problems", "bad_ips")
+    __slots__ = ("settings", "namespaces", "invalid", "nodes", "facts", "problems", "bad_ips", "warnings",
+                 "unmanaged")
 
 
 # ---------------------------------------------------------------------------------------
@@ -274,11 +295,13 @@ def build(raw, node_facts, settings, layouts):
     problems = Problems(raw.get("problems") or [])
     intent = Intent()
     intent.problems = problems
+    intent.warnings = Warnings(raw.get("warnings") or [])
     intent.settings = _settings(settings, layouts, problems)
     values = _Values(layouts[intent.settings.layout].families, problems)
     intent.namespaces, intent.invalid = _namespaces(raw.get("namespaces") or [], values)
     intent.nodes = _nodes(raw.get("nodes") or [], values)
-    intent.facts = _node_facts(node_facts, intent.nodes, values)
+    intent.facts, intent.unmanaged = _node_facts(node_facts, intent.nodes, values, intent.warnings,
+                                                 set(raw.get("no_hostsubnet") or ()))
     intent.bad_ips = _check_addresses(intent.namespaces + intent.invalid, intent.nodes,
                                       intent.settings.cluster_networks, problems)
     for node in intent.nodes:
@@ -325,6 +348,10 @@ def _settings(settings, layouts, problems):
         if key in given:
             value = values.integer(given[key], "settings." + key, 0, high)
         setattr(result, key, defaults[key] if value is None else value)
+    result.strict = given.get("strict", False)
+    if not isinstance(result.strict, bool):
+        problems.add("settings.strict", result.strict, "is not a boolean")
+        result.strict = False
     return result
 
 
@@ -421,8 +448,11 @@ def _nodes(entries, values):
     return parsed
 
 
-def _node_facts(node_facts, nodes, values):
-    """{node name: NodeFacts}; bad values are reported and left unset."""
+def _node_facts(node_facts, nodes, values, warnings, no_hostsubnet=frozenset()):
+    """({node name: NodeFacts}, [names of nodes not in the inventory]); bad values are reported
+    and left unset.  When facts are given, they are the inventory's hosts: a host whose name no
+    node has (``no_hostsubnet``: already warned by the source) and a node without facts are
+    warnings, and such a node is planned as offline (nothing of ours can be applied there)."""
     problems = values.problems
     if node_facts is None:
         node_facts = {}
@@ -430,11 +460,24 @@ def _node_facts(node_facts, nodes, values):
         problems.add("node_facts", node_facts, "is not a mapping")
         node_facts = {}
     known = set(node.name for node in nodes)
-    for name in sorted(set(node_facts) - known, key=str):
-        problems.add("node_facts[%s]" % name, name, "is not a known node (known: %s)" % ", ".join(sorted(known)))
+    for name in sorted(set(node_facts) - known - set(no_hostsubnet), key=str):
+        warnings.add("node_facts[%s]" % show(name), name,
+                     "is a host of the run, but no HostSubnet names this node: nothing is planned for it "
+                     "(what this collection owns there is removed)")
+    unmanaged = []
+    if node_facts:
+        for node in nodes:
+            if node.name not in node_facts:
+                unmanaged.append(node.name)
+                warnings.add("nodes[%s]" % show(node.name), node.name,
+                             "is not in the inventory (no host of the run is this node): planned as offline, "
+                             "its egress IPs (%s) are not used and nothing is sent to it"
+                             % (", ".join(str(ip) for ip in node.egress_ips) or "none"))
     result = {}
     for name in known:
         raw = node_facts.get(name)
+        if name in unmanaged:
+            raw = {"reachable": False}
         if raw is None:
             raw = {}
         path = "node_facts[%s]" % name
@@ -458,8 +501,9 @@ def _node_facts(node_facts, nodes, values):
         for fact in ("tun0_ofport", "vxlan_ofport"):
             if raw.get(fact) is not None:
                 setattr(facts, fact, values.integer(raw[fact], "%s.%s" % (path, fact), 1, MAX_OFPORT))
+        facts.unmanaged = name in unmanaged
         result[name] = facts
-    return result
+    return result, unmanaged
 
 
 def _check_addresses(groups, nodes, cluster_networks, problems):

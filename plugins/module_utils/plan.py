@@ -20,7 +20,8 @@ from ansible_collections.sdn.egress.plugins.module_utils.compact import compact_
 from ansible_collections.sdn.egress.plugins.module_utils.layout_sdn3 import Sdn3
 from ansible_collections.sdn.egress.plugins.module_utils.layout_sdn48 import Sdn48
 from ansible_collections.sdn.egress.plugins.module_utils.layouts import NodeObjects
-from ansible_collections.sdn.egress.plugins.module_utils.model import build
+from ansible_collections.sdn.egress.plugins.module_utils.addr import show
+from ansible_collections.sdn.egress.plugins.module_utils.model import build, warning_message
 
 # settings.layout -> Layout class (layouts.py describes the interface); the first is the default
 LAYOUTS = {
@@ -46,7 +47,11 @@ def plan(raw, node_facts=None, settings=None, compact=False):
                          state: active|dropped|no-egress, reason
                          (load-balanced layouts also: active_ips, nodes)}],
          "settings": {cluster_cidrs, layout, mark_rule, masquerade_bit, table, priority},
+         "warnings": [{field, value, reason}],   (sorted by field)
          "problems": [message, ...]}
+
+    ``warnings`` is the intent that is ignored or degrades a namespace (see ``_warnings``);
+    with ``settings.strict`` each is also a problem ("strict: <warning>").
 
     With ``compact`` each node is compact.compact_node_plan's strings instead.
     The plan is computed even when there are problems; apply it only when there are none.
@@ -73,8 +78,42 @@ def plan(raw, node_facts=None, settings=None, compact=False):
     problems = intent.problems
     problems.extend("node_facts[%s].%s: missing; needed because %s" % (name, fact, why)
                     for (name, fact), why in missing.items())
+    warnings = _warnings(intent, assignment)
+    if intent.settings.strict:
+        problems.extend("strict: %s" % warning_message(warning) for warning in warnings)
     return {"nodes": nodes, "namespaces": _rows(intent, assignment, layout),
-            "settings": intent.settings.as_dict(), "problems": sorted(set(problems))}
+            "settings": intent.settings.as_dict(), "warnings": warnings, "problems": sorted(set(problems))}
+
+
+def _warnings(intent, assignment):
+    """What the intent asks for and the plan does not do, sorted by field: hosts and nodes that
+    are not both in the inventory and in the HostSubnets (from the model), nodes that did not
+    answer, namespaces whose traffic is dropped, egress IPs of an active namespace that cannot
+    be used, and egress IPs of a node that no namespace lists."""
+    warnings = intent.warnings
+    unmanaged = set(intent.unmanaged)
+    for node in intent.nodes:
+        path = "nodes[%s]" % show(node.name)
+        if not intent.facts[node.name].reachable and node.name not in unmanaged:
+            warnings.add(path, node.name, "did not answer: planned as offline (nothing is changed on it, "
+                                          "its egress IPs are not used)")
+        for ip in node.egress_ips:
+            if ip not in assignment.ip_groups:
+                warnings.add(path + ".egress_ips", str(ip), "is listed by no namespace: not claimed")
+    for group in intent.namespaces:
+        status = assignment.status[group.vnid]
+        ips = [str(ip) for ip in group.ips]
+        for member in group.members:
+            path = "namespaces[%s].egress_ips" % show(member.name)
+            if status.state == "dropped":
+                warnings.add(path, ips, "cannot be used, the traffic of namespace %s is dropped: %s"
+                             % (show(member.name), status.reason))
+            elif status.unused:
+                warnings.add(path, ips, "are not all usable, namespace %s leaves only through %s: %s"
+                             % (show(member.name), ", ".join(str(ip) for ip, dummy in status.online),
+                                "; ".join(status.unused)))
+    warnings.sort(key=lambda warning: (warning["field"], warning_message(warning)))
+    return list(warnings)
 
 
 def _node_entry(header, objects, layout):

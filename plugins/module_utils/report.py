@@ -7,8 +7,8 @@ Used by the sdn.egress.egress_report action plugin on the controller. The input 
 roles registered per host, read without Ansible templating; nothing here knows about Ansible.
 
     nodes = collect_nodes([(host, vars_of_host), ...])
-    render_json(check_mode, namespaces, nodes)      # egress-report.json
-    render_markdown(check_mode, namespaces, nodes)  # egress-report.md
+    render_json(check_mode, namespaces, nodes, warnings)      # egress-report.json
+    render_markdown(check_mode, namespaces, nodes, warnings)  # egress-report.md (warnings first)
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,9 +18,12 @@ __metaclass__ = type
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from json.encoder import encode_basestring_ascii as _encode_string
 
+from ansible_collections.sdn.egress.plugins.module_utils.addr import show
 from ansible_collections.sdn.egress.plugins.module_utils.ipaddr import parse_batch_line
+from ansible_collections.sdn.egress.plugins.module_utils.model import warning_message
 
 JSON_NAME = "egress-report.json"
 MARKDOWN_NAME = "egress-report.md"
@@ -142,9 +145,13 @@ def collect_nodes(hosts_vars):
     return nodes
 
 
-def report_data(check_mode, namespaces, nodes):
-    """The JSON report as a dict (the namespaces as given, not copied)."""
-    return {"check_mode": bool(check_mode), "namespaces": namespaces or [], "nodes": nodes}
+def report_data(check_mode, namespaces, nodes, warnings=None):
+    """The JSON report as a dict (the namespaces as given, not copied); ``warnings`` (the
+    plan's {field, value, reason}) only when given."""
+    data = {"check_mode": bool(check_mode), "namespaces": namespaces or [], "nodes": nodes}
+    if warnings is not None:
+        data["warnings"] = warnings
+    return data
 
 
 def _json_default(value):
@@ -154,10 +161,10 @@ def _json_default(value):
     return str(value)
 
 
-def render_json(check_mode, namespaces, nodes):
+def render_json(check_mode, namespaces, nodes, warnings=None):
     """egress-report.json as ``to_nice_json`` prints it (indented by 4, keys sorted, ASCII only),
     with one trailing newline."""
-    data = report_data(check_mode, namespaces, nodes)
+    data = report_data(check_mode, namespaces, nodes, warnings)
     out = []
     _encode_indented(data, out, "\n")
     out.append("\n")
@@ -228,8 +235,11 @@ def _encode_indented(value, out, newline):
 
 
 def _text(value):
-    """A value as a Jinja ``{{ }}`` prints it."""
-    return value if isinstance(value, str) else str(value)
+    """A value as a Jinja ``{{ }}`` prints it; a string holding a control character JSON-escaped
+    (addr.show), so that a user's name cannot forge lines of the Markdown report."""
+    if isinstance(value, str):
+        return show(value) if value else value
+    return str(value)
 
 
 def _or_dash(value):
@@ -257,14 +267,21 @@ def _addresses(entries):
     return ", ".join(_text(entry.get("address") if isinstance(entry, dict) else entry) for entry in entries) or "-"
 
 
-def render_markdown(check_mode, namespaces, nodes):
-    """egress-report.md: the namespace table, a mermaid picture namespace -> egress IP -> node,
-    the node table and the commands every node ran (or would run, in check mode)."""
+def render_markdown(check_mode, namespaces, nodes, warnings=None):
+    """egress-report.md: the warnings (if any), the namespace table, a mermaid picture
+    namespace -> egress IP -> node, the node table and the commands every node ran (or would
+    run, in check mode)."""
     namespaces = namespaces or []
     out = [
         "# Egress report",
         "Mode: %s" % ("check (nothing was changed)" if check_mode else "converge"),
         "",
+    ]
+    if warnings:
+        out += ["## Warnings", ""]
+        out += ["- %s" % _text(message) for message in warning_lines(warnings)]
+        out.append("")
+    out += [
         "## Namespaces",
         "",
         "| namespace | VNID | mark | egress IPs (failover order) | in use | node | state |",
@@ -313,6 +330,11 @@ def render_markdown(check_mode, namespaces, nodes):
         out += [_command_line(line) for line in lines]
         out.append("```")
     return "\n".join(out) + "\n"
+
+
+def warning_lines(warnings):
+    """The plan's warnings as lines "<field>: <value> <reason>" (user strings escaped)."""
+    return [warning_message(warning) for warning in warnings or () if isinstance(warning, Mapping)]
 
 
 def summary(namespaces, nodes):

@@ -12,7 +12,9 @@ The raw intent is plain data, not yet checked::
 
     {"namespaces": [{name, netid, egress_ips}],
      "nodes": [{name, host_ip, subnet, egress_ips, egress_cidrs, interfaces, inventory_host?}],
-     "problems": [problems of shape found while reading]}
+     "problems": [problems of shape found while reading],
+     "warnings": [{field, value, reason}]   (optional: what the source ignored),
+     "no_hostsubnet": [names of the run's hosts that no HostSubnet describes] (optional)}
 
 model.build() checks the values and turns them into the typed intent.
 """
@@ -23,7 +25,8 @@ __metaclass__ = type
 
 import json
 
-from ansible_collections.sdn.egress.plugins.module_utils.model import Problems, label
+from ansible_collections.sdn.egress.plugins.module_utils.addr import show
+from ansible_collections.sdn.egress.plugins.module_utils.model import Problems, Warnings, label
 
 NAMESPACE_KEYS = ("name", "netid", "egress_ips")
 NODE_KEYS = ("name", "host_ip", "subnet", "egress_ips", "egress_cidrs", "interfaces", "inventory_host")
@@ -160,18 +163,24 @@ def from_k8s_info(namespaces, nodes):
 def merge_node_vars(raw, node_vars):
     """Overlay inventory-only node facts (host_ip with prefix, interfaces, inventory_host).
 
-    The API does not know a node's interfaces; this adds them by node name.  Names that
-    match no node are reported.  Returns a new raw intent; ``raw`` is not changed.
+    The API does not know a node's interfaces; this adds them by node name.  A name that
+    matches no node (a host of the run that no HostSubnet describes) is a warning and listed in
+    ``no_hostsubnet``.  Returns a new raw intent; ``raw`` is not changed.
     """
     problems = Problems(raw.get("problems") or [])
+    warnings = Warnings(raw.get("warnings") or [])
+    no_hostsubnet = list(raw.get("no_hostsubnet") or [])
     entries = _copy_entries(node_vars, "node_vars", NODE_VAR_KEYS, {}, problems)
     nodes = [dict(node) for node in raw.get("nodes") or []]
     by_name = dict((node.get("name"), node) for node in nodes)
     for index, entry in enumerate(entries):
         node = by_name.get(entry.get("name"))
         if node is None:
-            problems.add("node_vars[%s].name" % label(entry, index), entry.get("name"),
-                         "is not a known node (known: %s)" % ", ".join(sorted(str(name) for name in by_name)))
+            warnings.add("node_vars[%s].name" % show(label(entry, index)), entry.get("name"),
+                         "is a host of the run, but no HostSubnet names this node: nothing is planned for it "
+                         "(what this collection owns there is removed)")
+            no_hostsubnet.append(entry.get("name"))
             continue
         node.update((key, value) for key, value in entry.items() if key != "name" and value is not None)
-    return {"namespaces": list(raw.get("namespaces") or []), "nodes": nodes, "problems": list(problems)}
+    return {"namespaces": list(raw.get("namespaces") or []), "nodes": nodes, "problems": list(problems),
+            "warnings": list(warnings), "no_hostsubnet": no_hostsubnet}

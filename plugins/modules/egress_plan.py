@@ -182,6 +182,14 @@ options:
         description: Priority of the egress flows.
         type: int
         default: 100
+      strict:
+        description:
+          - Turn every warning of RV(plan.warnings) into a problem (C(strict) followed by the warning),
+            so that the task fails naming each of them, before anything is changed.
+          - Without it the warnings are only returned; the role P(sdn.egress.egress_plan#role) sets it from
+            C(egress_strict), and M(sdn.egress.egress_report) prints them at the end of the run.
+        type: bool
+        default: false
 attributes:
   check_mode:
     support: full
@@ -263,7 +271,7 @@ plan:
         - C(reject) - those egress IPs.
         - C(addresses) - C({address, interface, prefix}); C(interface) and C(prefix) only when known.
         - With O(compact=true) instead C({inventory_host, host_ip, reachable, flows_text,
-          mark_flows_text, groups_text, mark_groups_text, snat_text, snat_masquerade, scope_table,
+          mark_flows_text, groups_text, mark_groups_text, snat_text, snat_masquerade,
           addresses, named_addresses, all_addresses, counts}).
           C(flows_text) has one flow per line in C(ovs-ofctl add-flows) syntax,
           C(mark_flows_text) the flows a node installs first, before anything is pruned - those
@@ -272,8 +280,7 @@ plan:
           C(groups_text) one group per line in C(ovs-ofctl add-groups) syntax (empty for sdn3),
           C(mark_groups_text) the groups with the local bucket;
           C(snat_text) one C(MARK EGRESS_IP NAME) per line; C(snat_masquerade) whether the node also
-          adds the per-mark MASQUERADE rule (sdn48); C(scope_table) the table whose owned flows the
-          layout converges; C(addresses) (those whose interface
+          adds the per-mark MASQUERADE rule (sdn48); C(addresses) (those whose interface
           the node finds itself) and C(all_addresses) are comma-separated;
           C(named_addresses) is C([{interface, prefix, addresses}]) per interface the inventory
           names, C(prefix) only when all its addresses share one; C(counts) has the number of
@@ -319,6 +326,25 @@ plan:
       sample: >-
         [{"name":"egress-test","netid":7305526,"vnid_hex":"0x6f7936","mark":"0x6f7936",
         "egress_ips":["10.0.0.11"],"active_ip":"10.0.0.11","node":"ocprouter01","state":"active","reason":null}]
+    warnings:
+      description:
+        - What the intent asks for and the plan does not do, C({field, value, reason}) sorted by C(field)
+          (C(value) as given; null when the field is missing). Not returned as task warnings - the
+          report prints them at the end of the run.
+        - C(nodes[N]) - node C(N) did not answer (planned as offline), or its HostSubnet names a node
+          that no host of the run is (planned as offline, its egress IPs unused).
+        - C(nodes[N].egress_ips) - an egress IP of the node that no namespace lists (not claimed).
+        - C(node_vars[N].name), C(node_facts[N]), C(hosts[H].egress_hostsubnet) - a host of the run
+          that no HostSubnet describes (nothing planned for it; what the collection owns there is removed).
+        - C(namespaces[NS].egress_ips) - the namespace's traffic is dropped (with the reason), or some of
+          its egress IPs cannot be used (with the reason per IP).
+        - User strings in C(field) and C(reason) are escaped (a control character is shown JSON-escaped).
+      type: list
+      elements: dict
+      sample:
+        - field: namespaces[egress-lost].egress_ips
+          value: [10.0.0.99]
+          reason: "cannot be used, the traffic of namespace egress-lost is dropped: 10.0.0.99: no node lists it"
     settings:
       description: The settings used, defaults filled in.
       type: dict

@@ -27,6 +27,10 @@ description:
     (C(reachable)), the M(sdn.egress.egress_addr) results C(egress_claim) and C(egress_released),
     the M(sdn.egress.ovs_flow) results C(egress_mark_flows) and C(egress_flows), and the
     M(sdn.egress.egress_snat) results C(egress_snat_added) and C(egress_snat_pruned).
+  - The plan's C(warnings) (intent that is ignored or leaves a namespace dropped, see
+    M(sdn.egress.egress_plan)) are returned as this task's warnings, so Ansible prints them as
+    C([WARNING]) lines; as the last task of C(playbooks/egress.yml) they end the output. They are
+    also the first section of C(egress-report.md) and the C(warnings) key of C(egress-report.json).
   - A node counts as changed when any of those results changed. The addresses claimed are those
     of C(egress_claim).
   - The report states whether the run was a check (C(--check) or the C(check_mode) keyword
@@ -101,8 +105,8 @@ paths:
   type: dict
   contains:
     json:
-      description: Path of C(egress-report.json) - C({check_mode, namespaces, nodes}), indented
-        by 4, keys sorted.
+      description: Path of C(egress-report.json) - C({check_mode, namespaces, nodes, warnings}), indented
+        by 4, keys sorted (C(warnings) the plan's C({field, value, reason}) list).
       type: str
       sample: /srv/egress/reports/egress-report.json
     markdown:
@@ -151,6 +155,9 @@ summary:
       type: int
     iptables_commands:
       description: iptables-restore lines on all nodes.
+      type: int
+    warnings:
+      description: Warnings of the plan (printed by this task, see the description).
       type: int
   sample:
     namespaces: 4

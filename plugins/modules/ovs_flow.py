@@ -170,7 +170,8 @@ options:
         OpenFlow 1.5 C(selection_method) or C(bucket_id)) are refused."
       - With O(state=absent) only C(group_id=) is needed.
       - Giving O(groups) or O(groups_text) (even empty) makes the module manage groups; an empty
-        list with O(state=overridden) deletes every owned group.
+        list with O(state=overridden) deletes every owned group. With no group listed and none
+        recorded as owned, managing groups costs one C(ovs-vsctl) read (the groups are not dumped).
       - Mutually exclusive with O(groups_text).
     type: list
     elements: str
@@ -804,9 +805,12 @@ def converge(module, ofctl, cookie, items, groups, with_flows, with_groups):
     record = None
     if with_groups:
         record = GroupsRecord(module, cookie)
+        # nothing listed and nothing recorded as ours: no group can change, no dump-groups
+        # (the sdn3 layout passes groups_text "" on every run)
+        current_groups = ofctl.dump_groups() if groups or record.ids else {}
         group_plan = plan_groups(list(zip([item.group['group_id'] for item in groups],
                                           group_lines if state != 'absent' else [None] * len(groups))),
-                                 ofctl.dump_groups(), record.ids, state, params['force'])
+                                 current_groups, record.ids, state, params['force'])
         conflicts += group_conflict_messages(groups, group_plan['conflicts'], record.key)
     if conflicts and state != 'absent':
         module.fail_json(msg='%s; set force=true to replace' % '; '.join(conflicts))

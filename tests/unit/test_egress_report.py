@@ -313,7 +313,8 @@ def test_action_writes_both_reports_and_rewrites_only_on_change(tmp_path):
     with open(paths["markdown"]) as handle:
         assert handle.read() == EXPECTED_MARKDOWN
     with open(paths["json"]) as handle:
-        assert json.load(handle) == {"check_mode": False, "namespaces": NAMESPACES, "nodes": EXPECTED_NODES}
+        assert json.load(handle) == {"check_mode": False, "namespaces": NAMESPACES, "nodes": EXPECTED_NODES,
+                                     "warnings": []}
     for path in paths.values():
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
 

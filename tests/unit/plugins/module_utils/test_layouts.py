@@ -122,7 +122,7 @@ def test_a_layout_sees_only_its_interface():
         objects = layout.render(node, intent.namespaces, None, intent.facts, intent.settings)
         compact = compact_node_plan({"inventory_host": node.name, "host_ip": str(node.host_ip), "reachable": True},
                                     objects, layout, intent.settings)
-        assert compact["scope_table"] == 7
+        assert "scope_table" not in compact  # phase 2 converges our flows in every table
         assert compact["mark_flows_text"] == ("table=7,priority=100,reg0=0x1,actions=drop" if node.name == "node-a" else "")
     assert calls == [("node-a", [0x8001], 7), ("node-b", [0x8001], 7)]
 
@@ -319,7 +319,7 @@ def test_compact_sdn48_phase_one_is_the_local_groups_and_their_flows():
         "group_id=0,type=select,bucket=actions=" + LOCAL % (MAC["node-a"], "0xff000000"),
         "group_id=3064846,type=select,bucket=actions=" + LOCAL % (MAC["node-a"], "0x102e440e")]
     assert node_a["groups_text"].splitlines()[2] == "group_id=7305526,type=select,bucket=actions=" + TUNNEL % "10.0.0.3"
-    assert (node_a["snat_masquerade"], node_a["scope_table"]) == (True, 101)
+    assert node_a["snat_masquerade"] is True
     assert node_a["counts"] == {"flows": 4, "mark_flows": 2, "groups": 3, "mark_groups": 2, "snat": 2, "addresses": 2}
     node_c = nodes_plan["node-c"]
     assert node_c["mark_flows_text"] == node_c["mark_groups_text"] == ""
@@ -330,7 +330,7 @@ def test_compact_sdn3_keeps_its_keys_and_has_no_groups():
     result = plan(from_inventory(SDN48_NAMESPACES, SDN48_NODES), facts(), {}, compact=True)
     node_a = result["nodes"]["node-a"]
     assert node_a["groups_text"] == node_a["mark_groups_text"] == ""
-    assert (node_a["snat_masquerade"], node_a["scope_table"]) == (False, 100)
+    assert node_a["snat_masquerade"] is False
     assert node_a["mark_flows_text"].splitlines() == [
         "table=100,priority=100,ip,reg0=0,actions=set_field:%s->eth_dst,set_field:0xff000000->pkt_mark,goto_table:101"
         % MAC["node-a"],
@@ -338,7 +338,7 @@ def test_compact_sdn3_keeps_its_keys_and_has_no_groups():
         "goto_table:101" % MAC["node-a"]]
     assert sorted(node_a) == sorted([
         "inventory_host", "host_ip", "reachable", "flows_text", "mark_flows_text", "groups_text", "mark_groups_text",
-        "snat_text", "snat_masquerade", "scope_table", "addresses", "named_addresses", "all_addresses", "counts"])
+        "snat_text", "snat_masquerade", "addresses", "named_addresses", "all_addresses", "counts"])
 
 
 def test_compact_phase_one_follows_the_layout_not_the_action_text():

@@ -220,8 +220,9 @@ def test_merge_node_vars():
     assert router["inventory_host"] == "router1.example.com"
     assert router["host_ip"] == "10.0.0.2"          # None leaves the API value alone
     assert model["nodes"][2]["interfaces"] == []    # input not changed
-    assert merged["problems"] == ["node_vars[ocprouter1].name: ocprouter1 is not a known node "
-                                  "(known: ocpmaster01, ocpnode01, ocprouter01)"]
+    assert merged["problems"] == []   # a host without HostSubnet is a warning (test_warnings.py)
+    assert [w["field"] for w in merged["warnings"]] == ["node_vars[ocprouter1].name"]
+    assert merged["no_hostsubnet"] == ["ocprouter1"]
 
 
 # ----------------------------------------------------------------------------- the seed cluster
@@ -281,7 +282,7 @@ def test_settings_table_priority_and_4_8_marks():
 def test_cookie_is_not_a_plan_setting():
     """The plan used to accept and ignore a cookie; the flow module's cookie is the role's."""
     assert validate(from_oc_json(load_seed()), seed_facts(), {"cookie": "0x65677265"}) == [
-        "settings: unknown key cookie (known: cluster_cidrs, layout, mark_rule, masquerade_bit, priority, table)"]
+        "settings: unknown key cookie (known: cluster_cidrs, layout, mark_rule, masquerade_bit, priority, strict, table)"]
 
 
 # ----------------------------------------------------------------------------- failover
@@ -494,7 +495,7 @@ def test_duplicate_node_name():
 
 
 @pytest.mark.parametrize("facts, expected", [
-    (dict(ALL_FACTS, node_z={}), ["node_facts[node_z]: node_z is not a known node (known: node-a, node-b, node-c)"]),
+    (dict(ALL_FACTS, node_z={}), []),   # a host without HostSubnet: a warning (test_warnings.py)
     (facts_for(["node-a", "node-b", "node-c"], node_a={"tun0_mac": "zz:3b:a9:a4:8e:0c"}),
      ["node_facts[node-a].tun0_mac: missing; needed because node node-a hosts an active egress IP",
       "node_facts[node-a].tun0_mac: zz:3b:a9:a4:8e:0c is not a MAC address"]),
@@ -503,7 +504,7 @@ def test_duplicate_node_name():
       "node_facts[node-b].vxlan_ofport: missing; needed because node node-b tunnels traffic to egress nodes"]),
     (facts_for(["node-a", "node-b", "node-c"], node_c={"reachable": "yes"}),
      ["node_facts[node-c].reachable: yes is not a boolean"]),
-    ({"node-a": {"vxlan_ofport": 1}, "node-b": {"vxlan_ofport": 1}},
+    ({"node-a": {"vxlan_ofport": 1}, "node-b": {"vxlan_ofport": 1}, "node-c": {}},
      ["node_facts[node-a].tun0_mac: missing; needed because node node-a hosts an active egress IP",
       "node_facts[node-c].vxlan_ofport: missing; needed because node node-c tunnels traffic to egress nodes"]),
 ])
@@ -527,7 +528,7 @@ def test_unreachable_nodes_need_no_facts():
     ({"cluster_cidrs": ["10.128.0.0/33"]},
      ["settings.cluster_cidrs: 10.128.0.0/33 is not an IPv4 CIDR"]),
     ({"bridge": "br0"}, ["settings: unknown key bridge (known: cluster_cidrs, layout, mark_rule, "
-                         "masquerade_bit, priority, table)"]),
+                         "masquerade_bit, priority, strict, table)"]),
     ("x", ["settings: x is not a mapping"]),
 ])
 def test_settings_problems(settings, expected):
@@ -545,15 +546,13 @@ def test_every_problem_is_reported_at_once():
                            "node-b": {"egress_ips": ["10.0.0.50"]}})
     model = from_inventory(namespaces, nodes + [{"name": "node-d", "host_ip": "10.0.0.9", "ip": 1}])
     model = merge_node_vars(model, [{"name": "node-x"}])
-    problems = validate(model, dict(ALL_FACTS, node_y={}), {"mark_rule": "5"})
+    problems = validate(model, dict(ALL_FACTS, node_y={}, **{"node-d": {}}), {"mark_rule": "5"})
     assert problems == sorted(problems)
     assert problems == [
         "namespaces[b].egress_ips: bogus is not an IPv4 address",
         "namespaces[c].egress_ips: 10.0.0.50 is also listed by namespace b",
         "namespaces[d].egress_ips: 10.0.0.2 is the host_ip of node node-a",
         "namespaces[egress-test].netid: 16777216 is out of range 0..16777215",
-        "node_facts[node_y]: node_y is not a known node (known: node-a, node-b, node-c, node-d)",
-        "node_vars[node-x].name: node-x is not a known node (known: node-a, node-b, node-c, node-d)",
         "nodes[node-a].subnet: nope is not an IPv4 CIDR",
         "nodes[node-b].egress_ips: 10.0.0.50 is also listed by node node-a",
         "nodes[node-d]: unknown key ip (known: name, host_ip, subnet, egress_ips, egress_cidrs, "
