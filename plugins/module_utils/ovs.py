@@ -402,8 +402,8 @@ def flow_shadows(foreign, ours):
     if foreign.table != ours.table or foreign.priority < ours.priority or flow_key(foreign) == flow_key(ours):
         return None
     theirs, mine = match_fields(foreign.match), match_fields(ours.match)
-    place = 'priority %d %s ours (%d)' % (foreign.priority, 'equal to' if foreign.priority == ours.priority
-                                             else 'above', ours.priority)
+    relation = 'equal to' if foreign.priority == ours.priority else 'above'
+    place = 'priority %d %s ours (%d)' % (foreign.priority, relation, ours.priority)
     if VNID_FIELD in theirs and VNID_FIELD in mine and value_covers(theirs[VNID_FIELD], mine[VNID_FIELD]):
         extra = sorted(k for k in theirs if k != VNID_FIELD and not (k in mine and value_covers(theirs[k], mine[k]))
                        and _NOT_NARROWING.get(k) != theirs[k])
