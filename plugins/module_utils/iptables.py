@@ -202,6 +202,73 @@ class Rule:
         return any(is_owned(c, owner) for c in self.comments)
 
 
+# options of a rule line that take exactly one value (others take every word up to the next option)
+_ONE_VALUE = frozenset(("-s", "--source", "-d", "--destination", "-i", "--in-interface", "-o",
+                        "--out-interface", "-p", "--protocol", "-m", "--match", "-j", "--jump", "-g",
+                        "--goto", "--comment", "--mark"))
+
+
+class Match:
+    """One match option of a rule: the match module (None for the built-in -s/-d/-i/-o/-p),
+    the option, its value (words joined by blanks, "" for none) and whether ``!`` negates it."""
+
+    __slots__ = ("module", "option", "value", "negated")
+
+    def __init__(self, module, option, value, negated):
+        self.module, self.option, self.value, self.negated = module, option, value, negated
+
+    def text(self):
+        head = "%s%s" % ("! " if self.negated else "", self.option)
+        return "%s %s" % (head, self.value) if self.value else head
+
+    def __repr__(self):
+        return "Match(%r, %r, %r, %r)" % (self.module, self.option, self.value, self.negated)
+
+
+class Terms:
+    """A rule line taken apart: ``matches`` [Match] in order (``-m MODULE`` itself is not a
+    match, it names the module of the options after it), ``target`` (the -j or -g chain or
+    target, None without one), ``goto`` (True for -g) and ``target_args`` (the words after it)."""
+
+    def __init__(self, line):
+        args = list(rule_key(line))
+        if len(args) < 2 or args[0] != "-A":
+            raise ValueError("not a rule line: %r" % (line,))
+        self.chain = args[1]
+        self.matches = []
+        self.target = None
+        self.goto = False
+        self.target_args = []
+        module, negated, i = None, False, 2
+        while i < len(args):
+            word = args[i]
+            i += 1
+            if word == "!":
+                negated = True
+                continue
+            if word in ("-j", "--jump", "-g", "--goto"):
+                self.target = args[i] if i < len(args) else None
+                self.goto = word in ("-g", "--goto")
+                self.target_args = args[i + 1:]
+                break
+            values = []
+            if word in _ONE_VALUE:
+                if i < len(args):
+                    values.append(args[i])
+                    i += 1
+            else:
+                while i < len(args) and args[i] != "!" and not args[i].startswith("-"):
+                    values.append(args[i])
+                    i += 1
+            if word in ("-m", "--match"):
+                module = values[0] if values else None
+            else:
+                builtin = word in ("-s", "--source", "-d", "--destination", "-i", "--in-interface",
+                                   "-o", "--out-interface", "-p", "--protocol")
+                self.matches.append(Match(None if builtin else module, word, " ".join(values), negated))
+            negated = False
+
+
 class Table:
     def __init__(self, name):
         self.name = name

@@ -326,6 +326,125 @@ def flows_after(existing, desired, cookie, state, deleted):
     return list(after.values())
 
 
+# --- conflicts: foreign flows that take our flows' traffic first ------------------------------
+
+# match shorthands as dump-flows prints them, as the fields they stand for
+_SHORTHANDS = {
+    'ip': {'dl_type': '0x0800'}, 'ipv6': {'dl_type': '0x86dd'}, 'arp': {'dl_type': '0x0806'},
+    'rarp': {'dl_type': '0x8035'}, 'mpls': {'dl_type': '0x8847'}, 'mplsm': {'dl_type': '0x8848'},
+    'icmp': {'dl_type': '0x0800', 'nw_proto': '1'}, 'tcp': {'dl_type': '0x0800', 'nw_proto': '6'},
+    'udp': {'dl_type': '0x0800', 'nw_proto': '17'}, 'sctp': {'dl_type': '0x0800', 'nw_proto': '132'},
+    'icmp6': {'dl_type': '0x86dd', 'nw_proto': '58'}, 'tcp6': {'dl_type': '0x86dd', 'nw_proto': '6'},
+    'udp6': {'dl_type': '0x86dd', 'nw_proto': '17'}, 'sctp6': {'dl_type': '0x86dd', 'nw_proto': '132'},
+}
+# a foreign flow's field that does not narrow what it takes from ours: our traffic is IPv4
+_NOT_NARROWING = {'dl_type': '0x0800'}
+# the field that names a namespace (its VNID) in the egress tables
+VNID_FIELD = 'reg0'
+
+
+def match_fields(match):
+    """{field: value} of a match as dump-flows prints it (shorthands such as ``ip`` expanded)."""
+    fields = {}
+    for token in match.split(','):
+        token = token.strip()
+        if not token:
+            continue
+        key, sep, value = token.partition('=')
+        if not sep:
+            fields.update(_SHORTHANDS.get(key, {key: ''}))
+        else:
+            fields[key] = value
+    return fields
+
+
+_ALL_BITS = (1 << 128) - 1  # the mask of a field matched without one (registers, addresses as ints)
+
+
+def _masked(value):
+    """(value, mask) of an integer field value ``V`` or ``V/M``; None when it is not one."""
+    text, dummy, mask = value.partition('/')
+    try:
+        return int(text, 0), int(mask, 0) if mask else _ALL_BITS
+    except ValueError:
+        return None
+
+
+def value_covers(theirs, ours):
+    """Whether every packet with field value ``ours`` has field value ``theirs``: for integer
+    fields (with or without ``/mask``), their mask looks only at bits ours fixes and the values
+    agree on it; other values must be equal."""
+    if theirs == ours:
+        return True
+    a, b = _masked(theirs), _masked(ours)
+    if a is None or b is None:
+        return False
+    (tv, tm), (ov, om) = a, b
+    return (tm & ~om) == 0 and (ov & tm) == (tv & tm)
+
+
+def flow_shadows(foreign, ours):
+    """The reason the foreign flow takes (some of) our flow's packets first, or None.
+
+    Same table, not the same table/priority/match (that one is a flow with our key; see force),
+    a priority at least ours (OpenFlow leaves the order of equal priorities undefined), and a
+    match that either
+      - names the same namespace: a ``reg0`` value (with mask) that covers ours, whatever else
+        it matches (it takes that namespace's traffic, or the part its other fields select), or
+      - is a superset of ours: every field it matches is matched by ours with a value it
+        covers, except ``ip`` (dl_type=0x0800), which does not narrow what it takes from our
+        IPv4 traffic. So an empty match (priority-only catch-all), ``ip`` alone, or ours without
+        its reg0 count; a flow that also matches fields ours leaves open (tcp, tp_dst, nw_dst,
+        in_port, ct_state, ...) without naming our reg0 takes only a part of any traffic and
+        does not count (that keeps the SDN's own DNS and VXLAN flows at priorities 200/300 of
+        table 100 and its ct_state=+rpl flow of table 101 out).
+    """
+    if foreign.table != ours.table or foreign.priority < ours.priority or flow_key(foreign) == flow_key(ours):
+        return None
+    theirs, mine = match_fields(foreign.match), match_fields(ours.match)
+    relation = 'equal to' if foreign.priority == ours.priority else 'above'
+    place = 'priority %d %s ours (%d)' % (foreign.priority, relation, ours.priority)
+    if VNID_FIELD in theirs and VNID_FIELD in mine and value_covers(theirs[VNID_FIELD], mine[VNID_FIELD]):
+        extra = sorted(k for k in theirs if k != VNID_FIELD and not (k in mine and value_covers(theirs[k], mine[k]))
+                       and _NOT_NARROWING.get(k) != theirs[k])
+        if theirs[VNID_FIELD] == mine[VNID_FIELD]:
+            what = 'same %s %s' % (VNID_FIELD, theirs[VNID_FIELD])
+        else:
+            what = '%s %s covers ours (%s)' % (VNID_FIELD, theirs[VNID_FIELD], mine[VNID_FIELD])
+        if extra:
+            what += ' (the part of the traffic that also matches %s)' % ','.join(extra)
+        return '%s, %s' % (what, place)
+    for key, value in theirs.items():
+        if _NOT_NARROWING.get(key) == value:
+            continue
+        if key not in mine or not value_covers(value, mine[key]):
+            return None
+    if not theirs:
+        what = 'empty match (catches everything)'
+    elif set(theirs) <= set(_NOT_NARROWING):
+        what = 'matches only ip'
+    else:
+        what = 'match %s is a superset of ours' % (foreign.match,)
+    return '%s, %s' % (what, place)
+
+
+def find_flow_conflicts(desired, existing, cookie):
+    """[(index into desired, foreign Flow, reason)]: for each desired flow, in order, the flows
+    of ``existing`` (dump-flows) with another cookie that take its traffic first (flow_shadows).
+    A pure function: ovs_flow and a read-only preflight call it with what they read."""
+    by_table = {}
+    for flow in existing:
+        if flow.cookie != cookie:
+            by_table.setdefault(flow.table, []).append(flow)
+    found = []
+    for index, ours in enumerate(desired):
+        for foreign in sorted(by_table.get(ours.table, []), key=sort_key):
+            reason = flow_shadows(foreign, ours)
+            if reason is not None:
+                found.append((index, foreign, reason))
+    return found
+
+
 def bundle_lines(flow_commands, group_plan):
     """One `ovs-ofctl bundle` file: group adds/modifies, flow adds/modifies, flow deletes, group
     deletes (a flow may only point to a group that exists; deleting a group deletes the flows

@@ -14,17 +14,25 @@ CIDR (traffic that stays in the cluster network is not sent out with the egress 
 openshift-sdn 4.8+ does), then ``-s CIDR -m mark --mark M -j SNAT --to-source IP`` for every CIDR.
 The whole block sits right above the first rule jumping to ``anchor_target``; REJECT rules
 (``reject_inbound``) end the filter chain. Everything we write carries the owner comment, and
-only owned rules are deleted (plus, with ``remove_conflicts``, foreign SNAT rules of a listed mark).
+only owned rules are deleted (plus, with conflicts=remove, the foreign rules find_conflicts names and
+the foreign SNAT rules of a listed mark below ours).
+
+A foreign rule above our block that can catch a listed mark's packets is a conflict
+(find_conflicts, a pure function of the chain's lines); ``conflicts`` says what a run does about
+it: fail (before any change, the default), warn (listed, left), remove (deleted in the same restore).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.sdn.egress.plugins.module_utils.addr import AddrError, parse_network, show
 from ansible_collections.sdn.egress.plugins.module_utils.iptables import (
+    MARK_MAX,
     ChainPlan,
     Rule,
     Table,
+    Terms,
     address_text,
     check_chain_name,
     check_comment_text,
@@ -80,7 +88,7 @@ class Spec:
         self.owner = params["owner"]
         self.state = params["state"]
         self.create_chain = params["create_chain"]
-        self.remove_conflicts = params["remove_conflicts"]
+        self.conflicts = conflict_mode(params)
         self.reject_inbound = params["reject_inbound"]
         self.masquerade_cluster = params["masquerade_cluster"]
         self.report_undeclared = params["report_undeclared"]
@@ -142,6 +150,19 @@ def _checked(name, check, value, *args):
         raise ValueError("%s: %s" % (name, exc))
 
 
+def conflict_mode(params):
+    """fail, warn or remove: ``conflicts`` (default fail); ``remove_conflicts: true`` means remove
+    (it overrides the default fail and contradicts warn)."""
+    mode = params.get("conflicts")
+    if mode is not None and mode not in CONFLICT_MODES:
+        raise ValueError("conflicts: %s is not one of %s" % (show(mode), ", ".join(CONFLICT_MODES)))
+    if params.get("remove_conflicts"):
+        if mode == "warn":
+            raise ValueError("remove_conflicts: true means conflicts=remove, which contradicts conflicts=warn")
+        return "remove"
+    return mode or "fail"
+
+
 def validate(params):
     """Spec of egress_snat's parameters; ValueError("<field>: <value> ...") for the first bad one.
 
@@ -185,6 +206,184 @@ def validate(params):
 
 
 # ---------------------------------------------------------------------------------------
+# conflicts: foreign rules that can catch a declared mark's packets before our SNAT rule
+
+CONFLICT_MODES = ("fail", "warn", "remove")
+
+# Targets that neither end the packet's walk through the chain nor change it: a rule with one
+# of them (or without a target: a counter) never shadows ours. Every other target counts:
+# SNAT, MASQUERADE, ACCEPT, RETURN, DROP, REJECT, DNAT, REDIRECT, NETMAP, MARK/CONNMARK (they
+# change the mark we match), any jump or goto to a user chain (not followed: it may end the
+# walk), and any target this list does not know.
+HARMLESS_TARGETS = frozenset(("LOG", "NFLOG", "ULOG", "TRACE", "AUDIT"))
+BUILTIN_TARGETS = frozenset(("SNAT", "MASQUERADE", "ACCEPT", "RETURN", "DROP", "REJECT", "DNAT",
+                             "REDIRECT", "NETMAP", "MARK", "CONNMARK", "NFQUEUE", "CT", "TPROXY"))
+
+# matches whose meaning is judged; any other match (destination, protocol, interfaces,
+# conntrack, sets, ...) only narrows what a rule catches and is not proof that it misses the
+# mark's packets, so the rule still counts (conservative), and the reason names them
+_IGNORED = ("--comment",)
+
+
+class Conflict:
+    """A foreign rule that can catch the packets of ``mark`` (``name``: the rule's name, the
+    namespace; None without one) before our SNAT rule: ``rule`` (the iptables-save line),
+    ``reason`` (why), ``index`` (its place in the chain, from 0), ``above`` (False only for the
+    foreign SNAT rules of a mark below ours that mode remove also deletes)."""
+
+    __slots__ = ("rule", "mark", "name", "reason", "index", "above")
+
+    def __init__(self, rule, mark, name, reason, index=None, above=True):
+        self.rule, self.mark, self.name, self.reason = rule, mark, name, reason
+        self.index, self.above = index, above
+
+    def as_dict(self):
+        return {"rule": self.rule, "mark": self.mark, "name": self.name, "reason": self.reason}
+
+    def message(self):
+        who = "mark %s" % self.mark
+        if self.name:
+            who += " (%s)" % show(self.name)
+        return "rule %s shadows %s: %s" % (show(self.rule), who, self.reason)
+
+
+def _network(value):
+    try:
+        return parse_network(value, "-s", 4)
+    except AddrError:
+        return None
+
+
+def _overlaps(a, b):
+    return a.first <= b.last and b.first <= a.last
+
+
+def _covers(a, b):
+    return a.first <= b.first and b.last <= a.last
+
+
+def _mark_verdict(matches, number):
+    """(catches, reason) of a rule's mark matches for a mark number."""
+    parts = []
+    for m in matches:
+        value, dummy, mask = m.value.partition("/")
+        try:
+            v = int(value, 0)
+            k = int(mask, 0) if mask else MARK_MAX
+        except ValueError:
+            parts.append("mark match %s not understood" % m.text())
+            continue
+        equal = (number & k) == (v & k)
+        if equal == m.negated:
+            return False, None  # this match excludes the mark
+        if m.negated:
+            parts.append("negated mark match %s does not exclude it" % m.text())
+        elif k == MARK_MAX:
+            parts.append("same mark")
+        else:
+            parts.append("mark/mask %s covers it" % m.value)
+    return True, ", ".join(parts) or "no mark match"
+
+
+def _source_verdict(matches, cidrs):
+    """(catches, reason) of a rule's -s match for packets from any of the cluster CIDRs."""
+    if not matches:
+        return True, "no source match"
+    m = matches[0]
+    net = _network(m.value)
+    if net is None:
+        return True, "source match %s not understood" % m.text()
+    caught = []
+    for cidr in cidrs:
+        c = _network(cidr)
+        if c is None:
+            continue
+        if m.negated and not _covers(net, c):
+            caught.append("%s does not exclude cluster CIDR %s" % (m.text(), cidr))
+        elif not m.negated and _overlaps(net, c):
+            caught.append("source %s overlaps cluster CIDR %s" % (m.value, cidr))
+    if not caught:
+        return False, None
+    return True, "; ".join(caught)
+
+
+def _internal_only(matches, cidrs):
+    """Whether a (not negated) -d match keeps the rule to traffic inside one cluster CIDR."""
+    for m in matches:
+        if m.option in ("-d", "--destination") and not m.negated:
+            net = _network(m.value)
+            return net is not None and any(c is not None and _covers(c, net) for c in map(_network, cidrs))
+    return False
+
+
+def rule_conflicts(line, marks, cidrs, masquerade_cluster=False):
+    """[(mark text, reason)]: the marks (``marks``: [(number, mark text)]) whose packets from the
+    cluster CIDRs the foreign rule ``line`` can catch, and why; [] when its target cannot shadow
+    (HARMLESS_TARGETS or no target), its mark/source matches exclude every mark, or (with
+    ``masquerade_cluster``, where cluster-internal traffic never gets the egress IP) its
+    destination lies inside a cluster CIDR."""
+    terms = Terms(line)
+    if terms.target is None or terms.target in HARMLESS_TARGETS:
+        return []
+    if masquerade_cluster and _internal_only(terms.matches, cidrs):
+        return []
+    mark_matches = [m for m in terms.matches if m.module == "mark" and m.option == "--mark"]
+    source = [m for m in terms.matches if m.option in ("-s", "--source")]
+    other = [m.text() for m in terms.matches
+             if m not in mark_matches and m not in source and m.option not in _IGNORED]
+    catches, source_reason = _source_verdict(source, cidrs)
+    if not catches:
+        return []
+    effect = " ".join(["-g" if terms.goto else "-j", terms.target] + terms.target_args)
+    if terms.target not in BUILTIN_TARGETS:
+        effect += " (a chain, not followed: counted as ending the walk)"
+    tail = "; other matches not judged: %s" % ", ".join(other) if other else ""
+    out = []
+    for number, mark in marks:
+        caught, mark_reason = _mark_verdict(mark_matches, number)
+        if caught:
+            out.append((mark, "%s, %s, %s%s" % (mark_reason, source_reason, effect, tail)))
+    return out
+
+
+def find_conflicts(lines, owner, marks, cidrs, anchor_target=None, masquerade_cluster=False):
+    """[Conflict] of one chain: every rule of ``lines`` (the chain as iptables-save prints it)
+    that is not owned by ``owner``, sits above where our SNAT block goes (above the first rule
+    jumping to ``anchor_target``; the whole chain without one) and can catch the packets of one
+    of ``marks`` ([(number, mark text, name or None)]) from the cluster CIDRs ``cidrs`` before
+    our SNAT rule (rule_conflicts). A pure function: the module and a read-only preflight
+    call it with what they read."""
+    numbers = [(number, mark) for number, mark, dummy in marks]
+    names = dict((mark, name) for dummy, mark, name in marks)
+    found = []
+    for index, line in enumerate(lines):
+        rule = Rule(line)
+        if rule.owned(owner):
+            continue
+        if anchor_target and rule.target == anchor_target:
+            break
+        for mark, reason in rule_conflicts(line, numbers, cidrs, masquerade_cluster):
+            found.append(Conflict(line, mark, names.get(mark), reason, index))
+    return found
+
+
+def _spec_conflicts(spec, lines):
+    """find_conflicts for the spec's entries, and with mode remove the foreign SNAT rules of a
+    listed mark below ours (what remove_conflicts always deleted)."""
+    marks = [(e.number, e.mark, _name(e.comment, spec.owner)) for e in sorted(spec.entries, key=lambda e: e.number)]
+    found = find_conflicts(lines, spec.owner, marks, spec.cidrs, spec.anchor_target, spec.masquerade_cluster)
+    if spec.conflicts == "remove":
+        listed = set(c.rule for c in found)
+        names = dict((mark, name) for dummy, mark, name in marks)
+        for index, line in enumerate(lines):
+            rule = Rule(line)
+            if line not in listed and not rule.owned(spec.owner) and rule.target == "SNAT" and rule.mark in names:
+                found.append(Conflict(line, rule.mark, names[rule.mark],
+                                      "foreign SNAT rule for the same mark below ours (a duplicate)", index, False))
+    return found
+
+
+# ---------------------------------------------------------------------------------------
 # planning
 
 def nat_block(spec):
@@ -219,15 +418,18 @@ def _chain(spec, read, table_name, chain, block):
     return [], [chain] if block else []
 
 
-def _nat_drop(spec, current):
-    """drop(rule) for the nat chain: which current rules (other than wanted ones) go."""
+def _nat_drop(spec, current, conflicts=()):
+    """drop(rule) for the nat chain: which current rules (other than wanted ones) go; with
+    conflicts=remove, the ``conflicts`` ([Conflict]) too."""
     owner = spec.owner
     marks = set(e.mark for e in spec.entries)
     if spec.state != "absent":
+        removed = set(c.rule for c in conflicts) if spec.conflicts == "remove" else set()
+
         def drop(rule):
             if rule.owned(owner):
                 return spec.state == "overridden" or rule.mark in marks
-            return spec.remove_conflicts and rule.target == "SNAT" and rule.mark in marks
+            return rule.line in removed
         return drop
 
     wanted = {}
@@ -257,8 +459,10 @@ def plan(spec, read):
     state = spec.state
     block = nat_block(spec) if spec.wants_rules else []
     lines, create = _chain(spec, read, NAT, spec.chain, block)
+    conflicts = _spec_conflicts(spec, lines) if spec.wants_rules and state != "rendered" else []
     # our rules this run leaves alone (state=present) may stay among the wanted ones
-    nat = ChainPlan(spec.chain, lines, block, _nat_drop(spec, lines), spec.anchor_target, inside=spec.owns)
+    nat = ChainPlan(spec.chain, lines, block, _nat_drop(spec, lines, conflicts), spec.anchor_target, inside=spec.owns)
+    nat.conflicts = conflicts
     sections = [(NAT, create, [nat])]
     plans = {NAT: nat}
 
@@ -304,6 +508,9 @@ def converge(spec, cli, check_mode):
     ``cli``: an iptables.Iptables. SnatError when the restore fails or the chains read back
     differ from the plan (a concurrent change); CommandError when iptables-save fails."""
     plans, payload = plan(spec, cli.read)
+    conflicts = plans[NAT].conflicts
+    if conflicts and spec.conflicts == "fail":
+        raise SnatError(conflicts_message(spec, conflicts), conflicts=[c.as_dict() for c in conflicts])
     before = dict((table, chain_plan.before) for table, chain_plan in plans.items())
     after = dict((table, chain_plan.after) for table, chain_plan in plans.items())
     if payload and not check_mode:
@@ -318,10 +525,18 @@ def converge(spec, cli, check_mode):
                 raise SnatError("chain %s (%s) differs from the plan after iptables-restore; was it changed "
                                 "concurrently?" % (chain_plan.chain, table),
                                 commands=payload, expected=chain_plan.after, actual=after[table])
-    result = dict(changed=bool(payload), commands=payload, before=before, after=after)
+    result = dict(changed=bool(payload), commands=payload, before=before, after=after,
+                  conflicts=[c.as_dict() for c in conflicts])
     if spec.report_undeclared and spec.state == "present":
         result["undeclared"] = undeclared(spec, plans, cli.read)
     return result
+
+
+def conflicts_message(spec, conflicts):
+    """The failure of conflicts=fail: every conflicting rule, the mark and name it shadows, why."""
+    return ("%d foreign rule(s) in nat chain %s can catch declared traffic before our SNAT rule "
+            "(nothing was changed; set conflicts=remove to delete them or conflicts=warn to leave "
+            "them): %s" % (len(conflicts), spec.chain, "; ".join(c.message() for c in conflicts)))
 
 
 def diff_text(chains):

@@ -18,8 +18,9 @@ description:
     or at the end of the chain when no rule jumps there.
   - Our rules carry C(-m comment --comment "<owner> <name>") (just C(<owner>) without a name).
     A rule is owned when its comment is exactly O(owner) or starts with O(owner) and a space.
-    Rules not owned are never changed, except the conflicting SNAT rules that
-    O(remove_conflicts=true) deletes.
+    Rules not owned are never changed, except the conflicting rules that O(conflicts=remove) deletes.
+    A foreign rule that would catch a listed mark's traffic before ours fails the task before any
+    change unless O(conflicts) says otherwise.
   - "Order of our rules: sorted by mark (numerically), then by cluster CIDR in the order of
     O(cluster_cidrs). A rule that exists but sits elsewhere (below the anchor, out of order,
     duplicated) is moved, which is a change. Other owned rules that O(state=present) leaves alone
@@ -150,12 +151,42 @@ options:
     description: Ownership tag at the start of the comment of our rules (no blanks).
     type: str
     default: sdn.egress
+  conflicts:
+    description:
+      - What to do about a I(conflict) - a rule in O(chain) that is not owned, sits above our rules
+        (above the first rule jumping to O(anchor_target), anywhere in the chain when none does) and
+        can catch the packets of a listed mark before our SNAT rule does, so that the namespace's
+        traffic would leave with another address or none. Checked with O(state=present) and
+        O(state=overridden).
+      - "A rule can catch a mark's packets unless its matches prove otherwise: its C(-m mark --mark)
+        match (with or without mask, negated or not) excludes the mark (C(mark & mask != value & mask),
+        or equal for C(! --mark)), or its C(-s) network does not overlap any of O(cluster_cidrs) (for
+        C(! -s), covers all of them). So the same mark, no mark match, a mask that covers the mark
+        and a source that overlaps a cluster CIDR all count. Other matches (C(-d), C(-p), interfaces,
+        conntrack, sets, other mark-like modules such as C(connmark)) only narrow what the rule
+        catches; they are not taken as proof and the rule counts (the reason names them). One
+        exception - with O(masquerade_cluster=true) a rule whose C(-d) network lies inside a cluster
+        CIDR does not count (that traffic is masqueraded, never sent with the egress IP)."
+      - "Only rules with an effect count: every target except C(LOG), C(NFLOG), C(ULOG), C(TRACE) and
+        C(AUDIT) (and rules without a target). That is C(SNAT), C(MASQUERADE), C(ACCEPT), C(RETURN),
+        C(DROP), C(REJECT), C(DNAT), C(REDIRECT), C(NETMAP), C(MARK)/C(CONNMARK) (they change the mark
+        our rule matches), unknown targets, and any C(-j)/C(-g) to a user chain, which is not followed."
+      - V(fail) (default) - the task fails before anything is changed (also in check mode), naming each
+        rule (its C(iptables-save) text, escaped when it holds control characters), the mark and the
+        name (namespace) of the entry it shadows, and the reason.
+      - V(warn) - the conflicts are returned in RV(conflicts) and each one is a warning; they are
+        left in place and the run goes on.
+      - V(remove) - they are deleted in the same C(iptables-restore) as our changes, together with
+        foreign SNAT rules of a listed mark below ours (duplicates, what O(remove_conflicts) always
+        deleted). RV(commands) and the diff show the deletions.
+    type: str
+    choices: [fail, warn, remove]
+    default: fail
   remove_conflicts:
     description:
-      - With O(state=present) or O(state=overridden), also delete SNAT rules in O(chain) that are not
-        owned and match one of the listed marks exactly (no mask, not negated), such as a rule added by
-        hand for the same mark to another IP. The first matching SNAT rule wins, so such a rule above
-        ours would silently take the traffic.
+      - V(true) is the older spelling of O(conflicts=remove) and is kept for compatibility; it
+        overrides O(conflicts=fail) (the default) and is an error together with O(conflicts=warn).
+      - V(false) leaves the choice to O(conflicts) (default V(fail)).
     type: bool
     default: false
   masquerade_cluster:
@@ -221,7 +252,7 @@ EXAMPLES = r"""
   sdn.egress.egress_snat:
     state: overridden
     cluster_cidrs: [10.128.0.0/14]
-    remove_conflicts: true
+    conflicts: remove
     reject_inbound: true
     rules:
       - {mark: 0x6f7936, egress_ip: 192.0.2.11, name: egress-test}
@@ -286,6 +317,32 @@ commands:
     - "-D OPENSHIFT-MASQUERADE 3"
     - "-I OPENSHIFT-MASQUERADE 2 -s 10.128.0.0/14 -m mark --mark 0x2ec40e -m comment --comment \"sdn.egress egress-test3\" -j SNAT --to-source 192.0.2.50"
     - "COMMIT"
+conflicts:
+  description:
+    - The conflicts found (see O(conflicts)), in chain order, one entry per rule and mark it
+      shadows. Empty when there are none, and for O(state=absent). With O(conflicts=remove),
+      the rules deleted for it.
+  returned: when O(state) is V(present), V(overridden) or V(absent); with O(conflicts=fail) in the failure
+  type: list
+  elements: dict
+  contains:
+    rule:
+      description: The rule as C(iptables-save) prints it.
+      type: str
+    mark:
+      description: The listed mark whose traffic it can catch.
+      type: str
+    name:
+      description: The name of that mark's entry (the namespace for the role), null without one.
+      type: str
+    reason:
+      description: Which of its matches and which target make it a conflict.
+      type: str
+  sample:
+    - rule: "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x2ec40e -j SNAT --to-source 192.0.2.12"
+      mark: "0x2ec40e"
+      name: egress-test3
+      reason: "same mark, source 10.128.0.0/14 overlaps cluster CIDR 10.128.0.0/14, -j SNAT --to-source 192.0.2.12"
 undeclared:
   description:
     - Owned rules, as C(iptables-save) prints them, that are not among the listed ones and that
@@ -388,6 +445,7 @@ def main():
             rules_text=dict(type="str"),
             state=dict(type="str", choices=list(snat.STATES), default="present"),
             owner=dict(type="str", default="sdn.egress"),
+            conflicts=dict(type="str", choices=list(snat.CONFLICT_MODES), default="fail"),
             remove_conflicts=dict(type="bool", default=False),
             reject_inbound=dict(type="bool", default=False),
             reject_chain=dict(type="str", default="OPENSHIFT-FIREWALL-ALLOW"),
@@ -413,6 +471,8 @@ def main():
         if spec.state == "gathered":
             module.exit_json(changed=False, gathered=snat.gathered(spec, cli.read))
         result = snat.converge(spec, cli, module.check_mode)
+        for conflict in result["conflicts"] if spec.conflicts == "warn" else ():
+            module.warn("left in place (conflicts=warn): %s" % snat.Conflict(**conflict).message())
     except (snat.SnatError, CommandError) as exc:
         module.fail_json(**exc.fail_args())
     except ValueError as exc:  # iptables-save output that cannot be parsed

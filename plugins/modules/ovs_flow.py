@@ -201,6 +201,31 @@ options:
         group still takes the foreign flows that point to it along, see above).
     type: bool
     default: false
+  conflicts:
+    description:
+      - "What to do about a I(conflict) - a flow with another cookie, in the table of one of the
+        desired flows, at a priority at least that flow's (at equal priorities OpenFlow leaves the
+        order undefined), not at the same table, priority and match (that is O(force)'s case), whose
+        match takes that flow's traffic first. Checked with O(state=present) and O(state=overridden)."
+      - "Its match takes the traffic when it names the same namespace - a C(reg0) value (with or
+        without mask) that covers the desired flow's C(reg0), whatever else it matches (it takes
+        all of that namespace's traffic, or the part its other fields select) - or when it is a
+        superset of the desired match - every field it matches is matched by the desired flow
+        with a value it covers, C(ip) aside (our traffic is IPv4). So an empty match (a
+        priority-only catch-all), C(ip) alone, or the desired match without C(reg0) count."
+      - "A flow that also matches fields the desired flow leaves open (C(tcp), C(tp_dst), C(nw_dst),
+        C(in_port), C(ct_state) ...) without naming its C(reg0) takes only part of any traffic and
+        does not count - such as the SDN's own C(priority=300,udp,tp_dst=4789) and DNS flows at
+        priority 200 in table 100, or C(priority=150,ct_state=+rpl) in table 101. The SDN's
+        priority-0 flows are below ours and never count."
+      - V(fail) (default) - the task fails before anything is changed (also in check mode), naming
+        each foreign flow as C(dump-flows) prints it, the desired flow it shadows and why.
+      - V(warn) - they are returned in RV(conflicts), each one is a warning, and left in place.
+      - V(remove) - they are deleted (C(delete_strict) with their own cookie) in the same call or
+        bundle as the other changes; RV(commands), RV(removed) and the diff show it.
+    type: str
+    choices: [fail, warn, remove]
+    default: fail
   return_entries:
     description:
       - Return RV(added), RV(removed), RV(modified) and, with groups, RV(groups_added),
@@ -441,6 +466,27 @@ gathered:
     groups_text:
       description: The same groups as O(groups_text) lines.
       type: str
+conflicts:
+  description:
+    - Foreign flows that take a desired flow's traffic first (see O(conflicts)), one entry per
+      foreign flow and desired flow it shadows. With O(conflicts=remove), the flows deleted for it.
+  returned: with O(state=present) or O(state=overridden); with O(conflicts=fail) in the failure
+  type: list
+  elements: dict
+  contains:
+    flow:
+      description: The foreign flow as C(ovs-ofctl --no-stats --no-names dump-flows) prints it.
+      type: str
+    shadows:
+      description: The desired flow it shadows, in the same form (with O(cookie)).
+      type: str
+    reason:
+      description: Which part of its match and its priority make it a conflict.
+      type: str
+  sample:
+    - flow: "table=100, priority=150,ip,reg0=0x2ec40e actions=output:2"
+      shadows: "cookie=0x65677265, table=100, priority=100,ip,reg0=0x2ec40e actions=drop"
+      reason: "same reg0 0x2ec40e, priority 150 above ours (100)"
 rendered:
   description:
     - The text that would be applied to an empty bridge, one line per flow or group, with a final
@@ -457,7 +503,7 @@ import collections
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.sdn.egress.plugins.module_utils.addr import AddrError
+from ansible_collections.sdn.egress.plugins.module_utils.addr import AddrError, show
 from ansible_collections.sdn.egress.plugins.module_utils.ovs import (
     DEFAULT_PRIORITY,
     Flow,
@@ -472,6 +518,7 @@ from ansible_collections.sdn.egress.plugins.module_utils.ovs import (
     flow_key,
     flow_line,
     flow_spec,
+    find_flow_conflicts,
     flows_after,
     format_flow,
     format_groups_record,
@@ -746,6 +793,7 @@ def main():
             groups_text=dict(type='str'),
             scope_table=dict(type='int'),
             force=dict(type='bool', default=False),
+            conflicts=dict(type='str', choices=['fail', 'warn', 'remove'], default='fail'),
             return_state=dict(type='bool', default=True),
             return_entries=dict(type='bool', default=True),
         ),
@@ -816,8 +864,11 @@ def converge(module, ofctl, cookie, items, groups, with_flows, with_groups):
         module.fail_json(msg='%s; set force=true to replace' % '; '.join(conflicts))
     for text in conflicts:
         module.warn('%s; left in place' % text)
+    shadowing = shadowing_flows(module, desired, existing, cookie, plan) if with_flows and state != 'absent' else []
 
     result = dict(plan)
+    if state != 'absent':
+        result['conflicts'] = shadowing
     if with_groups:
         check_group_users(module, flows_after(existing, desired, cookie, state, deleted_flows),
                           set(group_plan['deleted']), cookie, params['force'])
@@ -842,6 +893,42 @@ def converge(module, ofctl, cookie, items, groups, with_flows, with_groups):
     for name in (STATE_KEYS if not params['return_state'] else ()) + (ENTRY_KEYS if not params['return_entries'] else ()):
         result.pop(name, None)
     return result
+
+
+def shadowing_flows(module, desired, existing, cookie, plan):
+    """The conflicts option: foreign flows that take a desired flow's traffic first
+    (find_flow_conflicts). fail - fail naming them, before any change; warn - warn; remove -
+    their delete_strict commands join the plan (and removed/before/after). Returns the
+    RV(conflicts) entries."""
+    found = find_flow_conflicts(desired, existing, cookie)
+    entries = [dict(flow=format_flow(foreign), shadows=format_flow(desired[index]._replace(cookie=cookie)), reason=reason)
+               for index, foreign, reason in found]
+    messages = ['flow %s shadows %s: %s' % (show(e['flow']), show(e['shadows']), e['reason']) for e in entries]
+    mode = module.params['conflicts']
+    if entries and mode == 'fail':
+        module.fail_json(msg='%d foreign flow(s) take the traffic of our flows first (nothing was changed; set '
+                             'conflicts=remove to delete them or conflicts=warn to leave them): %s'
+                             % (len(entries), '; '.join(messages)), conflicts=entries)
+    if mode == 'warn':
+        for text in messages:
+            module.warn('left in place (conflicts=warn): %s' % text)
+    if mode == 'remove':
+        doomed = []
+        for dummy, foreign, dummy2 in found:
+            if foreign not in doomed:
+                doomed.append(foreign)
+        doomed.sort(key=sort_key)
+        plan['commands'][:0] = [flow_command('delete_strict', foreign, foreign.cookie) for foreign in doomed]
+        lines = [format_flow(foreign) for foreign in doomed]
+        if 'removed' in plan:
+            plan['removed'] = lines + plan['removed']
+        if 'before' in plan:
+            plan['before'] = lines + plan['before']
+    elif 'before' in plan:
+        lines = sorted(set(e['flow'] for e in entries))
+        plan['before'] = lines + plan['before']
+        plan['after'] = lines + plan['after']
+    return entries
 
 
 class GroupsRecord:

@@ -252,8 +252,10 @@ def test_run_failing_halfway_through_a_failover_leaks_nothing_and_the_next_run_c
     try:
         failed = playbook("inventories/lab")
         assert failed["rc"] != 0
-        mark = task_results(failed, "Mark the traffic")["router02"]
+        # the read-only flow check at the start of phase 1 refuses it, before any node changes
+        mark = task_results(failed, "Check for foreign flows")["router02"]
         assert mark.get("failed") and "0x99" in mark["msg"], mark
+        assert task_results(failed, "Claim and announce") == {}  # phase 1 changed nothing
         assert task_results(failed, "Converge this node's owned") == {}  # phase 2 never started
         node_ips = {"192.0.2.11", "192.0.2.12", "192.0.2.13"}
         rows = check("egress-test")
@@ -312,3 +314,52 @@ def test_no_node_answering_fails_the_run_instead_of_planning_every_node_down(con
     assert "No node answered (master01, router01, router02)" in list(stop.values())[0]["msg"]
     assert task_results(doc, "Gather node facts") == {}
     assert all_state() == converged
+
+
+def full_dump(node):
+    """Everything a run could change on a node, read independently: every flow and group of br0,
+    iptables-save of nat and filter (without counters), every IPv4 address."""
+    env = dict(os.environ, OVS_RUNDIR=OVS_RUNDIR.format(node=node))
+    ofctl = ["ovs-ofctl", "-O", "OpenFlow13", "--no-stats"]
+    flows = subprocess.run(ofctl + ["dump-flows", "br0"], capture_output=True, text=True, env=env, check=True).stdout
+    groups = subprocess.run(ofctl + ["dump-groups", "br0"], capture_output=True, text=True, env=env, check=True).stdout
+    ns = ["ip", "netns", "exec", "sdnlab-" + node]
+    tables = subprocess.run(ns + ["iptables-save"], capture_output=True, text=True, check=True).stdout
+    addrs = subprocess.run(ns + ["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=True).stdout
+    return {"flows": sorted(line.strip() for line in flows.splitlines() if "actions=" in line),
+            "groups": sorted(line.strip() for line in groups.splitlines() if "group_id=" in line),
+            "iptables": [line.split(" [")[0] for line in tables.splitlines() if not line.startswith("#")],
+            "addrs": sorted(" ".join(line.split()[1:4]) for line in addrs.splitlines())}
+
+
+def test_foreign_snat_rule_shadowing_a_namespace_fails_the_run_before_any_change(converged):
+    """A hand-made SNAT rule for egress-test3's mark above ours on router02 sends the namespace
+    out with router02's node IP. The run fails by default before any node changes, naming the
+    rule and the namespace; egress_snat_conflicts=remove deletes it and the declared IP is back."""
+    rule = ["-s", "10.128.0.0/14", "-m", "mark", "--mark", "0x2ec40e", "-j", "SNAT", "--to-source", "192.0.2.13"]
+    iptables = ["ip", "netns", "exec", "sdnlab-router02", "iptables", "-t", "nat"]
+    subprocess.run(iptables + ["-I", "OPENSHIFT-MASQUERADE", "1"] + rule, check=True)
+    try:
+        rows = check("egress-test3")
+        assert rows and all(row["seen"] == "192.0.2.13" for row in rows), rows  # the leak this is about
+        # a change on another node that the run would make (drift): it must not happen either
+        env = dict(os.environ, OVS_RUNDIR=OVS_RUNDIR.format(node="master01"))
+        subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "del-flows", "br0",
+                        "table=100,reg0=0x6f7936,cookie=0x65677265/-1"], check=True, env=env)
+        before = {node: full_dump(node) for node in ("master01", "router01", "router02")}
+        for check_mode in (True, False):
+            failed = playbook("inventories/lab", check=check_mode)
+            assert failed["rc"] != 0
+            found = task_results(failed, "Check for foreign SNAT rules")["router02"]
+            assert found.get("failed"), found
+            assert "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x2ec40e -j SNAT --to-source 192.0.2.13" \
+                in found["msg"] and "(egress-test3)" in found["msg"], found["msg"]
+            assert task_results(failed, "Claim and announce") == {}
+            assert {node: full_dump(node) for node in before} == before   # nothing changed anywhere
+        fixed = playbook("inventories/lab", "-e", "egress_snat_conflicts=remove")
+        assert fixed["rc"] == 0, fixed
+        rows = check("egress-test3")
+        assert rows and all(row["seen"] == "198.51.100.53" for row in rows), rows
+        assert all_state() == converged
+    finally:
+        subprocess.run(iptables + ["-D", "OPENSHIFT-MASQUERADE"] + rule, check=False, capture_output=True)

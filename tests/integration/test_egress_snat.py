@@ -84,7 +84,7 @@ def snat(ansible, ns, backend, check=False, diff=False, **params):
 def test_first_run_second_run_and_check_mode(netns, ansible, backend):
     tables = Tables(netns, backend, SEED[:1])
     initial = tables.save("nat") + tables.save("filter")
-    args = dict(rules=RULES, reject_inbound=True)
+    args = dict(rules=RULES, reject_inbound=True, conflicts="warn")  # SEED[0] shadows 0x6f7936: left, warned
 
     run, check = snat(ansible, netns, backend, check=True, diff=True, **args)
     assert run.rc == 0 and check["changed"], run
@@ -117,11 +117,11 @@ def test_first_run_second_run_and_check_mode(netns, ansible, backend):
 def test_overridden_removes_only_unlisted_owned(netns, ansible, backend):
     tables = Tables(netns, backend, SEED)
     extra = {"mark": 0x1234, "egress_ip": "198.51.100.34", "name": "gone"}
-    run, dummy = snat(ansible, netns, backend, rules=RULES + [extra], reject_inbound=True)
+    run, dummy = snat(ansible, netns, backend, rules=RULES + [extra], reject_inbound=True, conflicts="warn")
     assert run.rc == 0, run
     assert len(tables.chain()) == 2 + len(SEED) + 3
 
-    run, result = snat(ansible, netns, backend, rules=RULES, state="overridden", reject_inbound=True)
+    run, result = snat(ansible, netns, backend, rules=RULES, state="overridden", reject_inbound=True, conflicts="warn")
     assert run.rc == 0 and result["changed"], run
     assert tables.chain() == [RETURN] + SEED + OURS + [ANCHOR]
     assert not [line for line in tables.chain("filter", REJECT_CHAIN) if "198.51.100.34" in line]
@@ -153,7 +153,7 @@ def test_rule_moved_below_anchor_is_put_back(netns, ansible, backend):
 def test_remove_conflicts_deletes_the_seed_duplicate(netns, ansible, backend):
     tables = Tables(netns, backend, SEED)
     rules = [{"mark": "0x6f7936", "egress_ip": "192.0.2.11", "name": "egress-test"}]
-    run, kept = snat(ansible, netns, backend, rules=rules)
+    run, kept = snat(ansible, netns, backend, rules=rules, conflicts="warn")
     assert run.rc == 0, run
     assert tables.chain() == [RETURN] + SEED + [OURS[1], ANCHOR]            # foreign rules untouched
 
@@ -294,11 +294,11 @@ def test_rules_text_converges_and_equals_the_list_form(netns, ansible, backend):
     text = "# mark egress-ip name\n\n0x2ec40e  192.0.2.50  egress-test3\n   \n7305526\t192.0.2.11 egress-test\n"
     initial = tables.save("nat") + tables.save("filter")
 
-    run, check = snat(ansible, netns, backend, check=True, rules_text=text, reject_inbound=True)
+    run, check = snat(ansible, netns, backend, check=True, rules_text=text, reject_inbound=True, conflicts="warn")
     assert run.rc == 0 and check["changed"], run
     assert tables.save("nat") + tables.save("filter") == initial
 
-    run, first = snat(ansible, netns, backend, rules_text=text, reject_inbound=True)
+    run, first = snat(ansible, netns, backend, rules_text=text, reject_inbound=True, conflicts="warn")
     assert run.rc == 0 and first["changed"] and first["commands"] == check["commands"], run
     assert tables.chain() == first["after"]["nat"] == [RETURN, SEED[0]] + OURS + [ANCHOR]
     assert [line.split(" --comment ")[1] for line in tables.chain("filter", REJECT_CHAIN)[1:]] == [
@@ -309,9 +309,10 @@ def test_rules_text_converges_and_equals_the_list_form(netns, ansible, backend):
 
     # the list form of the same data finds nothing to do, in both states
     for state in ("present", "overridden"):
-        run, again = snat(ansible, netns, backend, rules=RULES, reject_inbound=True, state=state)
+        run, again = snat(ansible, netns, backend, rules=RULES, reject_inbound=True, state=state, conflicts="warn")
         assert run.rc == 0 and not again["changed"] and again["commands"] == [], run
-        run, again = snat(ansible, netns, backend, rules_text=as_text(RULES), reject_inbound=True, state=state)
+        run, again = snat(ansible, netns, backend, rules_text=as_text(RULES), reject_inbound=True, state=state,
+                          conflicts="warn")
         assert run.rc == 0 and not again["changed"], run
     assert tables.save("nat") + tables.save("filter") == converged
 
@@ -549,3 +550,69 @@ def test_packet_to_the_cluster_network_is_masqueraded_not_snated(make_netns, ans
             server.kill()
             server.wait(timeout=10)
             server.stdout.close()
+
+
+# --- conflicts: foreign rules above ours that can catch a declared mark ----------------------
+
+# one foreign rule per class, all above the anchor; each catches 0x2ec40e (egress-test3)
+CONFLICTING = [
+    "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x2ec40e -j SNAT --to-source 192.0.2.1",   # same mark
+    "-A OPENSHIFT-MASQUERADE -s 10.0.0.0/8 -j ACCEPT",                                                 # no mark, source covers
+    "-A OPENSHIFT-MASQUERADE -m mark --mark 0x2ec400/0xffff00 -j MASQUERADE",                         # covering mask
+    "-A OPENSHIFT-MASQUERADE -m mark ! --mark 0x6f7936 -j RETURN",                                    # negation
+]
+HARMLESS = [
+    "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x1df6552 -j SNAT --to-source 192.0.2.12",  # other mark
+    "-A OPENSHIFT-MASQUERADE -s 192.0.2.0/24 -j MASQUERADE",                                              # outside the cluster
+    "-A OPENSHIFT-MASQUERADE -m mark --mark 0x2ec40e -j LOG",                                             # no effect
+]
+TEST3 = [RULES[0]]
+
+
+def everything(tables):
+    return tables.save("nat") + tables.save("filter")
+
+
+@backends
+def test_conflicts_fail_by_default_and_nothing_changes(netns, ansible, backend):
+    tables = Tables(netns, backend, HARMLESS + CONFLICTING)
+    initial = everything(tables)
+    for check in (True, False):
+        run, result = snat(ansible, netns, backend, check=check, diff=True, rules=TEST3, reject_inbound=True)
+        assert run.rc != 0 and result["failed"], run
+        assert everything(tables) == initial                                   # nothing changed, both tables
+        assert [c["rule"] for c in result["conflicts"]] == CONFLICTING
+        assert set(c["mark"] for c in result["conflicts"]) == {"0x2ec40e"}
+        assert "4 foreign rule(s)" in result["msg"] and "(egress-test3)" in result["msg"]
+        for rule in CONFLICTING:
+            assert rule in result["msg"]
+
+
+@backends
+def test_conflicts_warn_leaves_them_and_changes_only_ours(netns, ansible, backend):
+    tables = Tables(netns, backend, HARMLESS + CONFLICTING)
+    before = tables.chain()
+    run, result = snat(ansible, netns, backend, rules=TEST3, conflicts="warn")
+    assert run.rc == 0 and result["changed"], run
+    assert [c["rule"] for c in result["conflicts"]] == CONFLICTING
+    warnings = " ".join(str(w) for w in result.get("warnings", []))
+    assert warnings.count("left in place (conflicts=warn)") == 4, result
+    after = tables.chain()
+    assert sorted(set(after) ^ set(before)) == [OURS[0]]                       # only our rule was added
+    assert after == [RETURN] + HARMLESS + CONFLICTING + [OURS[0], ANCHOR]
+
+
+@backends
+@pytest.mark.parametrize("how", [{"conflicts": "remove"}, {"remove_conflicts": True}])
+def test_conflicts_remove_deletes_them_in_one_restore(netns, ansible, backend, how):
+    tables = Tables(netns, backend, HARMLESS + CONFLICTING)
+    initial = everything(tables)
+    run, check = snat(ansible, netns, backend, check=True, diff=True, rules=TEST3, **how)
+    assert run.rc == 0 and check["changed"] and everything(tables) == initial, run
+    for rule in CONFLICTING:
+        assert rule in check["diff"]["before"] and rule not in check["diff"]["after"]
+    run, result = snat(ansible, netns, backend, rules=TEST3, **how)
+    assert run.rc == 0 and result["commands"] == check["commands"], run
+    assert tables.chain() == [RETURN] + HARMLESS + [OURS[0], ANCHOR]
+    run, again = snat(ansible, netns, backend, rules=TEST3, **how)
+    assert run.rc == 0 and not again["changed"] and again["conflicts"] == [], run

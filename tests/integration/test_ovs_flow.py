@@ -548,3 +548,65 @@ def test_rendered_runs_without_ovs_and_is_what_a_run_applies(br0, netns, ansible
         'state': 'rendered', 'flows_text': as_text([REMOTE_FLOW])}, 'environment': {'PATH': empty}}])
     assert flows_only.rc == 0 and flows_only.last['rendered'] == (
         'add cookie=0x65677265,table=101,priority=100,ip,reg0=0x2ec40e actions=ct(commit),group:3064846\n'), flows_only
+
+
+# --- conflicts: foreign flows that take our flows' traffic first ------------------------------
+
+# ours: egress-test3 (0x2ec40e) dropped at priority 100; one foreign flow per class above it
+OUR_DROP = {'table': 100, 'priority': 100, 'match': 'reg0=0x2EC40E', 'actions': 'drop'}
+SHADOWING = [
+    'table=100, priority=150,ip,reg0=0x2ec40e actions=output:2',         # same reg0
+    'table=100, priority=140,reg0=0x2ec400/0xffff00 actions=output:2',   # covering mask
+    'table=100, priority=130,ip actions=goto_table:101',                 # ip only
+    'table=100, priority=120 actions=goto_table:101',                    # priority-only catch-all
+]
+
+
+def add_flows(ovs, workdir, lines):
+    path = os.path.join(workdir, 'more.flows')
+    with open(path, 'w') as f:
+        f.write(''.join(line + '\n' for line in lines))
+    ovs.ofctl('add-flows', ovs.bridge, path)
+
+
+def test_conflicts_fail_by_default_and_nothing_changes(br0, netns, ansible, workdir):
+    add_flows(br0, workdir, SHADOWING)
+    before = dump(br0)
+    for check in (True, False):
+        run = ansible([task(br0, flows=[OUR_DROP])], check=check, diff=True, netns=netns)
+        assert run.rc != 0 and run.failed, run
+        assert dump(br0) == before                                   # full dump-flows equal
+        assert [c['flow'] for c in run.last['conflicts']] == SHADOWING
+        assert '4 foreign flow(s)' in run.last['msg'] and SHADOWING[0] in run.last['msg']
+
+
+def test_sdn_flows_are_no_conflict(br0, netns, ansible):
+    # table 100's VXLAN drop (300), DNS (200) and default (0) flows of the SDN stay out of it
+    run = ansible([task(br0, flows=[OUR_DROP])], netns=netns)
+    assert run.rc == 0 and run.changed and run.last['conflicts'] == [], run
+
+
+def test_conflicts_warn_leaves_them_and_changes_only_ours(br0, netns, ansible, workdir):
+    add_flows(br0, workdir, SHADOWING)
+    before = dump(br0)
+    run = ansible([task(br0, flows=[OUR_DROP], conflicts='warn')], netns=netns)
+    assert run.rc == 0 and run.changed, run
+    assert len(run.last['conflicts']) == 4
+    assert ' '.join(str(w) for w in run.last.get('warnings', [])).count('left in place (conflicts=warn)') == 4, run
+    assert sorted(set(dump(br0)) ^ set(before)) == ['cookie=0x65677265, table=100, priority=100,reg0=0x2ec40e actions=drop']
+
+
+def test_conflicts_remove_deletes_them_in_the_same_call(br0, netns, ansible, workdir):
+    add_flows(br0, workdir, SHADOWING)
+    before = dump(br0)
+    check = ansible([task(br0, flows=[OUR_DROP], conflicts='remove')], check=True, diff=True, netns=netns)
+    assert check.rc == 0 and check.changed and dump(br0) == before, check
+    for flow in SHADOWING:
+        assert flow in check.last['diff']['before'] and flow not in check.last['diff']['after']
+    run = ansible([task(br0, flows=[OUR_DROP], conflicts='remove', state='overridden', scope_table=100)], netns=netns)
+    assert run.rc == 0 and run.changed, run
+    after = dump(br0)
+    assert not set(SHADOWING) & set(after)
+    assert sorted(set(before) - set(SHADOWING)) == sorted(line for line in after if not line.startswith('cookie=0x65677265'))
+    again = ansible([task(br0, flows=[OUR_DROP], conflicts='remove')], netns=netns)
+    assert again.rc == 0 and not again.changed and again.last['conflicts'] == [], again

@@ -298,3 +298,54 @@ def test_plan_overridden_deletes_before_adding():
     assert [c.split()[0] for c in plan['commands']] == ['delete_strict', 'delete_strict', 'add']
     assert plan['added'] == ['cookie=0x65677265, table=100, priority=100,ip,reg0=0x1 actions=drop']
     assert len(plan['removed']) == 2
+
+
+# --- find_flow_conflicts: one case per class of match ----------------------------------------
+
+OURS = ovs.Flow(100, 100, 'ip,reg0=0x2ec40e', 'drop', 0x65677265)
+
+
+@pytest.mark.parametrize('priority, match, reason', [
+    (150, 'ip,reg0=0x2ec40e', 'same reg0 0x2ec40e, priority 150 above ours (100)'),
+    (100, 'reg0=0x2ec40e', 'same reg0 0x2ec40e, priority 100 equal to ours (100)'),
+    (101, 'reg0=0x2ec400/0xffff00', 'reg0 0x2ec400/0xffff00 covers ours (0x2ec40e)'),
+    (150, 'tcp,reg0=0x2ec40e,tp_dst=443', 'same reg0 0x2ec40e (the part of the traffic that also matches nw_proto,tp_dst)'),
+    (200, '', 'empty match (catches everything), priority 200 above ours'),
+    (101, 'ip', 'matches only ip, priority 101'),
+    (65535, 'ip', 'matches only ip'),
+])
+def test_a_foreign_flow_taking_our_traffic_first_is_a_conflict(priority, match, reason):
+    foreign = ovs.Flow(100, priority, match, 'output:2', 0)
+    found = ovs.find_flow_conflicts([OURS], [foreign, OURS], 0x65677265)
+    assert [(i, f) for i, f, r in found] == [(0, foreign)] and reason in found[0][2], found
+
+
+@pytest.mark.parametrize('flow', [
+    ovs.Flow(100, 0, '', 'goto_table:101', 0),                                  # the SDN's default: below ours
+    ovs.Flow(100, 300, 'udp,tp_dst=4789', 'drop', 0),                           # SDN: narrower, no reg0
+    ovs.Flow(100, 200, 'tcp,nw_dst=10.0.0.3,tp_dst=53', 'output:2', 0),         # SDN DNS: narrower
+    ovs.Flow(100, 150, 'ct_state=+rpl,ip', 'output:2', 0),                      # 4.8-like reply flow
+    ovs.Flow(100, 150, 'ip,reg0=0x6f7936', 'drop', 0),                          # another namespace
+    ovs.Flow(100, 150, 'reg0=0x2ec400/0xffffff', 'drop', 0),                    # mask that excludes ours
+    ovs.Flow(100, 99, 'ip,reg0=0x2ec40e', 'drop', 0),                           # lower priority
+    ovs.Flow(101, 150, 'ip,reg0=0x2ec40e', 'drop', 0),                          # another table
+    ovs.Flow(100, 150, 'ip,reg0=0x2ec40e', 'drop', 0x65677265),                 # ours
+    ovs.Flow(100, 100, 'ip,reg0=0x2ec40e', 'output:2', 0),                      # same key: force's case
+    ovs.Flow(100, 150, 'ipv6', 'drop', 0),                                      # not our traffic
+])
+def test_flows_that_cannot_take_our_traffic_first_are_no_conflict(flow):
+    assert ovs.find_flow_conflicts([OURS], [flow], 0x65677265) == []
+
+
+def test_our_flow_without_ip_is_shadowed_by_an_ip_flow_of_its_namespace():
+    ours = ovs.Flow(100, 100, 'reg0=0x2ec40e', 'drop', 0x65677265)
+    assert ovs.find_flow_conflicts([ours], [ovs.Flow(100, 120, 'ip', 'output:2', 0)], 0x65677265)[0][2].startswith('matches only ip')
+    assert ovs.find_flow_conflicts([ours], [ovs.Flow(100, 120, 'ip,reg0=0x2ec40e', 'output:2', 0)], 0x65677265)
+
+
+@pytest.mark.parametrize('theirs, ours, covers', [
+    ('0x1', '0x1', True), ('0x1', '0x2', False), ('0x0/0xff00', '0x12', True), ('0x100/0xff00', '0x12', False),
+    ('0x2', '0x2/0xff', False), ('0x2/0xf', '0x12/0xff', True), ('10.0.0.0/8', '10.0.0.0/8', True), ('a', 'b', False),
+])
+def test_value_covers(theirs, ours, covers):
+    assert ovs.value_covers(theirs, ours) is covers

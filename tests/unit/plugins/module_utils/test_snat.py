@@ -266,3 +266,110 @@ def test_rendered_validates_like_present(overrides, message):
     with pytest.raises(ValueError) as err:
         spec(state="rendered", **overrides)
     assert str(err.value).startswith(message)
+
+
+# --- find_conflicts: one case per class of match --------------------------------------------
+
+M = 0x2ec40e
+MARKS = [(M, "0x2ec40e", "egress-test3")]
+OWNED = ('-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x2ec40e -m comment --comment '
+         '"sdn.egress egress-test3" -j SNAT --to-source 192.0.2.50')
+
+
+def found(rule, where="above", cidrs=(C1,), masquerade_cluster=False):
+    chain = [RETURN, rule, OWNED, ANCHOR] if where == "above" else [RETURN, OWNED, ANCHOR, rule]
+    return [(c.rule, c.mark, c.name, c.reason) for c in
+            snat.find_conflicts(chain, "sdn.egress", MARKS, list(cidrs), "OPENSHIFT-MASQUERADE-2", masquerade_cluster)]
+
+
+@pytest.mark.parametrize("rule, reason", [
+    ("-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x2ec40e -j SNAT --to-source 192.0.2.12", "same mark"),
+    ("-A OPENSHIFT-MASQUERADE -m mark --mark 0x2ec40e/0xffffffff -j ACCEPT", "same mark"),
+    ("-A OPENSHIFT-MASQUERADE -j MASQUERADE", "no mark match, no source match, -j MASQUERADE"),
+    ("-A OPENSHIFT-MASQUERADE -s 10.0.0.0/8 -j RETURN", "no mark match, source 10.0.0.0/8 overlaps cluster CIDR 10.128.0.0/14"),
+    ("-A OPENSHIFT-MASQUERADE -s 10.130.0.0/23 -j DROP", "source 10.130.0.0/23 overlaps"),
+    ("-A OPENSHIFT-MASQUERADE -m mark --mark 0x2ec400/0xffff00 -j SNAT --to-source 192.0.2.9", "mark/mask 0x2ec400/0xffff00 covers it"),
+    ("-A OPENSHIFT-MASQUERADE -m mark ! --mark 0x6f7936 -j REJECT --reject-with icmp-port-unreachable",
+     "negated mark match ! --mark 0x6f7936 does not exclude it"),
+    ("-A OPENSHIFT-MASQUERADE ! -s 192.0.2.0/24 -j RETURN", "! -s 192.0.2.0/24 does not exclude cluster CIDR 10.128.0.0/14"),
+    ("-A OPENSHIFT-MASQUERADE -j KUBE-ELSEWHERE", "(a chain, not followed"),
+    ("-A OPENSHIFT-MASQUERADE -g KUBE-ELSEWHERE", "-g KUBE-ELSEWHERE"),
+    ("-A OPENSHIFT-MASQUERADE -j MARK --set-xmark 0x0/0xffffffff", "-j MARK"),
+    ("-A OPENSHIFT-MASQUERADE -d 203.0.113.0/24 -p tcp -m tcp --dport 443 -m mark --mark 0x2ec40e -j SNAT --to-source 192.0.2.9",
+     "other matches not judged: -d 203.0.113.0/24, -p tcp, --dport 443"),
+])
+def test_a_rule_above_ours_that_can_catch_the_mark_is_a_conflict(rule, reason):
+    result = found(rule)
+    assert len(result) == 1 and result[0][:3] == (rule, "0x2ec40e", "egress-test3"), result
+    assert reason in result[0][3], result[0][3]
+
+
+@pytest.mark.parametrize("rule", [
+    "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x6f7936 -j SNAT --to-source 192.0.2.12",  # other mark
+    "-A OPENSHIFT-MASQUERADE -m mark --mark 0x1/0x1 -j RETURN",              # mask that does not cover it
+    "-A OPENSHIFT-MASQUERADE -m mark --mark 0x2ec400/0xffffff -j ACCEPT",     # masked, different
+    "-A OPENSHIFT-MASQUERADE -m mark ! --mark 0x2ec40e -j RETURN",            # negation excludes it
+    "-A OPENSHIFT-MASQUERADE -s 192.0.2.0/24 -j MASQUERADE",                  # source outside the cluster
+    "-A OPENSHIFT-MASQUERADE ! -s 10.0.0.0/8 -j MASQUERADE",                  # negation covers the cluster
+    "-A OPENSHIFT-MASQUERADE -m mark --mark 0x2ec40e -j LOG --log-prefix egress",  # no effect
+    "-A OPENSHIFT-MASQUERADE -m mark --mark 0x2ec40e",                        # no target: a counter
+    '-A OPENSHIFT-MASQUERADE -m mark --mark 0x2ec40e -m comment --comment "sdn.egress other" -j ACCEPT',  # owned
+])
+def test_a_rule_that_cannot_catch_the_mark_or_is_ours_is_no_conflict(rule):
+    assert found(rule) == []
+
+
+def test_a_rule_below_the_anchor_is_no_conflict():
+    assert found("-A OPENSHIFT-MASQUERADE -m mark --mark 0x2ec40e -j SNAT --to-source 192.0.2.12", where="below") == []
+
+
+def test_without_anchor_the_whole_chain_is_above_ours():
+    rule = "-A OPENSHIFT-MASQUERADE -m mark --mark 0x2ec40e -j ACCEPT"
+    assert len(snat.find_conflicts([OWNED, rule], "sdn.egress", MARKS, [C1], "OPENSHIFT-MASQUERADE-2")) == 1
+
+
+def test_a_source_overlapping_only_the_second_cluster_cidr_counts():
+    assert found("-A OPENSHIFT-MASQUERADE -s 10.132.0.0/16 -j ACCEPT") == []
+    assert len(found("-A OPENSHIFT-MASQUERADE -s 10.132.0.0/16 -j ACCEPT", cidrs=(C1, C2))) == 1
+
+
+def test_cluster_internal_rules_count_only_without_masquerade_cluster():
+    assert len(found(FOREIGN_MASQ.replace("0x6f7936", "0x2ec40e"))) == 1
+    assert found(FOREIGN_MASQ.replace("0x6f7936", "0x2ec40e"), masquerade_cluster=True) == []
+
+
+def test_one_rule_can_shadow_several_marks():
+    marks = MARKS + [(0x6f7936, "0x6f7936", None)]
+    result = snat.find_conflicts(["-A OPENSHIFT-MASQUERADE -j ACCEPT", ANCHOR], "sdn.egress", marks, [C1], "OPENSHIFT-MASQUERADE-2")
+    assert [(c.mark, c.name) for c in result] == [("0x2ec40e", "egress-test3"), ("0x6f7936", None)]
+    assert "mark 0x6f7936:" in result[1].message()
+
+
+def test_conflict_message_escapes_control_characters():
+    rule = '-A OPENSHIFT-MASQUERADE -m comment --comment "a\x1bb" -j ACCEPT'
+    message = snat.Conflict(rule, "0x1", "ns\nx", "no mark match").message()
+    assert "\n" not in message and "\x1b" not in message and "ns\\nx" in message
+
+
+def test_plan_marks_conflicts_and_remove_drops_them():
+    rule = "-A OPENSHIFT-MASQUERADE -s 10.0.0.0/8 -j ACCEPT"
+    current = chain_of(RETURN, rule, ANCHOR)
+    plans, dummy = snat.plan(spec(rules=RULES, conflicts="warn"), current)
+    assert [c.rule for c in plans["nat"].conflicts] == [rule, rule] and rule in plans["nat"].after
+    plans, dummy = snat.plan(spec(rules=RULES, conflicts="remove"), current)
+    assert rule not in plans["nat"].after and plans["nat"].deleted == [rule]
+    plans, dummy = snat.plan(spec(rules=RULES, state="absent"), current)
+    assert plans["nat"].conflicts == []
+
+
+@pytest.mark.parametrize("overrides, mode", [
+    ({}, "fail"), ({"conflicts": "warn"}, "warn"), ({"remove_conflicts": True}, "remove"),
+    ({"remove_conflicts": True, "conflicts": "fail"}, "remove"), ({"conflicts": "remove"}, "remove"),
+])
+def test_conflict_mode(overrides, mode):
+    assert snat.conflict_mode(params(**overrides)) == mode
+
+
+def test_conflict_mode_refuses_warn_with_remove_conflicts():
+    with pytest.raises(ValueError, match="remove_conflicts"):
+        snat.conflict_mode(params(remove_conflicts=True, conflicts="warn"))

@@ -123,7 +123,7 @@ RULES = [
 
 
 def test_present_then_unchanged_and_check_mode_predicts(fake, capsys):
-    args = {"rules": RULES, "backend": "nft"}
+    args = {"rules": RULES, "backend": "nft", "conflicts": "warn"}  # the fixture's hand-made rules stay
     before = fake.chain("nat", CHAIN)
     predicted = run(args, check=True, capsys=capsys)
     assert predicted["changed"] and fake.restores == [] and fake.chain("nat", CHAIN) == before
@@ -244,7 +244,7 @@ def test_restore_failure_is_reported(fake, capsys, monkeypatch):
         return fake.run_command(module, args, data=data)
 
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
-    result = run({"rules": RULES}, capsys=capsys)
+    result = run({"rules": RULES, "conflicts": "warn"}, capsys=capsys)
     assert result["failed"] and "line 3 failed" in result["msg"] and result["commands"][0] == "*nat"
 
 
@@ -256,7 +256,7 @@ def test_concurrent_change_is_detected(fake, capsys, monkeypatch):
         return out
 
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
-    result = run({"rules": RULES}, capsys=capsys)
+    result = run({"rules": RULES, "conflicts": "warn"}, capsys=capsys)
     assert result["failed"] and "differs from the plan" in result["msg"]
 
 
@@ -296,9 +296,9 @@ def as_text(rules):
 
 
 @pytest.mark.parametrize("args", [
-    {},
+    {"conflicts": "warn"},
     {"state": "overridden", "remove_conflicts": True, "reject_inbound": True},
-    {"reject_inbound": True, "backend": "legacy"},
+    {"reject_inbound": True, "backend": "legacy", "conflicts": "warn"},
 ])
 def test_rules_text_gives_the_same_result_as_rules(monkeypatch, capsys, args):
     rules = RULES + [{"mark": 3064847, "egress_ip": "192.0.2.60"}]
@@ -322,13 +322,13 @@ def test_rules_text_gives_the_same_result_as_rules(monkeypatch, capsys, args):
 def test_rules_text_check_mode_then_converge_then_unchanged(fake, capsys):
     text = "# mark egress-ip name\n0x6F7936 192.0.2.11 egress-test\n\n0x2ec40e   192.0.2.50   egress-test3\n"
     before = fake.chain("nat", CHAIN)
-    predicted = run({"rules_text": text}, check=True, capsys=capsys)
+    predicted = run({"rules_text": text, "conflicts": "warn"}, check=True, capsys=capsys)
     assert predicted["changed"] and fake.restores == [] and fake.chain("nat", CHAIN) == before
-    first = run({"rules_text": text}, capsys=capsys)
+    first = run({"rules_text": text, "conflicts": "warn"}, capsys=capsys)
     assert first["commands"] == predicted["commands"] and first["after"]["nat"] == fake.chain("nat", CHAIN)
     assert '-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x6f7936 -m comment --comment "sdn.egress egress-test" ' \
            '-j SNAT --to-source 192.0.2.11' in first["after"]["nat"]
-    assert not run({"rules_text": text}, capsys=capsys)["changed"]
+    assert not run({"rules_text": text, "conflicts": "warn"}, capsys=capsys)["changed"]
 
 
 @pytest.mark.parametrize("text", ["", "\n", "# nothing here\n"])
@@ -370,7 +370,7 @@ def test_rules_text_bad_input_fails_before_anything(fake, capsys, args, message)
 
 @pytest.mark.parametrize("reject_inbound", [False, True])
 def test_report_undeclared_is_what_overridden_then_deletes(fake, capsys, reject_inbound):
-    args = {"rules": RULES, "backend": "nft", "reject_inbound": reject_inbound}
+    args = {"rules": RULES, "backend": "nft", "reject_inbound": reject_inbound, "conflicts": "warn"}
     present = run(dict(args, report_undeclared=True), check=True, capsys=capsys)
     assert fake.restores == []
     if not reject_inbound:  # present alone would not read the filter table; the report needs it
@@ -393,7 +393,7 @@ def test_report_undeclared_is_what_overridden_then_deletes(fake, capsys, reject_
 # --- masquerade_cluster, gathered, rendered ------------------------------------------------
 
 def test_masquerade_cluster_check_mode_converge_unchanged_and_off_again(fake, capsys):
-    args = {"rules": RULES, "masquerade_cluster": True, "backend": "nft"}
+    args = {"rules": RULES, "masquerade_cluster": True, "backend": "nft", "conflicts": "warn"}
     before = fake.chain("nat", CHAIN)
     predicted = run(args, check=True, diff=True, capsys=capsys)
     assert predicted["changed"] and fake.restores == [] and fake.chain("nat", CHAIN) == before
@@ -457,3 +457,66 @@ def test_without_netaddr_the_module_says_so(fake, capsys, monkeypatch):
         result = run({"state": state, "rules": RULES}, capsys=capsys)
         assert result["failed"] and result["msg"].startswith("Failed to import the required Python library (netaddr)")
     assert fake.calls == []
+
+
+# --- conflicts: foreign rules above ours that catch a listed mark ---------------------------
+
+# the fixture's foreign rules above the anchor for the listed marks (0x6f7936, 0x2ec40e)
+SHADOWING = [
+    ("-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x2ec40e -j SNAT --to-source 192.0.2.12", "0x2ec40e"),
+    ("-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x6f7936 -j SNAT --to-source 192.0.2.11", "0x6f7936"),
+    ("-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x6f7936 -j SNAT --to-source 192.0.2.12", "0x6f7936"),
+]
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_conflicts_fail_by_default_before_any_change(fake, capsys, check):
+    before = fake.save("nat") + fake.save("filter")
+    result = run({"rules": RULES, "reject_inbound": True}, check=check, diff=True, capsys=capsys)
+    assert result["failed"] and fake.restores == [] and fake.save("nat") + fake.save("filter") == before
+    assert [(c["rule"], c["mark"]) for c in result["conflicts"]] == SHADOWING
+    assert result["conflicts"][0]["name"] == "egress-test3" and "same mark" in result["conflicts"][0]["reason"]
+    assert "3 foreign rule(s)" in result["msg"] and SHADOWING[0][0] in result["msg"]
+    assert "mark 0x2ec40e (egress-test3)" in result["msg"] and "conflicts=remove" in result["msg"]
+
+
+def test_conflicts_warn_leaves_them_and_says_so(fake, capsys, monkeypatch):
+    warned = []
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, text: warned.append(text))
+    result = run({"rules": RULES, "conflicts": "warn"}, capsys=capsys)
+    assert result["changed"] and not result.get("failed")
+    assert [(c["rule"], c["mark"]) for c in result["conflicts"]] == SHADOWING
+    assert len(warned) == 3 and all(text.startswith("left in place (conflicts=warn): rule ") for text in warned)
+    assert SHADOWING[0][0] in warned[0] and "mark 0x2ec40e (egress-test3)" in warned[0]
+    after = fake.chain("nat", CHAIN)
+    assert all(rule in after for rule, mark in SHADOWING)
+    changed = set(result["before"]["nat"]) ^ set(after)
+    assert changed and all(Rule(line).owned("sdn.egress") for line in changed)  # only ours changed
+
+
+@pytest.mark.parametrize("args", [{"conflicts": "remove"}, {"remove_conflicts": True}])
+def test_conflicts_remove_deletes_them_check_mode_and_diff_show_it(fake, capsys, args):
+    args = dict(args, rules=RULES)
+    predicted = run(args, check=True, diff=True, capsys=capsys)
+    assert fake.restores == [] and predicted["changed"]
+    for rule, mark in SHADOWING:
+        assert rule in predicted["diff"]["before"] and rule not in predicted["diff"]["after"]
+    result = run(args, capsys=capsys)
+    assert result["commands"] == predicted["commands"]
+    after = fake.chain("nat", CHAIN)
+    assert not any(rule in after for rule, mark in SHADOWING)
+    assert "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x1df6552 -j SNAT --to-source 192.0.2.12" in after
+    again = run(args, capsys=capsys)
+    assert not again["changed"] and again["conflicts"] == []
+
+
+def test_conflicts_warn_with_remove_conflicts_is_refused(fake, capsys):
+    result = run({"rules": RULES, "conflicts": "warn", "remove_conflicts": True}, capsys=capsys)
+    assert result["failed"] and "remove_conflicts" in result["msg"] and fake.restores == []
+
+
+def test_conflict_message_escapes_the_name(fake, capsys):
+    rules = [{"mark": "0x2ec40e", "egress_ip": "192.0.2.50", "name": "evil"}]
+    fake.tables["nat"].rules[CHAIN].insert(0, '-A %s -m comment --comment "x\ty" -j ACCEPT' % CHAIN)
+    result = run({"rules": rules}, capsys=capsys)
+    assert result["failed"] and "no mark match" in result["msg"]

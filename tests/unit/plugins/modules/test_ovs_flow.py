@@ -357,10 +357,10 @@ def twin():
         return FakeSwitch(f.read())
 
 
-@pytest.mark.parametrize('args', [
-    dict(),
-    dict(state='overridden', scope_table=100),
-    dict(state='overridden'),
+@pytest.mark.parametrize('args', [  # the seed's foreign priority-123 flow of 0x6f7936 is left (warn)
+    dict(conflicts='warn'),
+    dict(state='overridden', scope_table=100, conflicts='warn'),
+    dict(state='overridden', conflicts='warn'),
 ])
 def test_flows_text_gives_the_same_result_as_flows(switch, twin, run, monkeypatch, args):
     flows = [OWNED_TUNNEL, NEW_FLOW, dict(table=100, priority=7, match='reg0=0x6f7936', actions='drop')]
@@ -855,3 +855,48 @@ def test_2000_groups_and_flows_in_seven_processes(gswitch, run):
     again = run(dict(state='overridden', scope_table=101, flows_text=flows_text, groups_text=groups_text,
                      return_entries=False, return_state=False))
     assert not again['changed'] and len(gswitch.calls) == 4
+
+
+# --- conflicts: foreign flows that take our flows' traffic first ----------------------------
+
+FOREIGN_6F = 'table=100, priority=100,ip,reg0=0x6f7936 actions=move:NXM_NX_REG0[]->NXM_NX_TUN_ID[0..31],set_field:10.0.0.2->tun_dst,output:1'
+OUR_DROP_6F = dict(table=100, priority=90, match='reg0=0x6f7936', actions='drop')
+
+
+@pytest.mark.parametrize('check', [False, True])
+def test_conflict_fails_by_default_before_any_change(switch, run, check):
+    before = switch.dump()
+    result = run(dict(flows=[OUR_DROP_6F, NEW_FLOW]), check=check, diff=True)
+    assert result['failed'] and switch.dump() == before and not switch.calls_of('add-flows')
+    assert result['conflicts'] == [dict(flow=FOREIGN_6F, shadows='cookie=0x65677265, table=100, priority=90,reg0=0x6f7936 actions=drop',
+                                        reason='same reg0 0x6f7936, priority 100 above ours (90)')]
+    assert '1 foreign flow(s)' in result['msg'] and FOREIGN_6F in result['msg'] and 'conflicts=remove' in result['msg']
+
+
+def test_conflict_warn_leaves_it_and_changes_only_ours(switch, run, monkeypatch):
+    warned = []
+    monkeypatch.setattr(basic.AnsibleModule, 'warn', lambda self, text: warned.append(text))
+    before = switch.dump()
+    result = run(dict(flows=[OUR_DROP_6F], conflicts='warn'), diff=True)
+    assert result['changed'] and len(result['conflicts']) == 1
+    assert len(warned) == 1 and warned[0].startswith('left in place (conflicts=warn): flow ' + FOREIGN_6F)
+    assert sorted(set(switch.dump()) ^ set(before)) == ['cookie=0x65677265, table=100, priority=90,reg0=0x6f7936 actions=drop']
+    assert FOREIGN_6F in result['diff']['before'] and FOREIGN_6F in result['diff']['after']
+
+
+def test_conflict_remove_deletes_it_in_the_same_call(switch, run):
+    predicted = run(dict(flows=[OUR_DROP_6F], conflicts='remove'), check=True, diff=True)
+    assert predicted['changed'] and not switch.calls_of('add-flows')
+    assert FOREIGN_6F in predicted['diff']['before'] and FOREIGN_6F not in predicted['diff']['after']
+    assert predicted['commands'][0] == 'delete_strict cookie=0x0/-1,table=100,priority=100,ip,reg0=0x6f7936'
+    result = run(dict(flows=[OUR_DROP_6F], conflicts='remove'))
+    assert result['commands'] == predicted['commands'] and len(switch.calls_of('add-flows')) == 1
+    assert FOREIGN_6F not in switch.dump() and FOREIGN_6F in result['removed']
+    again = run(dict(flows=[OUR_DROP_6F], conflicts='remove'))
+    assert not again['changed'] and again['conflicts'] == []
+
+
+def test_sdn_flows_of_table_100_are_no_conflict(switch, run):
+    # priority 300 (VXLAN drop) and 200 (DNS) match fields our flow leaves open; priority 0 is below
+    result = run(dict(flows=[NEW_FLOW]))
+    assert result['changed'] and result['conflicts'] == []
