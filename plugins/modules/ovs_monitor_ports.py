@@ -11,7 +11,7 @@ DOCUMENTATION = r'''
 ---
 module: ovs_monitor_ports
 short_description: BFD monitor ports (VXLAN towards peer nodes) of dataplane failover on an Open vSwitch bridge
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Converges the VXLAN ports that dataplane failover (O(sdn.egress.egress_plan#module:settings.failover=dataplane))
     uses to watch peer nodes; one port per peer, C(type=vxlan), C(options:remote_ip=<peer>),
