@@ -63,9 +63,15 @@ def ovs(node, *args):
     return subprocess.run(list(args), capture_output=True, text=True, env=env, check=True).stdout
 
 
-def ping(pod_ns, address):
-    return subprocess.run(["ip", "netns", "exec", pod_ns, "ping", "-c", "1", "-W", "2", address],
-                          capture_output=True, check=False).returncode == 0
+def ping(pod_ns, address, timeout=5.0):
+    """One echo reply within `timeout` (single pings in a loop: the first packet to a new peer
+    may be lost while OVS's userspace tunnel resolves its next hop)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if subprocess.run(["ip", "netns", "exec", pod_ns, "ping", "-c", "1", "-W", "1", address],
+                          capture_output=True, check=False).returncode == 0:
+            return True
+    return False
 
 
 def pod_ip(project, node):
