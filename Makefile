@@ -13,7 +13,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLL)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: all bootstrap test unit integration sanity lint molecule demo lab-up lab-down lab-check bench build changelog clean
+.PHONY: all bootstrap test unit integration sanity lint molecule demo lab-up lab-down lab-check bench bench-failover build changelog clean
 
 all: test
 
@@ -63,6 +63,10 @@ demo: lab-up
 
 bench: bootstrap
 	$(PY) bench/run.py
+
+# dataplane failover (fast-failover groups + BFD) against run-based failover, in the lab
+bench-failover: bootstrap
+	$(PY) bench/failover.py
 
 build: bootstrap
 	$(BIN)/ansible-galaxy collection build --force --output-path build/

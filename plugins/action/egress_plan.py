@@ -17,7 +17,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR, show
 from ansible_collections.sdn.egress.plugins.module_utils.marks import MARK_RULES
-from ansible_collections.sdn.egress.plugins.module_utils.model import DEFAULT_SETTINGS
+from ansible_collections.sdn.egress.plugins.module_utils.model import DEFAULT_SETTINGS, FAILOVER_MODES
 from ansible_collections.sdn.egress.plugins.module_utils.plan import LAYOUTS, plan
 from ansible_collections.sdn.egress.plugins.module_utils.sources import (
     from_inventory,
@@ -58,6 +58,8 @@ ARGUMENT_SPEC = {
             "table": {"type": "int"},
             "priority": {"type": "int", "default": DEFAULT_SETTINGS["priority"]},
             "strict": {"type": "bool", "default": False},
+            "failover": {"type": "str", "choices": list(FAILOVER_MODES), "default": "run"},
+            "failover_vni": {"type": "int"},
         },
     },
 }

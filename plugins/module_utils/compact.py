@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.sdn.egress.plugins.module_utils.iptables import snat_line
+from ansible_collections.sdn.egress.plugins.module_utils.monitor import monitor_line
 from ansible_collections.sdn.egress.plugins.module_utils.ovs import flow_line, group_line
 
 
@@ -32,7 +33,9 @@ def compact_node_plan(header, objects, layout, settings):
          "addresses":        comma-separated addresses the node finds the interface of,
          "named_addresses":  [{interface, prefix?, addresses}] per interface the inventory names,
          "all_addresses":    comma-separated, every address of the node,
-         "counts":           {flows, mark_flows, groups, mark_groups, snat, addresses}}
+         "counts":           {flows, mark_flows, groups, mark_groups, snat, addresses},
+         "monitor_ports_text": "NAME OFPORT REMOTE_IP" per line (ovs_monitor_ports ports_text),
+                             only with settings.failover dataplane (then counts.monitor_ports too)}
 
     Phase-1 objects are the ones the layout marked local; the comma-separated strings are
     what a module ``type: list`` option splits by itself.  The plan carries no table scope:
@@ -61,7 +64,7 @@ def compact_node_plan(header, objects, layout, settings):
         if len(group["prefixes"]) == 1 and None not in group["prefixes"]:
             item["prefix"] = next(iter(group["prefixes"]))
         named_out.append(item)
-    return {
+    result = {
         "inventory_host": header["inventory_host"],
         "host_ip": header["host_ip"],
         "reachable": header["reachable"],
@@ -78,3 +81,7 @@ def compact_node_plan(header, objects, layout, settings):
                    "mark_groups": len(mark_groups), "snat": len(objects.snat),
                    "addresses": len(objects.addresses)},
     }
+    if getattr(layout, "failover", False):
+        result["monitor_ports_text"] = "\n".join(monitor_line(port) for port in objects.monitor_ports)
+        result["counts"]["monitor_ports"] = len(objects.monitor_ports)
+    return result

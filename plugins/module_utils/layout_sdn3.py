@@ -11,6 +11,24 @@ Per namespace with an egress IP, on every reachable node (``table=100, priority=
 * every other node tunnels it there:
   ``ip,reg0=<vnid> actions=move:NXM_NX_REG0[]->NXM_NX_TUN_ID[0..31],set_field:<node IP>->tun_dst,output:<vxlan0>``;
 * no online IP: ``reg0=<vnid> actions=drop`` (all traffic of the VNID, not only ip).
+
+Mode ``settings.failover: dataplane`` (the failover is Open vSwitch's, between runs): every
+reachable node sends an active namespace's traffic to a fast-failover group owned by us,
+``ip,reg0=<vnid> actions=group:<vnid>``, ``group_id=<vnid>,type=ff``, one bucket per assigned
+egress IP in the namespace's egress-IP order (first live bucket wins, openshift-sdn 3.x):
+
+* the IP is on this node: ``watch_port:<tun0>,actions=set_field:<tun0 MAC>->eth_dst,
+  set_field:<mark>->pkt_mark,resubmit(,101)`` (tun0 is live while the node is; the group and
+  flow are phase 1 here);
+* the IP is on another node: ``watch_port:<monitor port>,actions=move:NXM_NX_REG0[]->
+  NXM_NX_TUN_ID[0..31],set_field:<node IP>->tun_dst,output:<vxlan0>``; the monitor port
+  (monitor.py) runs BFD to that node and is live only while it answers.
+
+Every assigned IP gets its bucket, also one whose node the controller could not reach: BFD,
+not the controller, decides whether that node forwards.  No live bucket: OVS drops the packet
+(fail closed).  A namespace with no usable IP at plan time is dropped by flow as in run mode.
+Each node also gets its monitor ports (``monitor_ports``): towards every egress node, and on
+an egress node towards every other node (BFD needs both ends).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,6 +42,9 @@ from ansible_collections.sdn.egress.plugins.module_utils.layouts import (
     Layout,
     NodeObjects,
 )
+from ansible_collections.sdn.egress.plugins.module_utils.monitor import assign_ofports, port_name
+
+LOCAL_BUCKET = "set_field:%s->eth_dst,set_field:%s->pkt_mark,resubmit(,101)"
 
 
 class Sdn3(Layout):
@@ -34,6 +55,42 @@ class Sdn3(Layout):
     def __init__(self):
         super(Sdn3, self).__init__()
         self._tunnels = {}   # (egress node name, vxlan ofport) -> actions
+        self.failover = False
+        self.candidates = {}  # VNID -> [(ip, Node)]: every assigned IP, egress-IP order (dataplane)
+        self.monitors = {}    # node name -> {name, ofport, remote_ip} of its monitor port (dataplane)
+        self.peers = {}       # node name -> [peer Node] it needs a monitor port towards (dataplane)
+
+    def prepare(self, intent, assignment):
+        """Dataplane failover: each namespace's bucket candidates, the monitor port of every
+        node (the same name and number on every node) and each node's peers."""
+        self.failover = intent.settings.failover == "dataplane"
+        if not self.failover:
+            return
+        self.groups = True   # the plan lists each node's groups
+        by_name = dict((node.name, node) for node in intent.nodes if node.host_ip is not None)
+        egress = set()
+        for group in intent.namespaces:
+            if assignment.status[group.vnid].state != "active":
+                continue
+            found = []
+            for ip in group.ips:
+                holder = assignment.assigned.get(ip)
+                if holder is not None and holder[1] is group and holder[0] in by_name:
+                    found.append((ip, by_name[holder[0]]))
+                    egress.add(holder[0])
+            self.candidates[group.vnid] = found
+        try:
+            ofports = assign_ofports([str(node.host_ip) for node in by_name.values()])
+        except ValueError as exc:
+            intent.problems.append("nodes: %s (settings.failover dataplane)" % exc)
+            ofports = {}
+        for name, node in by_name.items():
+            text = str(node.host_ip)
+            if text in ofports:
+                self.monitors[name] = {"name": port_name(node.host_ip), "ofport": ofports[text], "remote_ip": text}
+        for name in by_name:
+            peers = by_name if name in egress else egress
+            self.peers[name] = [by_name[peer] for peer in sorted(peers) if peer != name and peer in self.monitors]
 
     def tunnel(self, egress_node, ofport):
         """The actions that send a VNID's traffic to ``egress_node`` through vxlan0."""
@@ -53,7 +110,9 @@ class Sdn3(Layout):
             if state.state == "no-egress":
                 continue
             match, drop_match = self.reg0(group.vnid)
-            if state.state == "active":
+            if state.state == "active" and self.failover:
+                self.render_group(out, node, group, mine, settings)
+            elif state.state == "active":
                 egress = state.online[0][1]
                 if egress is node:
                     if out.need(node.name, mac, "tun0_mac", WHY_LOCAL):
@@ -65,4 +124,25 @@ class Sdn3(Layout):
             elif state.state == "dropped":
                 out.flow(table, priority, drop_match, "drop")
         self.claim(out, node, assignment)
+        if self.failover:
+            out.monitor_ports = [self.monitors[peer.name] for peer in self.peers.get(node.name, ())]
         return out
+
+    def render_group(self, out, node, group, mine, settings):
+        """Dataplane failover: the namespace's fast-failover group and the flow that uses it."""
+        buckets = []
+        local = False
+        for dummy, egress in self.candidates[group.vnid]:
+            if egress is node:
+                known = out.need(node.name, mine.tun0_mac, "tun0_mac", WHY_LOCAL)
+                if out.need(node.name, mine.tun0_ofport, "tun0_ofport", WHY_LOCAL) and known:
+                    buckets.append({"watch_port": mine.tun0_ofport,
+                                    "actions": LOCAL_BUCKET % (mine.tun0_mac, group.mark)})
+                    local = True
+            elif out.need(node.name, mine.vxlan_ofport, "vxlan_ofport", WHY_TUNNEL) and egress.name in self.monitors:
+                buckets.append({"watch_port": self.monitors[egress.name]["ofport"],
+                                "actions": self.tunnel(egress, mine.vxlan_ofport)})
+        if not buckets:
+            return
+        out.group(group.vnid, "ff", buckets, local=local)
+        out.flow(settings.table, settings.priority, self.reg0(group.vnid)[0], "group:%d" % group.vnid, local=local)

@@ -16,7 +16,8 @@ the ``settings.layout`` names to those classes.  A layout declares:
     groups            True: the layout uses OpenFlow groups (the plan lists them per node)
 
 and implements ``render(node, namespaces, assignment, facts, settings) -> NodeObjects`` for a
-reachable node (an unreachable node gets nothing).  It marks which flows and groups a node
+reachable node (an unreachable node gets nothing); ``prepare(intent, assignment)`` runs once
+before the nodes are rendered (what a layout works out for the whole cluster, once).  It marks which flows and groups a node
 installs in the first phase of a converge (``local=True``: the objects that send traffic
 out through this node, installed before anything is pruned), so the compact plan never has
 to guess that from the text of an action.
@@ -37,11 +38,13 @@ WHY_TUNNEL = "tunnels traffic to egress nodes"   # why vxlan0 facts are needed
 class NodeObjects:
     """The objects one node must have: flows [{table, priority, match, actions}], groups
     [{group_id, type, buckets: [actions]}], snat [{mark, egress_ip, name}], reject [ip],
-    addresses [{address, interface?, prefix?}]; ``local_flows`` / ``local_groups`` are the
+    addresses [{address, interface?, prefix?}], monitor_ports [{name, ofport, remote_ip}] (the BFD
+    ports of dataplane failover); ``local_flows`` / ``local_groups`` are the
     indices of the phase-1 objects; ``missing`` {(node, fact): why} the node facts that were
     needed and not given."""
 
-    __slots__ = ("flows", "local_flows", "groups", "local_groups", "snat", "reject", "addresses", "missing")
+    __slots__ = ("flows", "local_flows", "groups", "local_groups", "snat", "reject", "addresses", "monitor_ports",
+                 "missing")
 
     def __init__(self):
         self.flows = []
@@ -51,6 +54,7 @@ class NodeObjects:
         self.snat = []
         self.reject = []
         self.addresses = []
+        self.monitor_ports = []
         self.missing = {}
 
     def flow(self, table, priority, match, actions, local=False):
@@ -85,6 +89,9 @@ class Layout:
 
     def __init__(self):
         self._reg0 = {}   # VNID -> its matches (one Layout instance per plan)
+
+    def prepare(self, intent, assignment):
+        """Called once per plan before any node is rendered; nothing by default."""
 
     def render(self, node, namespaces, assignment, facts, settings):
         raise NotImplementedError

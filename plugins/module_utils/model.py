@@ -40,7 +40,15 @@ DEFAULT_SETTINGS = {
     "priority": 100,
     # mark_rule and table: the layout's (Layout.mark_rule, Layout.table) unless given
 }
-SETTING_KEYS = ("cluster_cidrs", "layout", "mark_rule", "masquerade_bit", "priority", "strict", "table")
+SETTING_KEYS = ("cluster_cidrs", "failover", "failover_vni", "layout", "mark_rule", "masquerade_bit", "priority",
+                "strict", "table")
+# settings.failover: run (a namespace moves to its next egress IP when the playbook runs) or
+# dataplane (OpenFlow fast-failover groups and BFD monitor ports switch by themselves; sdn3 only)
+FAILOVER_MODES = ("run", "dataplane")
+FAILOVER_LAYOUTS = ("sdn3",)
+# VNI of the BFD monitor ports (settings.failover_vni): openshift-sdn allocates netids from 10 to
+# 2^24-1, so no value is safe by construction; a declared namespace using it is a problem
+DEFAULT_FAILOVER_VNI = 0xFFFFFE
 MAX_OFPORT = 0xFEFF
 _HEX = frozenset("0123456789abcdef")
 _FAMILY_WORDS = {(4,): "an IPv4", (6,): "an IPv6", (4, 6): "an IP"}
@@ -108,7 +116,8 @@ else:  # the egress_plan action reports the missing library before building a mo
 class Settings:
     """Cluster-wide settings, defaults filled in (the layout's table and mark rule unless given)."""
 
-    __slots__ = ("layout", "cluster_networks", "mark_rule", "masquerade_bit", "table", "priority", "strict")
+    __slots__ = ("layout", "cluster_networks", "mark_rule", "masquerade_bit", "table", "priority", "failover",
+                 "failover_vni", "strict")
 
     @property
     def mask(self):
@@ -117,7 +126,8 @@ class Settings:
     def as_dict(self):
         return {"cluster_cidrs": [str(net) for net in self.cluster_networks], "layout": self.layout,
                 "mark_rule": self.mark_rule, "masquerade_bit": self.masquerade_bit,
-                "table": self.table, "priority": self.priority}
+                "table": self.table, "priority": self.priority, "failover": self.failover,
+                "failover_vni": self.failover_vni}
 
 
 # one declared NetNamespace: name, netid (int or None when invalid), egress_ips [IPAddress]
@@ -309,6 +319,9 @@ def build(raw, node_facts, settings, layouts):
     mask = intent.settings.mask
     for group in intent.namespaces:
         group.mark = "0x%x" % mark_value(group.vnid, intent.settings.mark_rule, mask)
+        if group.vnid == intent.settings.failover_vni and intent.settings.failover == "dataplane":
+            problems.add("settings.failover_vni", group.vnid, "is the netid of namespace %s (the BFD monitor "
+                         "ports would take its VXLAN traffic); choose an unused VNI" % group.name)
     return intent
 
 
@@ -352,6 +365,19 @@ def _settings(settings, layouts, problems):
     if not isinstance(result.strict, bool):
         problems.add("settings.strict", result.strict, "is not a boolean")
         result.strict = False
+    result.failover = given.get("failover", "run")
+    if result.failover not in FAILOVER_MODES:
+        problems.add("settings.failover", result.failover, "is not one of %s" % ", ".join(FAILOVER_MODES))
+        result.failover = "run"
+    elif result.failover != "run" and result.layout not in FAILOVER_LAYOUTS:
+        problems.add("settings.failover", result.failover, "needs layout %s (settings.layout is %s)"
+                     % (" or ".join(FAILOVER_LAYOUTS), result.layout))
+        result.failover = "run"
+    result.failover_vni = DEFAULT_FAILOVER_VNI
+    if "failover_vni" in given:
+        vni = values.integer(given["failover_vni"], "settings.failover_vni", 2, MAX_VNID)
+        if vni is not None:
+            result.failover_vni = vni
     return result
 
 

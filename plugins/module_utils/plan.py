@@ -42,11 +42,13 @@ def plan(raw, node_facts=None, settings=None, compact=False):
                           "flows": [{table, priority, match, actions}],
                           "groups": [{group_id, type, buckets}]   (layouts with groups only),
                           "snat": [{mark, egress_ip, name}], "reject": [ip],
-                          "addresses": [{address, interface?, prefix?}]}},
+                          "addresses": [{address, interface?, prefix?}],
+                          "monitor_ports": [{name, ofport, remote_ip}] (settings.failover dataplane)}},
          "namespaces": [{name, netid, vnid_hex, mark, egress_ips, active_ip, node,
                          state: active|dropped|no-egress, reason
                          (load-balanced layouts also: active_ips, nodes)}],
-         "settings": {cluster_cidrs, layout, mark_rule, masquerade_bit, table, priority},
+         "settings": {cluster_cidrs, layout, mark_rule, masquerade_bit, table, priority, failover,
+                      failover_vni},
          "warnings": [{field, value, reason}],   (sorted by field)
          "problems": [message, ...]}
 
@@ -59,6 +61,7 @@ def plan(raw, node_facts=None, settings=None, compact=False):
     intent = build(raw, node_facts, settings, LAYOUTS)
     assignment = assign(intent)
     layout = LAYOUTS[intent.settings.layout]()
+    layout.prepare(intent, assignment)
     nodes = {}
     missing = {}
     for node in intent.nodes:
@@ -122,6 +125,8 @@ def _node_entry(header, objects, layout):
     if layout.groups:
         entry["groups"] = objects.groups
     entry.update(snat=objects.snat, reject=objects.reject, addresses=objects.addresses)
+    if getattr(layout, "failover", False):
+        entry["monitor_ports"] = objects.monitor_ports
     return entry
 
 

@@ -190,6 +190,28 @@ options:
             C(egress_strict), and M(sdn.egress.egress_report) prints them at the end of the run.
         type: bool
         default: false
+      failover:
+        description:
+          - How a namespace moves to its next egress IP when an egress node fails.
+          - C(run) - when the plan runs again (a node the controller cannot reach is offline).
+          - C(dataplane) - by Open vSwitch itself, between runs (C(sdn3) layout only, else a
+            problem naming O(settings.failover)). Every node sends an active namespace's traffic
+            to a fast-failover group (C(type=ff), id the VNID) with one bucket per assigned egress
+            IP in the namespace's order; a remote bucket watches a BFD monitor port towards that
+            egress node, a local one watches C(tun0). No live bucket drops the traffic. Each node's
+            plan also lists its monitor ports (C(monitor_ports), compact C(monitor_ports_text)) for
+            M(sdn.egress.ovs_monitor_ports).
+        type: str
+        choices: [run, dataplane]
+        default: run
+      failover_vni:
+        description:
+          - VXLAN VNI of the BFD monitor ports (2 to 16777215). It must not be the netid of a
+            namespace (that namespace's VXLAN traffic would reach the monitor port, not C(vxlan0));
+            a declared namespace using it is a problem. openshift-sdn picks netids from 10 to
+            16777215, so check it against C(oc get netnamespaces) once.
+        type: int
+        default: 16777214
 attributes:
   check_mode:
     support: full

@@ -283,7 +283,8 @@ def test_sdn48_explicit_mark_rule_and_table_win():
     assert node_a["groups"][1] == group(3064846, LOCAL % (MAC["node-a"], "0x2ec40e"))
     assert {entry["table"] for entry in node_a["flows"]} == {99}
     assert result["settings"] == {"cluster_cidrs": ["10.128.0.0/14"], "layout": "sdn48", "mark_rule": "3.x",
-                                  "masquerade_bit": 0, "table": 99, "priority": 100}
+                                  "masquerade_bit": 0, "table": 99, "priority": 100,
+                                  "failover": "run", "failover_vni": 0xFFFFFE}
 
 
 def test_sdn48_missing_facts_are_named_with_the_reason():

@@ -257,7 +257,8 @@ def test_seed_plan_reproduces_the_flows_of_the_notes():
     assert rows["default"]["state"] == "no-egress" and rows["default"]["mark"] == "0xff000000"
     assert [row["name"] for row in result["namespaces"]] == sorted(rows)
     assert result["settings"] == {"cluster_cidrs": ["10.128.0.0/14"], "layout": "sdn3", "mark_rule": "3.x",
-                                  "masquerade_bit": 0, "table": 100, "priority": 100}
+                                  "masquerade_bit": 0, "table": 100, "priority": 100,
+                                  "failover": "run", "failover_vni": 0xFFFFFE}
 
 
 def test_seed_plan_is_the_same_from_every_shape_and_order():
@@ -282,7 +283,8 @@ def test_settings_table_priority_and_4_8_marks():
 def test_cookie_is_not_a_plan_setting():
     """The plan used to accept and ignore a cookie; the flow module's cookie is the role's."""
     assert validate(from_oc_json(load_seed()), seed_facts(), {"cookie": "0x65677265"}) == [
-        "settings: unknown key cookie (known: cluster_cidrs, layout, mark_rule, masquerade_bit, priority, strict, table)"]
+        "settings: unknown key cookie (known: cluster_cidrs, failover, failover_vni, layout, mark_rule, masquerade_bit, "
+        "priority, strict, table)"]
 
 
 # ----------------------------------------------------------------------------- failover
@@ -527,8 +529,8 @@ def test_unreachable_nodes_need_no_facts():
                                       "settings.table: 255 is out of range 0..254"]),
     ({"cluster_cidrs": ["10.128.0.0/33"]},
      ["settings.cluster_cidrs: 10.128.0.0/33 is not an IPv4 CIDR"]),
-    ({"bridge": "br0"}, ["settings: unknown key bridge (known: cluster_cidrs, layout, mark_rule, "
-                         "masquerade_bit, priority, strict, table)"]),
+    ({"bridge": "br0"}, ["settings: unknown key bridge (known: cluster_cidrs, failover, failover_vni, layout, "
+                         "mark_rule, masquerade_bit, priority, strict, table)"]),
     ("x", ["settings: x is not a mapping"]),
 ])
 def test_settings_problems(settings, expected):
