@@ -11,7 +11,7 @@ DOCUMENTATION = r'''
 ---
 module: egress_preflight
 short_description: Read what the egress plan needs to know about an SDN node, and what it lacks
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - One read-only run per node before any node changes. Reads the node's SDN ports from the
     Open vSwitch database (the C(tun0) MAC and OpenFlow port numbers the flows use), probes the
