@@ -117,10 +117,10 @@ def _missing(module, command, what, problems):
 
 
 class Spec:
-    """What to check: bridge, tun_port, vxlan_port, rundir, protocol, backend, chains
-    [(table, chain)], label_suffix."""
+    """What to check: bridge, tun_port, tun_interface (its kernel side), vxlan_port, rundir,
+    protocol, backend, chains [(table, chain)], label_suffix."""
 
-    __slots__ = ("bridge", "tun_port", "vxlan_port", "rundir", "protocol", "backend", "chains", "label_suffix")
+    __slots__ = ("bridge", "tun_port", "tun_interface", "vxlan_port", "rundir", "protocol", "backend", "chains", "label_suffix")
 
     def __init__(self, **values):
         for key in self.__slots__:
@@ -166,9 +166,10 @@ def preflight(module, spec):
     if interfaces is not None:
         result["interfaces"] = interfaces
         result["networks"] = dict((name, entry["networks"]) for name, entry in interfaces.items() if entry["networks"])
-        result["tun0_present"] = spec.tun_port in interfaces
+        tun_interface = spec.tun_interface or spec.tun_port
+        result["tun0_present"] = tun_interface in interfaces
         if not result["tun0_present"]:
-            problems.append(problem(spec.tun_port, "there is no network interface %s on the node" % spec.tun_port))
+            problems.append(problem(tun_interface, "there is no network interface %s on the node" % tun_interface))
 
     result["iptables"] = {"backend": spec.backend, "chains": []}
     tables = {}

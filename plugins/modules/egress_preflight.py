@@ -37,6 +37,11 @@ options:
     description: The bridge's internal port towards the node's kernel (also a network interface of the node).
     type: str
     default: tun0
+  tun_interface:
+    description:
+      - The network interface of the node's kernel behind O(tun_port) (where the SNAT rules see the
+        egress traffic); it must exist. Default O(tun_port) (an internal port is its own interface).
+    type: str
   vxlan_port:
     description: The bridge's VXLAN port.
     type: str
@@ -134,7 +139,7 @@ vxlan_ofport:
   type: int
   sample: 1
 tun0_present:
-  description: Whether O(tun_port) exists as a network interface of the node.
+  description: Whether O(tun_interface) exists as a network interface of the node.
   returned: always
   type: bool
 openflow:
@@ -189,6 +194,7 @@ def main():
         argument_spec=dict(
             bridge=dict(type='str', default='br0'),
             tun_port=dict(type='str', default='tun0'),
+            tun_interface=dict(type='str'),
             vxlan_port=dict(type='str', default='vxlan0'),
             protocol=dict(type='str', default='OpenFlow13'),
             backend=dict(type='str', choices=list(BINARIES), default='auto'),
@@ -202,7 +208,9 @@ def main():
     if not HAS_NETADDR:
         module.fail_json(msg=missing_required_lib('netaddr'), exception=str(NETADDR_IMPORT_ERROR))
     params = module.params
-    for field in ('bridge', 'tun_port', 'vxlan_port', 'protocol', 'label_suffix'):
+    if params['tun_interface'] is None:
+        params['tun_interface'] = params['tun_port']
+    for field in ('bridge', 'tun_port', 'tun_interface', 'vxlan_port', 'protocol', 'label_suffix'):
         _check_name(module, field, params[field])
     chains = []
     for table in ('nat', 'filter'):
@@ -213,7 +221,8 @@ def main():
             except ValueError as exc:
                 module.fail_json(msg='%s[%d]: %s' % (field, index, exc))
             chains.append((table, chain))
-    spec = Spec(bridge=params['bridge'], tun_port=params['tun_port'], vxlan_port=params['vxlan_port'],
+    spec = Spec(bridge=params['bridge'], tun_port=params['tun_port'], tun_interface=params['tun_interface'],
+                vxlan_port=params['vxlan_port'],
                 rundir=params['rundir'], protocol=params['protocol'], backend=params['backend'],
                 chains=chains, label_suffix=params['label_suffix'])
     module.exit_json(changed=False, **preflight(module, spec))
