@@ -182,8 +182,8 @@ def test_egress_ip_inside_one_reported_network_plans():
 
 
 def test_egress_ip_outside_every_reported_network_fails_naming_the_field():
-    problems = validate(from_inventory(NAMESPACES, nodes()), facts(node_b={"networks": {"eth0": ["192.0.2.0/24"],
-                                                                                         "eth1": ["2001:db8::/64"]}}))
+    only_v6 = {"networks": {"eth0": ["192.0.2.0/24"], "eth1": ["2001:db8::/64"]}}
+    problems = validate(from_inventory(NAMESPACES, nodes()), facts(node_b=only_v6))
     assert problems == ["nodes[node-b].egress_ips: 198.51.100.51 is not inside any network of node node-b "
                         "(the node has: eth0 192.0.2.0/24)"]
 
