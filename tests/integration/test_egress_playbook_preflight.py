@@ -111,6 +111,18 @@ def copy_inventory(tmp_path):
     return inv
 
 
+def test_the_lab_passes_its_preflight_and_converges(lab):
+    """Every lab node passes (its networks hold its egress IPs exactly once, OpenFlow and the
+    chains answer); the run converges, and a second run changes nothing."""
+    doc = playbook("inventories/lab")
+    assert doc["rc"] == 0, [p for p in task_results(doc, "Plan every node").values()]
+    preflight = task_results(doc, "Preflight")
+    assert set(preflight) == set(NODES) and all(not r["problems"] and r["openflow"] for r in preflight.values())
+    assert not any(r.get("changed") for r in preflight.values())
+    again = playbook("inventories/lab")
+    assert again["rc"] == 0 and set(s["changed"] for s in again["stats"].values()) == {0}, again["stats"]
+
+
 def test_egress_ip_outside_every_network_of_its_node_fails_at_plan_and_changes_nothing(lab, tmp_path):
     """router01 declares neither a host_ip prefix nor egress_interfaces: only the node itself
     knows its networks. Without the preflight the claim found out on router01, after the other
