@@ -52,11 +52,12 @@ def _ip(text):
     return parse_ip(text, "address")
 
 
-def parse_ip_addr(text):
+def parse_ip_addr(text, families=(FAMILY,)):
     """Interfaces from `ip -j addr show` output.
 
     Returns a list of {name, ifindex, mac, link_type, up, addresses}; addresses holds the
-    IPv4 addresses only, each {address, prefix, label, secondary, scope, interface}.
+    addresses of ``families`` (default IPv4 only; "inet", "inet6"), each {address, prefix,
+    label, secondary, scope, interface}.
     """
     try:
         links = json.loads(text)
@@ -71,7 +72,7 @@ def parse_ip_addr(text):
             continue
         addresses = []
         for info in link.get("addr_info", []):
-            if info.get("family") != FAMILY:
+            if info.get("family") not in families:
                 continue
             addresses.append({
                 "address": info["local"],
@@ -111,9 +112,10 @@ class Ip:
             "command": fmt.positional(),
         })
 
-    def interfaces(self):
+    def interfaces(self, families=(FAMILY,)):
         """Interfaces as parse_ip_addr() gives them; runner.CommandError when `ip` fails."""
-        return parse_ip_addr(self.runner.run("json object command", json=True, object="addr", command="show").out)
+        return parse_ip_addr(self.runner.run("json object command", json=True, object="addr", command="show").out,
+                             families)
 
     def batch(self, lines):
         """Run `ip -force -batch -` with these lines (add_line/del_line); (rc, stderr).

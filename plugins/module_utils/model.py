@@ -28,6 +28,7 @@ from ansible_collections.sdn.egress.plugins.module_utils.addr import (
     parse_int,
     parse_interface,
     parse_ip,
+    parse_network,
     show,
 )
 from ansible_collections.sdn.egress.plugins.module_utils.marks import MARK_RULES, MAX_VNID, mark_value
@@ -190,9 +191,11 @@ class Node:
 
 
 class NodeFacts:
-    """Live facts of a node (gathered from OVSDB and a reachability check)."""
+    """Live facts of a node (its preflight, sdn.egress.egress_preflight, and a reachability
+    check).  ``networks``: [(interface name, IPNetwork)] the node reports, None when unknown;
+    ``problems``: [(what, detail)] what the node lacks."""
 
-    __slots__ = ("reachable", "unmanaged", "tun0_mac", "tun0_ofport", "vxlan_ofport")
+    __slots__ = ("reachable", "unmanaged", "tun0_mac", "tun0_ofport", "vxlan_ofport", "networks", "problems")
 
     def __init__(self):
         self.reachable = True
@@ -200,6 +203,8 @@ class NodeFacts:
         self.tun0_mac = None
         self.tun0_ofport = None
         self.vxlan_ofport = None
+        self.networks = None
+        self.problems = []
 
 
 class Intent:
@@ -315,7 +320,8 @@ def build(raw, node_facts, settings, layouts):
     intent.bad_ips = _check_addresses(intent.namespaces + intent.invalid, intent.nodes,
                                       intent.settings.cluster_networks, problems)
     for node in intent.nodes:
-        _check_node_networks(node, problems)
+        _check_node_networks(node, intent.facts.get(node.name), problems)
+        _check_node_problems(node, intent.facts.get(node.name), problems)
     mask = intent.settings.mask
     for group in intent.namespaces:
         group.mark = "0x%x" % mark_value(group.vnid, intent.settings.mark_rule, mask)
@@ -528,8 +534,56 @@ def _node_facts(node_facts, nodes, values, warnings, no_hostsubnet=frozenset()):
             if raw.get(fact) is not None:
                 setattr(facts, fact, values.integer(raw[fact], "%s.%s" % (path, fact), 1, MAX_OFPORT))
         facts.unmanaged = name in unmanaged
+        facts.networks = _fact_networks(raw.get("networks"), path + ".networks", problems)
+        facts.problems = _fact_problems(raw.get("problems"), path + ".problems", problems)
         result[name] = facts
     return result, unmanaged
+
+
+def _fact_networks(raw, path, problems):
+    """[(interface, IPNetwork)] of a preflight's {interface: [CIDR, ...]} (both families; an
+    egress IP is only ever inside a network of its own family), sorted by interface."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.add(path, raw, "is not a mapping of interface names to lists of networks")
+        return None
+    result = []
+    for ifname in sorted(raw, key=str):
+        nets = raw[ifname]
+        if not isinstance(nets, list):
+            problems.add("%s[%s]" % (path, show(ifname)), nets, "is not a list")
+            continue
+        for net in nets:
+            try:
+                result.append((ifname, parse_network(net, "%s[%s]" % (path, show(ifname)))))
+            except AddrError as exc:
+                problems.append(str(exc))
+    return result
+
+
+def _fact_problems(raw, path, problems):
+    """[(what, detail)] of a preflight's problems ([{what, detail}])."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.add(path, raw, "is not a list")
+        return []
+    result = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict) or not item.get("what"):
+            problems.add("%s[%d]" % (path, index), item, "is not a mapping with what and detail")
+            continue
+        result.append((item["what"], item.get("detail")))
+    return result
+
+
+def _check_node_problems(node, facts, problems):
+    """What the node's preflight found missing: the run must not change any node."""
+    if facts is None or not facts.reachable:
+        return
+    for what, detail in facts.problems:
+        problems.append("nodes[%s]: lacks %s: %s" % (node.name, show(what), show(detail or "")))
 
 
 def _check_addresses(groups, nodes, cluster_networks, problems):
@@ -565,14 +619,32 @@ def _check_addresses(groups, nodes, cluster_networks, problems):
     return bad
 
 
-def _check_node_networks(node, problems):
-    """An egress IP must sit in one of the node's known networks and in its egress_cidrs."""
+def _describe_live(pairs):
+    return ", ".join("%s %s" % (ifname, net) for ifname, net in pairs) or "none"
+
+
+def _check_node_networks(node, facts, problems):
+    """An egress IP must sit in one of the node's known networks and in its egress_cidrs.
+
+    Known networks: the inventory's (interfaces, host_ip prefix); and, for an IP the inventory
+    does not place on a named interface, the networks the node's preflight reports (the claim
+    finds the interface there: exactly one interface's network must hold the IP)."""
     networks = node.networks()
+    live = facts.networks if facts is not None and facts.reachable else None
     path = "nodes[%s].egress_ips" % node.name
     for ip in node.egress_ips:
         if networks and not any(ip in net for net in networks):
             problems.add(path, str(ip), "is outside the networks of node %s (%s)"
                          % (node.name, ", ".join(sorted(set(str(net) for net in networks)))))
+        elif live is not None and not any(ip in iface for dummy, iface in node.interfaces):
+            holding = [(ifname, net) for ifname, net in live if net.version == ip.version and ip in net]
+            same = [(ifname, net) for ifname, net in live if net.version == ip.version]
+            if not holding:
+                problems.add(path, str(ip), "is not inside any network of node %s (the node has: %s)"
+                             % (node.name, _describe_live(same)))
+            elif len(set(ifname for ifname, dummy in holding)) > 1:
+                problems.add(path, str(ip), "is inside networks of several interfaces of node %s (%s); name "
+                             "the interface in egress_interfaces" % (node.name, _describe_live(holding)))
         if node.egress_cidrs and not any(ip in net for net in node.egress_cidrs):
             problems.add(path, str(ip), "is outside the egress_cidrs of node %s (%s); openshift-sdn "
                          "would take it away" % (node.name, ", ".join(str(n) for n in node.egress_cidrs)))

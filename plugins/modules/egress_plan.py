@@ -134,13 +134,17 @@ options:
         type: str
   node_facts:
     description:
-      - Live facts per node name, as gathered from OVSDB
-        (C(ovs-vsctl get Interface tun0 mac_in_use), the C(ofport) of the vxlan port).
-      - Per node C({reachable, tun0_mac, tun0_ofport, vxlan_ofport}).
+      - Live facts per node name, as M(sdn.egress.egress_preflight) returns them.
+      - Per node C({reachable, tun0_mac, tun0_ofport, vxlan_ofport, networks, problems}).
       - C(reachable=false) marks a node offline; it gets an empty plan and its egress IPs fail over.
       - C(tun0_mac) is needed on a node that hosts an active egress IP (with O(settings.layout=sdn48)
         also C(tun0_ofport)), C(vxlan_ofport) on a node that tunnels to another node. A missing fact
         that is needed is a problem.
+      - C(networks) (optional, C({interface: [CIDR, ...]})) are the networks the node reports. An
+        egress IP of the node's HostSubnet that no interface of the inventory places must lie inside
+        exactly one interface's networks, else the problem names C(nodes[<node>].egress_ips).
+      - C(problems) (optional, C([{what, detail}])) are what the node lacks; each one is a problem
+        C(nodes[<node>]: lacks <what>: <detail>), so the run fails before any node changes.
     type: dict
     default: {}
   settings:

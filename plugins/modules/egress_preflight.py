@@ -1,0 +1,232 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: sdn.egress contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: egress_preflight
+short_description: Read what the egress plan needs to know about an SDN node, and what it lacks
+version_added: 0.1.0
+description:
+  - One read-only run per node before any node changes. Reads the node's SDN ports from the
+    Open vSwitch database (the C(tun0) MAC and OpenFlow port numbers the flows use), probes the
+    bridge over OpenFlow (a dead C(ovs-vswitchd) with the database still answering is found
+    here), reads the addresses of every interface (IPv4 and IPv6), and reads the iptables tables
+    whose chains the node phases write to, with the backend the role uses.
+  - Returns the node's facts for M(sdn.egress.egress_plan) and a list of RV(problems). A problem
+    does B(not) fail this module - the plan fails the whole run, naming the node and what it
+    lacks, before any node is changed.
+  - Never changes anything; runs the same in check mode and always reports C(changed=false).
+  - The role P(sdn.egress.egress_plan#role) runs it on every reachable node; a node that does not
+    answer is planned as down without it.
+author:
+  - sdn.egress developers (@sdn-egress)
+extends_documentation_fragment:
+  - sdn.egress.ovs
+options:
+  bridge:
+    description: The SDN bridge; the ports must be on it, and it must answer OpenFlow.
+    type: str
+    default: br0
+  tun_port:
+    description: The bridge's internal port towards the node's kernel (also a network interface of the node).
+    type: str
+    default: tun0
+  tun_interface:
+    description:
+      - The network interface of the node's kernel behind O(tun_port) (where the SNAT rules see the
+        egress traffic); it must exist. Default O(tun_port) (an internal port is its own interface).
+    type: str
+  vxlan_port:
+    description: The bridge's VXLAN port.
+    type: str
+    default: vxlan0
+  protocol:
+    description: OpenFlow version(s) the bridge is probed with (C(ovs-ofctl -O)), as the node phases use.
+    type: str
+    default: OpenFlow13
+  backend:
+    description:
+      - iptables backend the chains are read with, as the node phases use it (M(sdn.egress.egress_snat) O(sdn.egress.egress_snat#module:backend)).
+    type: str
+    choices: [auto, nft, legacy]
+    default: auto
+  nat_chains:
+    description:
+      - Chains of the C(nat) table that must exist (where the SNAT rules go, for example C(OPENSHIFT-MASQUERADE)).
+      - An empty list skips reading the C(nat) table.
+    type: list
+    elements: str
+    default: [OPENSHIFT-MASQUERADE]
+  filter_chains:
+    description:
+      - Chains of the C(filter) table that must exist (where the inbound REJECT rules go).
+      - An empty list skips reading the C(filter) table.
+    type: list
+    elements: str
+    default: []
+  label_suffix:
+    description:
+      - The label suffix of our own egress addresses (M(sdn.egress.egress_addr) O(sdn.egress.egress_addr#module:label_suffix)).
+        Addresses carrying it do not define a network of the node (see RV(networks)).
+    type: str
+    default: sdne
+attributes:
+  check_mode:
+    support: full
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    details: A read; check mode runs it as usual.
+  diff_mode:
+    support: none
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+  platform:
+    support: full
+    platforms: posix
+    description: Target OS/families that can be operated against.
+requirements:
+  - ovs-vsctl and ovs-ofctl (Open vSwitch 2.8 or later), ip (iproute2 with C(-j)) and iptables 1.8 on the managed host
+  - netaddr (python3-netaddr) on the managed host
+notes:
+  - Five short processes per node (C(ovs-vsctl), C(ovs-ofctl probe), C(ip -j addr show), and
+    C(iptables-save -t) per table read), all in one module run.
+seealso:
+  - module: sdn.egress.ovs_ports
+  - module: sdn.egress.egress_plan
+'''
+
+EXAMPLES = r'''
+- name: Read what the plan needs of each node, and what each node lacks
+  sdn.egress.egress_preflight:
+    bridge: br0
+    backend: nft
+    nat_chains: [OPENSHIFT-MASQUERADE]
+    filter_chains: [OPENSHIFT-FIREWALL-ALLOW]
+  register: node_preflight
+
+- name: Stop before any change when a node lacks something
+  ansible.builtin.fail:
+    msg: "{{ node_preflight.problems | map(attribute='detail') | join('; ') }}"
+  when: node_preflight.problems | length > 0
+'''
+
+RETURN = r'''
+changed:
+  description: Always V(false).
+  returned: always
+  type: bool
+reachable:
+  description: Always V(true) (the node ran the module); the role sets V(false) for a node that did not answer.
+  returned: always
+  type: bool
+tun0_mac:
+  description: MAC address of O(tun_port) (lower case); null when it cannot be read.
+  returned: always
+  type: str
+  sample: "22:c6:4b:5f:c9:9e"
+tun0_ofport:
+  description: OpenFlow port number of O(tun_port); null when it cannot be read.
+  returned: always
+  type: int
+  sample: 2
+vxlan_ofport:
+  description: OpenFlow port number of O(vxlan_port); null when it cannot be read.
+  returned: always
+  type: int
+  sample: 1
+tun0_present:
+  description: Whether O(tun_interface) exists as a network interface of the node.
+  returned: always
+  type: bool
+openflow:
+  description: Whether O(bridge) answered an OpenFlow echo (C(ovs-ofctl probe)).
+  returned: always
+  type: bool
+interfaces:
+  description: Per interface, whether it is up, its MAC, its addresses (both families, C(address/prefix)) and its networks.
+  returned: always
+  type: dict
+  sample:
+    eth0: {up: true, mac: "3a:17:ed:19:8a:0e", addresses: ["192.0.2.12/24", "2001:db8::12/64", "fe80::1/64"],
+           networks: ["192.0.2.0/24", "2001:db8::/64"]}
+networks:
+  description:
+    - Per interface that has any, the networks an egress IP can be claimed in without naming an
+      interface - from its primary, not host-scoped addresses (IPv6 also not link-local) that do
+      not carry O(label_suffix).
+  returned: always
+  type: dict
+  sample: {eth0: ["192.0.2.0/24", "2001:db8::/64"], eth1: ["198.51.100.0/24"]}
+iptables:
+  description: The backend used and the wanted chains found, as C(table/chain).
+  returned: always
+  type: dict
+  sample: {backend: nft, chains: ["nat/OPENSHIFT-MASQUERADE", "filter/OPENSHIFT-FIREWALL-ALLOW"]}
+problems:
+  description:
+    - What the node lacks, one entry each; empty when the node can be planned and changed.
+    - C(what) names the thing (C(OVSDB), C(OpenFlow), the port name, C(addresses), C(iptables)), C(detail) says what is wrong.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {what: OpenFlow, detail: "bridge br0 does not answer OpenFlow (is ovs-vswitchd running?): ..."}
+'''
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR
+from ansible_collections.sdn.egress.plugins.module_utils.iptables import BINARIES, check_chain_name
+from ansible_collections.sdn.egress.plugins.module_utils.preflight import Spec, preflight
+
+
+def _check_name(module, field, value):
+    if not value or value != value.strip() or any(c.isspace() for c in value) or '/' in value:
+        module.fail_json(msg='%s: %r is not a valid name' % (field, value))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            bridge=dict(type='str', default='br0'),
+            tun_port=dict(type='str', default='tun0'),
+            tun_interface=dict(type='str'),
+            vxlan_port=dict(type='str', default='vxlan0'),
+            protocol=dict(type='str', default='OpenFlow13'),
+            backend=dict(type='str', choices=list(BINARIES), default='auto'),
+            nat_chains=dict(type='list', elements='str', default=['OPENSHIFT-MASQUERADE']),
+            filter_chains=dict(type='list', elements='str', default=[]),
+            label_suffix=dict(type='str', default='sdne'),
+            rundir=dict(type='path'),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_NETADDR:
+        module.fail_json(msg=missing_required_lib('netaddr'), exception=str(NETADDR_IMPORT_ERROR))
+    params = module.params
+    if params['tun_interface'] is None:
+        params['tun_interface'] = params['tun_port']
+    for field in ('bridge', 'tun_port', 'tun_interface', 'vxlan_port', 'protocol', 'label_suffix'):
+        _check_name(module, field, params[field])
+    chains = []
+    for table in ('nat', 'filter'):
+        field = '%s_chains' % table
+        for index, chain in enumerate(params[field]):
+            try:
+                check_chain_name(chain)
+            except ValueError as exc:
+                module.fail_json(msg='%s[%d]: %s' % (field, index, exc))
+            chains.append((table, chain))
+    spec = Spec(bridge=params['bridge'], tun_port=params['tun_port'], tun_interface=params['tun_interface'],
+                vxlan_port=params['vxlan_port'],
+                rundir=params['rundir'], protocol=params['protocol'], backend=params['backend'],
+                chains=chains, label_suffix=params['label_suffix'])
+    module.exit_json(changed=False, **preflight(module, spec))
+
+
+if __name__ == '__main__':
+    main()

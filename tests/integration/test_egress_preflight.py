@@ -1,0 +1,99 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""sdn.egress.egress_preflight through ansible-playbook against a real userspace OVS, real
+addresses and real iptables in a namespace: the facts it returns are checked against the tools,
+every fault is reported as a problem (the module itself succeeds), and nothing on the node
+changes, whatever it finds."""
+import os
+import signal
+import time
+
+from sdnlab.ovs import running  # conftest puts lab/ on the path
+
+
+def task(ovs, **args):
+    return {'name': 'preflight', 'sdn.egress.egress_preflight': dict({'rundir': ovs.rundir}, **args)}
+
+
+def node_dump(netns, ovs):
+    """Everything the node holds that a run could change."""
+    return {
+        'flows': ovs.ofctl('--no-stats', 'dump-flows', 'br0') if ovs.alive() else None,
+        'iptables': '\n'.join(line for line in netns.run(['iptables-save']).stdout.splitlines()
+                              if not line.startswith('#')),
+        'addrs': netns.run(['ip', '-o', 'addr', 'show']).stdout,
+    }
+
+
+def lay_out(netns):
+    """An uplink with an IPv4 and an IPv6 network, our own claimed /32, and the SDN's chains."""
+    netns.run(['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0p'])
+    netns.run(['ip', 'link', 'set', 'eth0', 'up'])
+    netns.run(['ip', 'addr', 'add', '192.0.2.12/24', 'dev', 'eth0'])
+    netns.run(['ip', 'addr', 'add', '192.0.2.51/24', 'dev', 'eth0', 'label', 'eth0:sdne'])
+    netns.run(['ip', 'addr', 'add', '203.0.113.9/32', 'dev', 'eth0', 'label', 'eth0:sdne'])
+    netns.run(['ip', '-6', 'addr', 'add', '2001:db8:5::12/64', 'dev', 'eth0', 'nodad'])
+    netns.run(['iptables', '-t', 'nat', '-N', 'OPENSHIFT-MASQUERADE'])
+    netns.run(['iptables', '-t', 'filter', '-N', 'OPENSHIFT-FIREWALL-ALLOW'])
+
+
+def test_reads_the_facts_the_plan_needs(ovs, netns, ansible):
+    lay_out(netns)
+    before = node_dump(netns, ovs)
+    res = ansible([task(ovs, nat_chains=['OPENSHIFT-MASQUERADE'], filter_chains=['OPENSHIFT-FIREWALL-ALLOW'])],
+                  netns=netns)
+    assert res.rc == 0 and not res.changed, res
+    out = res.last
+    assert out['problems'] == [], out
+    assert out['reachable'] is True and out['openflow'] is True and out['tun0_present'] is True
+    assert out['tun0_ofport'] == 2 and out['vxlan_ofport'] == 1
+    assert out['tun0_mac'] == ovs.mac_in_use('tun0')
+    eth0 = out['interfaces']['eth0']
+    assert '192.0.2.12/24' in eth0['addresses'] and '2001:db8:5::12/64' in eth0['addresses']
+    assert '203.0.113.9/32' in eth0['addresses']
+    # our labelled addresses and secondary ones define no network; link-local IPv6 neither
+    assert out['networks']['eth0'] == ['192.0.2.0/24', '2001:db8:5::/64'], out['networks']
+    assert out['iptables']['chains'] == ['nat/OPENSHIFT-MASQUERADE', 'filter/OPENSHIFT-FIREWALL-ALLOW']
+    assert node_dump(netns, ovs) == before
+
+
+def test_dead_vswitchd_with_the_database_alive_is_a_problem_not_a_failure(ovs, netns, ansible):
+    lay_out(netns)
+    pid = ovs.pids()['ovs-vswitchd']
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while running(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not running(pid) and ovs.pids()['ovsdb-server'], ovs.pids()
+    before = node_dump(netns, ovs)
+    res = ansible([task(ovs)], check=True, netns=netns)
+    assert res.rc == 0 and not res.changed, res
+    out = res.last
+    assert out['openflow'] is False
+    assert [p['what'] for p in out['problems']] == ['OpenFlow'], out['problems']
+    assert 'ovs-vswitchd' in out['problems'][0]['detail'] and 'br0' in out['problems'][0]['detail']
+    # OVSDB still answers: the ports are read (the ofports OVS recorded before it died)
+    assert out['vxlan_ofport'] == 1
+    assert node_dump(netns, ovs) == before
+
+
+def test_every_missing_piece_is_named(ovs, netns, ansible):
+    """No tun0 interface in the kernel, vxlan0 gone from OVSDB, a chain missing, the wrong
+    bridge named: each is one problem; the module still succeeds and changes nothing."""
+    netns.run(['iptables', '-t', 'nat', '-N', 'OPENSHIFT-MASQUERADE'])
+    ovs.vsctl('del-port', 'br0', 'vxlan0')
+    before = node_dump(netns, ovs)
+    res = ansible([task(ovs, tun_port='tun9', filter_chains=['OPENSHIFT-FIREWALL-ALLOW'])], netns=netns)
+    assert res.rc == 0 and not res.changed, res
+    assert res.last['problems'] == [
+        {'what': 'tun9', 'detail': 'tun9 is not an interface in the Open vSwitch database'},
+        {'what': 'vxlan0', 'detail': 'vxlan0 is not an interface in the Open vSwitch database'},
+        {'what': 'tun9', 'detail': 'there is no network interface tun9 on the node'},
+        {'what': 'iptables',
+         'detail': 'chain OPENSHIFT-FIREWALL-ALLOW does not exist in the filter table (iptables backend auto)'},
+    ], res.last['problems']
+    assert res.last['tun0_mac'] is None and res.last['vxlan_ofport'] is None
+    other = ansible([task(ovs, bridge='br9')], netns=netns)
+    assert other.rc == 0, other
+    whats = [p['what'] for p in other.last['problems']]
+    assert 'OpenFlow' in whats and 'tun0' in whats, other.last['problems']  # tun0 is on br0, not br9
+    assert node_dump(netns, ovs) == before
