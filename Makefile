@@ -13,7 +13,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLL)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: all bootstrap test unit integration sanity lint molecule demo lab-up lab-down lab-check bench build changelog clean
+.PHONY: all bootstrap test unit integration sanity lint molecule demo lab-up lab-down lab-check ovnlab-up ovnlab-down ovnlab-check bench build changelog clean
 
 all: test
 
@@ -53,6 +53,15 @@ lab-down:
 
 lab-check: bootstrap
 	$(PY) lab/lab.py check
+
+ovnlab-up: bootstrap
+	$(PY) lab/ovnlab.py up
+
+ovnlab-down:
+	@if [ -x $(PY) ]; then $(PY) lab/ovnlab.py down; else python3 lab/ovnlab.py down; fi
+
+ovnlab-check: bootstrap
+	$(PY) lab/ovnlab.py check
 
 demo: lab-up
 	$(BIN)/ansible-playbook playbooks/egress.yml -i inventories/lab -e egress_layout=$(LAYOUT)
