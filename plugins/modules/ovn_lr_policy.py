@@ -64,10 +64,10 @@ options:
         type: list
         elements: str
       options:
-        description: Policy options, for example C({pkt_mark: "1008"}).
+        description: Policy options, for example C(pkt_mark=1008) (given as a mapping).
         type: dict
       external_ids:
-        description: External ids besides the owner key, for example C({EgressSVC: shop/web}).
+        description: External ids besides the owner key, for example C(EgressSVC=shop/web) (given as a mapping).
         type: dict
   state:
     description:
