@@ -6,6 +6,7 @@ ovn-controller and userspace OVS per node, Geneve between nodes) in network name
     lab/ovnlab.py down                    stop every lab daemon by PID, delete every namespace
     lab/ovnlab.py status [--json]         processes, nodes, health
     lab/ovnlab.py announce                route each LB IP to its labelled node (MetalLB stand-in)
+    lab/ovnlab.py dump                    .cache/ovnlab/cluster.json: the cluster as `oc get -o json`
     lab/ovnlab.py node-down NODE | node-up NODE
     lab/ovnlab.py check [--json]          which source IP does each pod leave with, vs expected
 
@@ -31,6 +32,7 @@ def main(argv=None):
     p = sub.add_parser("status")
     p.add_argument("--json", action="store_true")
     sub.add_parser("announce", help="route each LB IP to the node labelled for its service")
+    sub.add_parser("dump", help="write and print the path of the cluster as Kubernetes objects (oc get -o json)")
     for name in ("node-down", "node-up"):
         p = sub.add_parser(name)
         p.add_argument("node", choices=[n.name for n in topology.NODES])
@@ -70,6 +72,9 @@ def main(argv=None):
     if args.cmd == "announce":
         held = cluster.announce()
         print(json.dumps(held, sort_keys=True))
+        return 0
+    if args.cmd == "dump":
+        print(cluster.dump())
         return 0
     if args.cmd == "node-down":
         cluster.node_down(args.node)

@@ -376,8 +376,9 @@ def up(rebuild=False):
              "ovn-controller to bind every port (%d)" % len(want))
     # wait until northd's flows are installed on every chassis
     nbctl("--wait=hv", "sync")
-    announce()
     save_json(STATE_FILE, {"built": time.strftime("%Y-%m-%dT%H:%M:%S"), "nodes_down": []})
+    announce()
+    dump()
     seconds = round(time.monotonic() - t0, 2)
     log("OVN lab is up in %.1fs" % seconds)
     return {"reused": False, "seconds": seconds}
@@ -416,7 +417,7 @@ def down(quiet=False):
         if exists(name):
             stop_netns_processes(name)
             run([IP, "netns", "del", name], check=False)
-    for path in (STATE_FILE, LABELS_FILE):
+    for path in (STATE_FILE, LABELS_FILE, RECORDED_LABELS_FILE, DUMP_FILE):
         if os.path.exists(path):
             os.unlink(path)
     if not quiet:
@@ -425,11 +426,55 @@ def down(quiet=False):
 
 # ---------------------------------------------------------------- MetalLB stand-in
 SERVICE_LABEL = "egress-service.k8s.ovn.org/%s-%s"
+# the labels a converge put on nodes ({node: [label, ...]}, written by playbooks/egress_service.yml
+# with egress_service_labels_file): the lab's record of what kubernetes.core would set
+RECORDED_LABELS_FILE = os.path.join(topo.STATE_DIR, "egress-service-labels.json")
+# the lab's stand-in for the API server: `oc get egressservice,service,endpointslice,node -o json`
+DUMP_FILE = os.path.join(topo.STATE_DIR, "cluster.json")
+
+
+def node_labels():
+    """{node: {label: value}}: the lab's own labels plus the recorded EgressService labels."""
+    labels = load_json(LABELS_FILE, {})
+    for node, extra in load_json(RECORDED_LABELS_FILE, {}).items():
+        for label in extra or []:
+            labels.setdefault(node, {})[label] = ""
+    return labels
+
+
+def dump():
+    """Write DUMP_FILE: the lab's cluster as Kubernetes objects (a List, as `oc get -o json`)."""
+    labels = node_labels()
+    down = set(load_json(STATE_FILE, {}).get("nodes_down", []))
+    items = []
+    for node in topo.NODES:
+        items.append({"apiVersion": "v1", "kind": "Node",
+                      "metadata": {"name": node.name, "labels": dict(labels.get(node.name, {})),
+                                   "annotations": {"k8s.ovn.org/node-subnets":
+                                                   json.dumps({"default": [node.subnet]})}},
+                      "status": {"addresses": [{"type": "InternalIP", "address": node.host_ip}],
+                                 "conditions": [{"type": "Ready",
+                                                 "status": "False" if node.name in down else "True"}]}})
+    for svc in topo.SERVICES:
+        items.append({"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": svc.namespace, "name": svc.name},
+                      "spec": {"type": "LoadBalancer", "externalTrafficPolicy": svc.etp, "selector": {"app": svc.selector}},
+                      "status": {"loadBalancer": {"ingress": [{"ip": svc.lb_ip}]}}})
+        items.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                      "metadata": {"namespace": svc.namespace, "name": "%s-lab" % svc.name,
+                                   "labels": {"kubernetes.io/service-name": svc.name}},
+                      "addressType": "IPv4",
+                      "endpoints": [{"addresses": [p.ip], "nodeName": p.node.name, "conditions": {"ready": True}}
+                                    for p in topo.endpoints(svc)]})
+        if svc.egress is not None:
+            items.append({"apiVersion": "k8s.ovn.org/v1", "kind": "EgressService",
+                          "metadata": {"namespace": svc.namespace, "name": svc.name}, "spec": dict(svc.egress)})
+    save_json(DUMP_FILE, {"apiVersion": "v1", "kind": "List", "items": items})
+    return DUMP_FILE
 
 
 def holders():
     """{service key: node name} from the node labels (the first labelled node wins)."""
-    labels = load_json(LABELS_FILE, {})
+    labels = node_labels()
     out = {}
     for svc in topo.SERVICES:
         for node in topo.NODES:
@@ -468,7 +513,8 @@ def node_down(name):
     state = load_json(STATE_FILE, {})
     state["nodes_down"] = sorted(set(state.get("nodes_down", [])) | {name})
     save_json(STATE_FILE, state)
-    log("%s is down (eth0 down)" % name)
+    dump()
+    log("%s is down (eth0 down, NotReady in %s)" % (name, DUMP_FILE))
 
 
 def node_up(name):
@@ -477,6 +523,7 @@ def node_up(name):
     state = load_json(STATE_FILE, {})
     state["nodes_down"] = sorted(set(state.get("nodes_down", [])) - {name})
     save_json(STATE_FILE, state)
+    dump()
     log("%s is up" % name)
 
 

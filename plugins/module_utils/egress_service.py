@@ -20,7 +20,7 @@ the fewest services wins (then the name). No candidate: no reroute and no SNAT (
 leave with their node IPs, as OVN-Kubernetes does), or with ``fail_closed`` a drop policy per
 endpoint.
 
-Rendered (iptables era): on ``ovn_cluster_router`` per endpoint a priority-101 policy
+Rendered by layout_ovn.py (iptables era): on ``ovn_cluster_router`` per endpoint a priority-101 policy
 ``ip4.src == EP`` (``ip6.src``) reroute to the holder's management-port IP of that family,
 external_ids EgressSVC=<ns>/<name>; per family one priority-102 allow policy that keeps
 endpoint-to-node traffic from being rerouted and marks it pkt_mark=1008; on the holder the SNAT
@@ -35,15 +35,11 @@ __metaclass__ = type
 
 import json
 
-from ansible_collections.sdn.egress.plugins.module_utils import addr
+from ansible_collections.sdn.egress.plugins.module_utils import addr, layout_ovn
 
 LABEL = "egress-service.k8s.ovn.org/%s-%s"
 SOURCE_IP_BY = ("LoadBalancerIP", "Network")
 ETP = ("Cluster", "Local")
-REROUTE_PRIORITY = 101
-ALLOW_PRIORITY = 102
-DO_NOT_SNAT_MARK = "0x3f0"          # 1008, the pkt_mark of the 102 allow policy
-IP_RULE_PRIORITY = 5000
 SERVICE_KEYS = ("namespace", "name", "load_balancer_ip", "source_ip_by", "node_selector", "network",
                 "external_traffic_policy", "endpoints", "host")
 NODE_KEYS = ("name", "host_ips", "mgmt_ips", "labels", "ready", "reachable")
@@ -131,6 +127,13 @@ def from_objects(items):
                 for ip in ep.get("addresses") or []:
                     entry["endpoints"].append({"ip": ip, "node": ep.get("nodeName")})
         raw["services"].append(entry)
+    # a holder recorded only as the node label (status.host not written): that node
+    for entry in raw["services"]:
+        if not entry["host"]:
+            label = LABEL % (entry["namespace"], entry["name"])
+            entry["host"] = next((_meta(n).get("name") for n in sorted(by_kind.get("Node", []),
+                                                                      key=lambda n: str(_meta(n).get("name")))
+                                  if label in (_meta(n).get("labels") or {})), None)
     for node in by_kind.get("Node", []):
         meta = _meta(node)
         status = node.get("status") or {}
@@ -365,62 +368,28 @@ def assign(services, nodes, previous=None):
     return out
 
 
-# ---------------------------------------------------------------- layout (iptables era)
-def _fam(version):
-    return "ip6" if version == 6 else "ip4"
+def previous_from_labels(services, labels):
+    """{service key: node} from recorded node labels {node: [label, ...] or {label: value}}."""
+    out = {}
+    for svc in services:
+        for node in sorted(labels or {}):
+            if svc.label in (labels[node] or ()):
+                out[svc.key] = node
+                break
+    return out
 
 
-def render(services, nodes, assignment, fail_closed=False, snat_chain="OVN-KUBE-EGRESS-SVC"):
-    """{"nb_policies": [...ovn_lr_policy policies], "nodes": {node: {"snat": [...], "ip_rules": [...],
-    "labels": [...]}}} for the assignment."""
-    policies = []
-    per_node = dict((n, {"snat": [], "ip_rules": [], "labels": []}) for n in sorted(nodes))
-    served = {4: [], 6: []}
-    for svc in sorted(services, key=lambda s: s.key):
-        held = assignment[svc.key]
-        ids = {"EgressSVC": svc.key}
-        if svc.source_ip_by == "Network":
-            for ip, version, node in svc.endpoints:
-                if node in per_node:
-                    per_node[node]["ip_rules"].append({"priority": IP_RULE_PRIORITY, "from": ip,
-                                                       "table": str(svc.network), "name": svc.key})
-            continue
-        host = held["host"]
-        if host is None:
-            if fail_closed:
-                for ip, version, _node in sorted(svc.endpoints):
-                    policies.append({"priority": REROUTE_PRIORITY, "match": "%s.src == %s" % (_fam(version), ip),
-                                     "action": "drop", "external_ids": ids})
-            continue
-        per_node[host]["labels"].append(svc.label)
-        for ip, version, _node in sorted(svc.endpoints):
-            policies.append({"priority": REROUTE_PRIORITY, "match": "%s.src == %s" % (_fam(version), ip),
-                             "action": "reroute", "nexthops": [nodes[host].mgmt_ips[version]],
-                             "external_ids": ids})
-            per_node[host]["snat"].append({"source": ip, "egress_ip": str(svc.lb_ip), "name": svc.key})
-            served[version].append(ip)
-    for version in (4, 6):
-        node_ips = sorted(set(ip for n in nodes.values() for ip in n.host_ips
-                              if (":" in ip) == (version == 6)))
-        if served[version] and node_ips:
-            fam = _fam(version)
-            policies.append({"priority": ALLOW_PRIORITY,
-                             "match": "%s.src == {%s} && %s.dst == {%s}" % (fam, ", ".join(sorted(served[version])),
-                                                                          fam, ", ".join(node_ips)),
-                             "action": "allow", "options": {"pkt_mark": str(int(DO_NOT_SNAT_MARK, 16))},
-                             "external_ids": {"EgressSVC": "served-pods"}})
-    return {"nb_policies": policies, "nodes": per_node, "snat_chain": snat_chain,
-            "do_not_snat_mark": DO_NOT_SNAT_MARK}
-
-
-def plan(raw, previous=None, fail_closed=False):
+def plan(raw, previous=None, fail_closed=False, labels=None):
     """Everything at once: {"problems": [...]} when the intent is wrong (nothing rendered),
-    else {"services": [report rows], "nb_policies": [...], "nodes": {...}}."""
+    else {"services": [report rows], "nb_policies": [...], "nodes": {...}}. The holder of an
+    earlier run: ``previous`` {service: node}, else the node whose recorded ``labels`` carry the
+    service's label, else the service's own ``host``."""
     services, nodes, problems = build(raw)
     if problems:
         return {"problems": problems}
+    previous = dict(previous_from_labels(services, labels), **(previous or {}))
     assignment = assign(services, nodes, previous)
-    out = render(services, nodes, assignment, fail_closed)
+    out = layout_ovn.render(services, nodes, assignment, fail_closed)
     out["problems"] = []
     out["services"] = [{"service": s.key, "source_ip_by": s.source_ip_by,
                         "load_balancer_ip": str(s.lb_ip) if s.lb_ip is not None else None,

@@ -285,11 +285,14 @@ def _plan_source(spec, read):
     nat = ChainPlan(spec.chain, lines, block, drop, _first_target(lines, spec.owner), inside=spec.owns)
     plans = {NAT: nat}
     chain_plans = [nat]
-    if spec.jump_from and spec.state != "absent":
-        table = read(NAT)
-        if table is None or not table.has_chain(spec.jump_from):
+    table = read(NAT)
+    chain_there = bool(create) or (table is not None and table.has_chain(spec.chain))
+    if spec.jump_from and spec.state != "absent" and chain_there:
+        # (no chain and nothing to put in it: no jump either)
+        builtin = spec.jump_from in ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
+        if not builtin and (table is None or not table.has_chain(spec.jump_from)):
             raise SnatError("jump_from: chain %s does not exist in the nat table" % spec.jump_from)
-        current = table.rules[spec.jump_from]
+        current = table.rules.get(spec.jump_from, []) if table is not None else []
         jump = ["-A %s -m comment --comment %s -j %s" % (spec.jump_from, quote(spec.owner), spec.chain)]
         jplan = ChainPlan(spec.jump_from, current, jump,
                           lambda rule: rule.owned(spec.owner) and rule.target == spec.chain,
