@@ -45,6 +45,7 @@ lint: bootstrap
 molecule: bootstrap
 	$(BIN)/molecule test
 	$(BIN)/molecule test -s sdn48
+	flock /tmp/ovnlab-dev.lock $(BIN)/molecule test -s ovn_egress_service
 
 test: unit integration sanity lint molecule
 	@echo "make test: all suites passed"
