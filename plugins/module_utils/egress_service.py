@@ -131,8 +131,8 @@ def from_objects(items):
     for entry in raw["services"]:
         if not entry["host"]:
             label = LABEL % (entry["namespace"], entry["name"])
-            entry["host"] = next((_meta(n).get("name") for n in sorted(by_kind.get("Node", []),
-                                                                      key=lambda n: str(_meta(n).get("name")))
+            named = sorted(by_kind.get("Node", []), key=lambda n: str(_meta(n).get("name")))
+            entry["host"] = next((_meta(n).get("name") for n in named
                                   if label in (_meta(n).get("labels") or {})), None)
     for node in by_kind.get("Node", []):
         meta = _meta(node)
@@ -268,12 +268,12 @@ def build(raw):
             continue
         svc.source_ip_by = entry.get("source_ip_by") or "LoadBalancerIP"
         if svc.source_ip_by not in SOURCE_IP_BY:
-            problems.append("%s.source_ip_by: %s is not one of %s" % (where, addr.show(svc.source_ip_by),
-                                                                     ", ".join(SOURCE_IP_BY)))
+            problems.append("%s.source_ip_by: %s is not one of %s"
+                            % (where, addr.show(svc.source_ip_by), ", ".join(SOURCE_IP_BY)))
         svc.etp = entry.get("external_traffic_policy") or "Cluster"
         if svc.etp not in ETP:
-            problems.append("%s.external_traffic_policy: %s is not one of %s" % (where, addr.show(svc.etp),
-                                                                                ", ".join(ETP)))
+            problems.append("%s.external_traffic_policy: %s is not one of %s"
+                            % (where, addr.show(svc.etp), ", ".join(ETP)))
         svc.selector = _selector(entry.get("node_selector"), where + ".node_selector", problems)
         svc.network = entry.get("network") or None
         if svc.source_ip_by == "Network" and not svc.network:

@@ -62,9 +62,9 @@ def render(services, nodes, assignment, fail_closed=False, snat_chain=SNAT_CHAIN
                               if (":" in ip) == (version == 6)))
         if served[version] and node_ips:
             fam = _fam(version)
-            policies.append({"priority": ALLOW_PRIORITY,
-                             "match": "%s.src == {%s} && %s.dst == {%s}" % (fam, ", ".join(sorted(served[version])),
-                                                                          fam, ", ".join(node_ips)),
+            match = "%s.src == {%s} && %s.dst == {%s}" % (fam, ", ".join(sorted(served[version])),
+                                                          fam, ", ".join(node_ips))
+            policies.append({"priority": ALLOW_PRIORITY, "match": match,
                              "action": "allow", "options": {"pkt_mark": str(int(DO_NOT_SNAT_MARK, 16))},
                              "external_ids": {"EgressSVC": "served-pods"}})
     return {"nb_policies": policies, "nodes": per_node, "snat_chain": snat_chain,

@@ -201,7 +201,7 @@ def _uuid(value):
 
 def _map(value):
     if isinstance(value, list) and value and value[0] == "map":
-        return {k: v for k, v in value[1]}
+        return dict(value[1])
     return {}
 
 
@@ -364,7 +364,7 @@ def state_of(policies, owner):
 
 
 def diff_text(policies):
-    return "".join(Policy(**{k: v for k, v in d.items()}).line() + "\n" for d in policies)
+    return "".join(Policy(**d).line() + "\n" for d in policies)
 
 
 def converge(spec, cli, check_mode):

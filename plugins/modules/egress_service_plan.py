@@ -24,8 +24,8 @@ description:
     the eligible node with the fewest services (then by name).
   - No eligible node - by default no policy and no SNAT (the endpoints leave with their node IPs, as
     OVN-Kubernetes does); with O(fail_closed=true) a priority-101 drop policy per endpoint.
-  - Pure computation on the host it runs on (use C(delegate_to: localhost) and C(run_once)); it
-    changes nothing, in check mode too.
+  - Pure computation on the host it runs on (run it once, on localhost); it changes nothing, in
+    check mode too.
 author:
   - sdn.egress developers (@sdn-egress)
 options:
@@ -53,12 +53,12 @@ options:
     type: list
     elements: raw
   previous:
-    description: Holders of an earlier run, C({<namespace>/<name>: <node>}) (for example from node labels).
+    description: Holders of an earlier run, a mapping of C(<namespace>/<name>) to the node name.
     type: dict
     default: {}
   labels:
     description:
-      - Node labels recorded by an earlier run, C({<node>: [<label>, ...]}); the node carrying a
+      - Node labels recorded by an earlier run, a mapping of node name to its list of labels; the node carrying a
         service's label C(egress-service.k8s.ovn.org/<namespace>-<name>) held it (after O(previous)).
     type: dict
     default: {}
@@ -97,8 +97,9 @@ EXAMPLES = r'''
 
 RETURN = r'''
 services:
-  description: Per service - C(service), C(host) (the holder, C(status.host)), C(state) (V(held), V(kept), V(moved),
-    V(no-holder), V(network)), C(reason), C(label), C(load_balancer_ip), C(endpoints), C(egress).
+  description:
+    - Per service - C(service), C(host) (the holder, C(status.host)), C(state) (V(held), V(kept), V(moved),
+      V(no-holder), V(network)), C(reason), C(label), C(load_balancer_ip), C(endpoints), C(egress).
   returned: success
   type: list
   elements: dict
@@ -138,8 +139,7 @@ def main():
         raw = egress_service.from_objects(p["objects"])
     else:
         raw = egress_service.from_inventory(p["services"], p["nodes"])
-    result = egress_service.plan(raw, previous=p["previous"], fail_closed=p["fail_closed"],
-                                  labels=p["labels"])
+    result = egress_service.plan(raw, previous=p["previous"], fail_closed=p["fail_closed"], labels=p["labels"])
     if result["problems"]:
         module.fail_json(msg="the EgressService intent has %d problem(s), nothing planned: %s"
                          % (len(result["problems"]), "; ".join(result["problems"])), problems=result["problems"])

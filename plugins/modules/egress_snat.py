@@ -147,7 +147,7 @@ options:
     description:
       - With O(match=source), the first rule of O(chain) is
         C(-m mark --mark <return_mark> -m comment --comment "<owner> DoNotSNAT" -j RETURN)
-        (OVN-Kubernetes uses C(0x3f0): traffic its priority-102 policy marked is not SNATed).
+        (OVN-Kubernetes uses C(0x3f0) - traffic its priority-102 policy marked is not SNATed).
       - With O(state=absent) it is removed together with the last owned SNAT rule.
     type: raw
   jump_from:

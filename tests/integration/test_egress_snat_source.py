@@ -62,8 +62,8 @@ def test_source_snat_converges_first_and_idempotent(backend, netns, ansible):
 
     # a foreign rule put first in our chain: ours move above it; it stays
     netns.run(["iptables-%s" % backend, "-t", "nat", "-I", CHAIN, "1", "-s", "10.9.9.9", "-j", "RETURN"])
-    res = ansible(task(backend, RULES[:1] + [{"source": "10.131.1.10", "egress_ip": "198.51.100.114",
-                                               "name": "shop/web"}]), diff=True, netns=netns)
+    moved = {"source": "10.131.1.10", "egress_ip": "198.51.100.114", "name": "shop/web"}
+    res = ansible(task(backend, RULES[:1] + [moved]), diff=True, netns=netns)
     assert res.rc == 0 and res.changed, res
     chain = [l for l in save(netns, backend) if l.startswith("-A " + CHAIN)]
     assert chain == [RET, snat("10.131.1.10", "198.51.100.114"), snat("10.131.3.11", "198.51.100.113"),
