@@ -15,7 +15,7 @@ VENV=.venv
 COLL=.cache/collections
 WHEEL_VERSION=10.7.0   # an `ansible` release that bundles kubernetes.core and ansible.posix
 NEEDED="kubernetes/core ansible/posix"  # posix: the benchmark's profile_tasks callback
-DEBS="python3-netaddr openvswitch-switch openvswitch-common iptables iproute2 ethtool tcpdump openssh-server openssh-client make procps python3-venv rsync"
+DEBS="python3-netaddr nftables openvswitch-switch openvswitch-common iptables iproute2 ethtool tcpdump openssh-server openssh-client make procps python3-venv rsync"
 
 need_debs=""
 for p in $DEBS; do
