@@ -93,8 +93,8 @@ def validate(params):
         if to is None and spec.state in ("present", "overridden", "rendered"):
             problems.append("%s.egress_ip: required with state=%s" % (where, spec.state))
         if ip is not None and to_ip is not None and ip.version != to_ip.version:
-            problems.append("%s.egress_ip: %s is IPv%d, the source %s is IPv%d" % (where, to_ip, to_ip.version,
-                                                                                ip, ip.version))
+            problems.append("%s.egress_ip: %s is IPv%d, the source %s is IPv%d"
+                            % (where, to_ip, to_ip.version, ip, ip.version))
         name = rule.get("name")
         comment = "%s %s" % (spec.owner, name) if name else spec.owner
         if isinstance(comment, str):
@@ -169,9 +169,9 @@ def structure_rules(spec):
                     [{"match": {"op": "==", "left": {"meta": {"key": "mark"}}, "right": spec.return_mark}},
                      {"return": None}]))
     for version, fam in ((4, "ip"), (6, "ip6")):
+        lookup = {"key": {"payload": {"protocol": fam, "field": "saddr"}}, "data": "@%s" % spec.maps[version]}
         out.append(("snat %s to %s saddr map @%s" % (fam, fam, spec.maps[version]),
-                    [{"snat": {"family": fam, "addr": {"map": {"key": {"payload": {"protocol": fam, "field": "saddr"}},
-                                                                "data": "@%s" % spec.maps[version]}}}}]))
+                    [{"snat": {"family": fam, "addr": {"map": lookup}}}]))
     return out
 
 

@@ -26,8 +26,8 @@ RULES = [{"source": "10.131.1.10", "egress_ip": "198.51.100.113", "name": "shop/
 
 
 def task(rules, state="overridden", **extra):
-    return [{"name": "nft", "sdn.egress.egress_nft_snat": dict({"owner": OWNER, "state": state, "rules": rules},
-                                                                **extra)}]
+    args = dict({"owner": OWNER, "state": state, "rules": rules}, **extra)
+    return [{"name": "nft", "sdn.egress.egress_nft_snat": args}]
 
 
 def listing(ns):

@@ -7,6 +7,7 @@ IP; a second run changes nothing; a check-mode run after a holder failure report
 writes none; the holder taken away (NotReady) -> re-converge moves the service and traffic leaves
 via the new holder, and the node coming back does not move it again (stable); no eligible node ->
 endpoints leave with their node IPs by default, and get nothing with egress_service_fail_closed.
+The nftables-era backend (egress_service_snat_backend=nftables) converges and answers the same.
 
 The OVN lab is one per machine: run this file under `flock /tmp/ovnlab-dev.lock`.
 """
@@ -113,3 +114,22 @@ def test_converge_traffic_idempotence_failover_fail_closed(lab):
     converge()
     rc, rows = seen()
     assert rc == 0, rows
+
+
+def test_nftables_era_backend(lab):
+    """egress_service_snat_backend=nftables: the holder SNATs through the inet ovn-kubernetes map
+    (a fresh lab, so no iptables-era rule can be what answers)."""
+    lab_cli("up", "--rebuild")
+    changed, plan = converge("-e", "egress_service_snat_backend=nftables")
+    assert changed > 0
+    holder = topo.NODE_BY_NAME[plan["shop/web"]["host"]]
+    rc, rows = seen()
+    assert rc == 0 and rows["web-a"]["seen"] == "198.51.100.113", rows
+    nat = subprocess.run(["ip", "netns", "exec", holder.netns, "iptables-save", "-t", "nat"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "OVN-KUBE-EGRESS-SVC" not in nat
+    elements = subprocess.run(["ip", "netns", "exec", holder.netns, "nft", "list", "map", "inet", "ovn-kubernetes",
+                               "egress-service-snat-v4"], capture_output=True, text=True, check=True).stdout
+    assert '10.131.1.10 comment "sdn.egress/egress-service shop/web" : 198.51.100.113' in elements
+    changed, _plan = converge("-e", "egress_service_snat_backend=nftables")
+    assert changed == 0
