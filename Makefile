@@ -17,7 +17,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLL)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: all bootstrap test unit integration sanity lint molecule demo demo-sdn demo-ovn lab-up lab-down lab-check ovnlab-up ovnlab-down ovnlab-check bench build changelog clean
+.PHONY: all bootstrap test unit integration sanity lint molecule demo demo-sdn demo-ovn lab-up lab-down lab-check ovnlab-up ovnlab-down ovnlab-check bench bench-ovn build changelog clean
 
 all: test
 
@@ -84,6 +84,10 @@ demo-ovn: bootstrap
 
 bench: bootstrap
 	$(PY) bench/run.py
+
+# the OVN-Kubernetes EgressService variant on the OVN lab (bench/README.md "OVN variant")
+bench-ovn: bootstrap
+	$(PY) bench/ovn_run.py
 
 build: bootstrap
 	$(BIN)/ansible-galaxy collection build --force --output-path build/
