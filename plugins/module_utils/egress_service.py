@@ -391,6 +391,17 @@ def plan(raw, previous=None, fail_closed=False, labels=None):
     assignment = assign(services, nodes, previous)
     out = layout_ovn.render(services, nodes, assignment, fail_closed)
     out["problems"] = []
+    # the holder labels to set ("") and to remove (None) on the Nodes, only for the services of
+    # this intent (a label of another service is never touched)
+    changes = {}
+    for svc in services:
+        if svc.source_ip_by == "Network":
+            continue
+        for name, node in nodes.items():
+            want, have = assignment[svc.key]["host"] == name, svc.label in node.labels
+            if want != have:
+                changes.setdefault(name, {})[svc.label] = "" if want else None
+    out["label_changes"] = changes
     out["services"] = [{"service": s.key, "source_ip_by": s.source_ip_by,
                         "load_balancer_ip": str(s.lb_ip) if s.lb_ip is not None else None,
                         "host": assignment[s.key]["host"], "state": assignment[s.key]["state"],

@@ -108,6 +108,13 @@ nb_policies:
   returned: success
   type: list
   elements: dict
+label_changes:
+  description:
+    - Per node, the holder labels C(egress-service.k8s.ovn.org/<namespace>-<name>) to set (value C("")) or
+      to remove (value C(null)), compared with the node labels of the intent; only labels of the
+      services in the intent.
+  returned: success
+  type: dict
 nodes:
   description: Per node - C(snat) (rules for M(sdn.egress.egress_snat) with C(match=source)), C(ip_rules), C(labels).
   returned: success

@@ -133,3 +133,42 @@ def test_nftables_era_backend(lab):
     assert '10.131.1.10 comment "sdn.egress/egress-service shop/web" : 198.51.100.113' in elements
     changed, _plan = converge("-e", "egress_service_snat_backend=nftables")
     assert changed == 0
+
+
+def test_live_api_source_and_node_labels(lab):
+    """egress_service_source=k8s against a stand-in API server (lab/ovnlab/fakeapi.py) serving the
+    lab's cluster objects: the intent is read with kubernetes.core.k8s_info, the holder Node gets
+    its label through kubernetes.core.k8s (a merge PATCH) and keeps it on the next run (no PATCH);
+    the holder turned NotReady -> the label moves: removed from the old holder, set on the new."""
+    from ovnlab.fakeapi import FakeKubeApi
+    lab_cli("up", "--rebuild")
+    with open(cluster.dump()) as f:
+        document = json.load(f)
+    token = "ovnlab-test-token"
+    with FakeKubeApi(document, token) as api:
+        args = ["-e", "egress_service_source=k8s", "-e", "egress_service_k8s_host=%s" % api.url,
+                "-e", "egress_service_k8s_api_key=%s" % token, "-e", "egress_service_k8s_validate_certs=false"]
+        changed, plan = converge(*args)
+        holder = plan["shop/web"]["host"]
+        label = cluster.SERVICE_LABEL % ("shop", "web")
+        assert label in api.node(holder)["metadata"]["labels"]
+        assert "egress-service.k8s.ovn.org/bank-api" in api.node("node2")["metadata"]["labels"]
+        assert api.count("GET", "/apis/k8s.ovn.org/v1/egressservices") >= 1
+        assert all(ok for _m, _p, ok in api.requests)
+        rc, rows = seen()
+        assert rc == 0 and rows["web-a"]["seen"] == "198.51.100.113", rows
+        patches = api.count("PATCH", "/api/v1/nodes")
+        changed, plan2 = converge(*args)
+        assert changed == 0 and plan2["shop/web"]["state"] == "kept"
+        assert api.count("PATCH", "/api/v1/nodes") == patches
+        with api.lock:
+            node = next(i for i in api.items if i.get("kind") == "Node" and i["metadata"]["name"] == holder)
+            node["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+        changed, plan3 = converge(*args)
+        new = plan3["shop/web"]["host"]
+        assert new not in (holder, None) and plan3["shop/web"]["state"] == "moved"
+        assert label not in api.node(holder)["metadata"]["labels"]
+        assert label in api.node(new)["metadata"]["labels"]
+        assert api.node(holder)["metadata"]["labels"].get("egress") == "yes"     # its other labels kept
+        rc, rows = seen()
+        assert rc == 0 and rows["web-a"]["seen"] == "198.51.100.113", rows

@@ -139,3 +139,12 @@ def test_from_objects_reads_an_oc_dump():
     row = out["services"][0]
     assert (row["host"], row["state"], row["endpoints"]) == ("node3", "kept", [{"ip": "10.131.1.10", "node": "node1"}])
     assert out["nb_policies"][0]["nexthops"] == ["10.131.3.2"]
+
+
+def test_label_changes_set_the_holder_and_remove_stale_labels_only_of_our_services():
+    node_list = nodes(node2={"labels": {"egress": "yes", "egress-service.k8s.ovn.org/shop-web": "",
+                                        "egress-service.k8s.ovn.org/other-svc": ""}})
+    out = run([WEB], node_list, previous={"shop/web": "node3"})
+    assert out["services"][0]["host"] == "node3"
+    assert out["label_changes"] == {"node2": {"egress-service.k8s.ovn.org/shop-web": None},
+                                    "node3": {"egress-service.k8s.ovn.org/shop-web": ""}}
