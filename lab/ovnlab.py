@@ -2,7 +2,7 @@
 """sdn.egress OVN lab: an OVN-Kubernetes-like cluster (real OVN NB/SB, ovn-northd, one
 ovn-controller and userspace OVS per node, Geneve between nodes) in network namespaces.
 
-    lab/ovnlab.py up [--rebuild]          build (or reuse a healthy) OVN lab
+    lab/ovnlab.py up [--rebuild] [--ipv6] build (or reuse a healthy) OVN lab (--ipv6: dual-stack)
     lab/ovnlab.py down                    stop every lab daemon by PID, delete every namespace
     lab/ovnlab.py status [--json]         processes, nodes, health
     lab/ovnlab.py announce                route each LB IP to its labelled node (MetalLB stand-in)
@@ -28,6 +28,7 @@ def main(argv=None):
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("up", help="build the OVN lab (reuse it when it is healthy)")
     p.add_argument("--rebuild", action="store_true")
+    p.add_argument("--ipv6", action="store_true", help="dual-stack pods, nodes and server, and the IPv6 service six/web6")
     sub.add_parser("down", help="tear the OVN lab down")
     p = sub.add_parser("status")
     p.add_argument("--json", action="store_true")
@@ -46,7 +47,7 @@ def main(argv=None):
         ap.error("the OVN lab needs root (network namespaces, OVS, OVN, iptables)")
     if args.cmd == "up":
         try:
-            res = cluster.up(rebuild=args.rebuild)
+            res = cluster.up(rebuild=args.rebuild, ipv6=args.ipv6)
         except (RuntimeError, OSError) as exc:
             sys.stderr.write("ovnlab: up failed: %s\novnlab: run `lab/ovnlab.py down` to clean up\n" % exc)
             return 1

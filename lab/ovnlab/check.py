@@ -17,8 +17,8 @@ from . import topology as topo
 TRAFFIC = os.path.join(cluster.SDNLAB_DIR, "traffic.py")
 
 
-def probe(pod, timeout):
-    proc = run([IP, "netns", "exec", pod.netns, sys.executable, TRAFFIC, topo.SERVER_IP, str(topo.SERVER_PORT),
+def probe(pod, timeout, server=topo.SERVER_IP):
+    proc = run([IP, "netns", "exec", pod.netns, sys.executable, TRAFFIC, server, str(topo.SERVER_PORT),
                 "--proto", "tcp", "--timeout", str(timeout)], check=False, timeout=timeout + 10)
     try:
         res = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -30,7 +30,7 @@ def probe(pod, timeout):
 def expectations(fail_closed=False):
     held = cluster.holders()
     rows = []
-    for svc in topo.SERVICES:
+    for svc in topo.services(cluster.ipv6_enabled()):
         for pod in topo.endpoints(svc):
             holder = held.get(svc.key) if svc.egress is not None else None
             if svc.egress is not None and holder:
@@ -38,10 +38,11 @@ def expectations(fail_closed=False):
             elif svc.egress is not None and fail_closed:
                 want = None
             else:
-                want = pod.node.host_ip
+                want = pod.node.host_ip6 if svc.family == 6 else pod.node.host_ip
             rows.append({"service": svc.key, "egress_service": svc.egress is not None, "pod": pod.name,
-                         "pod_ip": pod.ip, "node": pod.node.name, "holder": holder, "expected": want,
-                         "_pod": pod})
+                         "pod_ip": topo.endpoint_ip(svc, pod), "node": pod.node.name, "holder": holder,
+                         "expected": want, "_pod": pod,
+                         "_server": topo.SERVER_IP6 if svc.family == 6 else topo.SERVER_IP})
     return rows
 
 
@@ -51,11 +52,11 @@ def main(as_json=False, timeout=3.0, fail_closed=False):
     down = set(cluster.load_json(cluster.STATE_FILE, {}).get("nodes_down", []))
     bad = 0
     for row in rows:
-        pod = row.pop("_pod")
+        pod, server = row.pop("_pod"), row.pop("_server")
         if pod.node.name in down:
             row.update(seen=None, error="node down", ok=True, skipped=True)
             continue
-        res = probe(pod, timeout)
+        res = probe(pod, timeout, server)
         row["seen"] = res.get("seen") if res.get("ok") else None
         row["error"] = None if res.get("ok") else res.get("error")
         row["ok"] = row["seen"] == row["expected"]
@@ -63,7 +64,7 @@ def main(as_json=False, timeout=3.0, fail_closed=False):
     if as_json:
         print(json.dumps(rows, indent=1))
     else:
-        fmt = "%-10s %-6s %-6s %-12s %-6s %-6s %-15s %-15s %s"
+        fmt = "%-10s %-6s %-6s %-16s %-6s %-6s %-16s %-16s %s"
         print(fmt % ("SERVICE", "EGRSVC", "POD", "POD IP", "NODE", "HOLDER", "EXPECTED", "SEEN", "RESULT"))
         for r in rows:
             print(fmt % (r["service"], "yes" if r["egress_service"] else "no", r["pod"], r["pod_ip"], r["node"],

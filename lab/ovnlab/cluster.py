@@ -38,6 +38,7 @@ STATE_FILE = os.path.join(topo.STATE_DIR, "state.json")
 LABELS_FILE = os.path.join(topo.STATE_DIR, "node-labels.json")
 SERVER_PIDFILE = os.path.join(topo.STATE_DIR, "echo-server.pid")
 SERVER_LOG = os.path.join(topo.STATE_DIR, "echo-server.log")
+SERVER6_PIDFILE = os.path.join(topo.STATE_DIR, "echo-server6.pid")
 NETNS_DIR = os.path.join(topo.STATE_DIR, "netns")
 NB_SCHEMA = "/usr/share/ovn/ovn-nb.ovsschema"
 SB_SCHEMA = "/usr/share/ovn/ovn-sb.ovsschema"
@@ -161,33 +162,39 @@ def start_central():
          "--detach", "-vconsole:off"], env=env)
 
 
-def northbound_topology():
-    """One ovn-nbctl transaction: the OVN-Kubernetes-like logical topology."""
+def northbound_topology(ipv6=False):
+    """One ovn-nbctl transaction: the OVN-Kubernetes-like logical topology (dual-stack with ipv6)."""
     r = topo.ROUTER
     args = ["--may-exist", "lr-add", r]
     for node in topo.NODES:
         plen = node.subnet.split("/")[1]
+        nets = ["%s/%s" % (node.router_ip, plen)] + (["%s/64" % node.router_ip6] if ipv6 else [])
         args += ["--", "--may-exist", "ls-add", node.switch,
                  "--", "set", "logical_switch", node.switch, "other_config:subnet=%s" % node.subnet,
-                 "--", "--may-exist", "lrp-add", r, "rtos-" + node.name, node.router_mac,
-                 "%s/%s" % (node.router_ip, plen),
+                 "--", "--may-exist", "lrp-add", r, "rtos-" + node.name, node.router_mac] + nets + [
                  "--", "--may-exist", "lsp-add", node.switch, "stor-" + node.name,
                  "--", "lsp-set-type", "stor-" + node.name, "router",
                  "--", "lsp-set-addresses", "stor-" + node.name, "router",
                  "--", "lsp-set-options", "stor-" + node.name, "router-port=rtos-" + node.name,
                  "--", "--may-exist", "lsp-add", node.switch, node.mgmt_port,
-                 "--", "lsp-set-addresses", node.mgmt_port, "%s %s" % (node.mgmt_mac, node.mgmt_ip),
+                 "--", "lsp-set-addresses", node.mgmt_port,
+                 " ".join([node.mgmt_mac, node.mgmt_ip] + ([node.mgmt_ip6] if ipv6 else [])),
                  # local gateway mode: the node's pods leave through its own management port
                  "--", "--may-exist", "--policy=src-ip", "lr-route-add", r, node.subnet, node.mgmt_ip,
                  # traffic to the node's own IP goes to its management port (priority 1004)
                  "--", "--may-exist", "lr-policy-add", r, "1004",
                  'inport == "rtos-%s" && ip4.dst == %s /* %s */' % (node.name, node.host_ip, node.name),
                  "reroute", node.mgmt_ip]
+        if ipv6:
+            args += ["--", "--may-exist", "--policy=src-ip", "lr-route-add", r, node.subnet6, node.mgmt_ip6]
     for pod in topo.PODS:
         args += ["--", "--may-exist", "lsp-add", pod.node.switch, pod.port,
-                 "--", "lsp-set-addresses", pod.port, "%s %s" % (pod.mac, pod.ip)]
+                 "--", "lsp-set-addresses", pod.port, " ".join([pod.mac, pod.ip] + ([pod.ip6] if ipv6 else []))]
     args += ["--", "--may-exist", "lr-policy-add", r, "102",
              "ip4.src == %s && ip4.dst == %s" % (topo.CLUSTER_CIDR, topo.CLUSTER_CIDR), "allow"]
+    if ipv6:
+        args += ["--", "--may-exist", "lr-policy-add", r, "102",
+                 "ip6.src == %s && ip6.dst == %s" % (topo.CLUSTER_CIDR6, topo.CLUSTER_CIDR6), "allow"]
     nbctl(*args)
 
 
@@ -205,7 +212,7 @@ def _ovs_port_sysctls(ifname):
             ("net.ipv6.conf.%s.disable_ipv6" % ifname, 1)]
 
 
-def build_switch_and_ext():
+def build_switch_and_ext(ipv6=False):
     sw, ext, srv = topo.SWITCH_NS, topo.EXT_NS, topo.SRV_NS
     ip_batch(sw, ["link add under type bridge", "link set under up"])
     veth_between(ext, "eth0", sw, "x0")
@@ -219,17 +226,24 @@ def build_switch_and_ext():
                   ("net.ipv4.conf.default.rp_filter", 2), ("net.ipv6.conf.all.disable_ipv6", 1)])
     for ns, ifname in ((ext, "eth0"), (ext, "eth1"), (srv, "eth0"), (sw, "x0")):
         _tx_off(ns, ifname)
+    if ipv6:
+        _sysctl(ext, [("net.ipv6.conf.all.disable_ipv6", 0), ("net.ipv6.conf.eth0.disable_ipv6", 0),
+                      ("net.ipv6.conf.eth1.disable_ipv6", 0), ("net.ipv6.conf.all.forwarding", 1)])
+        ip_batch(ext, ["addr add %s/64 dev eth0 nodad" % topo.EXT_UNDERLAY_IP6,
+                       "addr add %s/64 dev eth1 nodad" % topo.EXT_SERVER_GW6])
+        ip_batch(srv, ["addr add %s/64 dev eth0 nodad" % topo.SERVER_IP6,
+                       "route add default via %s" % topo.EXT_SERVER_GW6])
 
 
-def start_echo_server():
-    if os.path.exists(SERVER_PIDFILE):
-        os.unlink(SERVER_PIDFILE)
+def start_echo_server(bind=topo.SERVER_IP, pidfile=SERVER_PIDFILE):
+    if os.path.exists(pidfile):
+        os.unlink(pidfile)
     argv = [IP, "netns", "exec", topo.SRV_NS, sys.executable, os.path.join(SDNLAB_DIR, "echo_server.py"),
-            "--bind", topo.SERVER_IP, "--port", str(topo.SERVER_PORT),
-            "--pidfile", SERVER_PIDFILE, "--log", SERVER_LOG]
+            "--bind", bind, "--port", str(topo.SERVER_PORT),
+            "--pidfile", pidfile, "--log", SERVER_LOG]
     with open(os.devnull, "rb") as devnull, open(SERVER_LOG, "a") as logf:
         subprocess.Popen(argv, stdin=devnull, stdout=logf, stderr=logf, start_new_session=True, close_fds=True)
-    wait_for(lambda: pid_alive(SERVER_PIDFILE), 10, "the echo server")
+    wait_for(lambda: pid_alive(pidfile), 10, "the echo server on %s" % bind)
 
 
 def controller_pidfile(node):
@@ -245,7 +259,7 @@ def start_controller(node):
         env=dict(ovn_env(node.dir), OVS_RUNDIR=node.ovs_rundir))   # br-int.mgmt is in OVS's rundir
 
 
-def build_node(node):
+def build_node(node, ipv6=False):
     ns, sw = node.netns, topo.SWITCH_NS
     os.makedirs(node.dir, exist_ok=True)
     _sysctl(ns, [("net.ipv4.ip_forward", 1), ("net.ipv4.conf.all.rp_filter", 2),
@@ -293,6 +307,19 @@ def build_node(node):
     # OVN-Kubernetes local gateway mode: the node masquerades its pods' traffic to the outside
     run([IP, "netns", "exec", ns, "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", node.subnet,
          "!", "-d", topo.CLUSTER_CIDR, "-j", "MASQUERADE"])
+    if ipv6:
+        _sysctl(ns, [("net.ipv6.conf.all.forwarding", 1), ("net.ipv6.conf.br-phy.disable_ipv6", 0),
+                     ("net.ipv6.conf.%s.disable_ipv6" % node.mgmt_port, 0)])
+        ip_batch(ns, ["addr add %s/64 dev br-phy nodad" % node.host_ip6,
+                      "route add default via %s" % topo.EXT_UNDERLAY_IP6,
+                      "addr add %s/64 dev %s nodad" % (node.mgmt_ip6, node.mgmt_port),
+                      "route add %s via %s dev %s" % (topo.CLUSTER_CIDR6, node.router_ip6, node.mgmt_port)])
+        run([IP, "netns", "exec", ns, "ip6tables", "-t", "nat", "-A", "POSTROUTING", "-s", node.subnet6,
+             "!", "-d", topo.CLUSTER_CIDR6, "-j", "MASQUERADE"])
+        for pod in pods:
+            _sysctl(pod.netns, [("net.ipv6.conf.all.disable_ipv6", 0), ("net.ipv6.conf.eth0.disable_ipv6", 0)])
+            ip_batch(pod.netns, ["addr add %s/64 dev eth0 nodad" % pod.ip6,
+                                 "route add default via %s" % node.router_ip6])
     start_controller(node)
 
 
@@ -334,11 +361,20 @@ def healthy():
             problems.append("%s: ovn-controller not running" % node.name)
     if not pid_alive(SERVER_PIDFILE):
         problems.append("echo server not running")
+    if state.get("ipv6") and not pid_alive(SERVER6_PIDFILE):
+        problems.append("IPv6 echo server not running")
     return not problems, problems
 
 
-def up(rebuild=False):
+def ipv6_enabled():
+    return bool(load_json(STATE_FILE, {}).get("ipv6"))
+
+
+def up(rebuild=False, ipv6=False):
     t0 = time.monotonic()
+    if not rebuild and ipv6_enabled() != ipv6 and load_json(STATE_FILE, {}).get("built"):
+        log("OVN lab is up %s IPv6, rebuilding" % ("with" if ipv6_enabled() else "without"))
+        rebuild = True
     if not rebuild:
         ok, problems = healthy()
         if ok:
@@ -348,19 +384,21 @@ def up(rebuild=False):
             log("OVN lab is not healthy (%s), rebuilding" % "; ".join(problems[:3]))
     down(quiet=True)
     os.makedirs(topo.STATE_DIR, exist_ok=True)
-    save_json(STATE_FILE, {"built": None, "nodes_down": []})
+    save_json(STATE_FILE, {"built": None, "nodes_down": [], "ipv6": ipv6})
     save_json(LABELS_FILE, {n.name: n.labels for n in topo.NODES})
     for name in topo.all_netns():
         netns_obj(name).create()
     start_central()
-    northbound_topology()
-    build_switch_and_ext()
+    northbound_topology(ipv6)
+    build_switch_and_ext(ipv6)
     start_echo_server()
+    if ipv6:
+        start_echo_server(topo.SERVER_IP6, SERVER6_PIDFILE)
     errors = []
 
     def worker(node):
         try:
-            build_node(node)
+            build_node(node, ipv6)
         except Exception as exc:  # reported below
             errors.append("%s: %s" % (node.name, exc))
 
@@ -376,7 +414,7 @@ def up(rebuild=False):
              "ovn-controller to bind every port (%d)" % len(want))
     # wait until northd's flows are installed on every chassis
     nbctl("--wait=hv", "sync")
-    save_json(STATE_FILE, {"built": time.strftime("%Y-%m-%dT%H:%M:%S"), "nodes_down": []})
+    save_json(STATE_FILE, {"built": time.strftime("%Y-%m-%dT%H:%M:%S"), "nodes_down": [], "ipv6": ipv6})
     announce()
     dump()
     seconds = round(time.monotonic() - t0, 2)
@@ -410,6 +448,7 @@ def down(quiet=False):
     for path in CENTRAL_PIDFILES.values():
         stop_pidfile(path)
     stop_pidfile(SERVER_PIDFILE)
+    stop_pidfile(SERVER6_PIDFILE)
     names = set(topo.all_netns())
     if os.path.isdir("/run/netns"):
         names |= {n for n in os.listdir("/run/netns") if n.startswith(topo.PREFIX)}
@@ -446,25 +485,27 @@ def dump():
     """Write DUMP_FILE: the lab's cluster as Kubernetes objects (a List, as `oc get -o json`)."""
     labels = node_labels()
     down = set(load_json(STATE_FILE, {}).get("nodes_down", []))
+    ipv6 = ipv6_enabled()
     items = []
     for node in topo.NODES:
         items.append({"apiVersion": "v1", "kind": "Node",
                       "metadata": {"name": node.name, "labels": dict(labels.get(node.name, {})),
-                                   "annotations": {"k8s.ovn.org/node-subnets":
-                                                   json.dumps({"default": [node.subnet]})}},
-                      "status": {"addresses": [{"type": "InternalIP", "address": node.host_ip}],
+                                   "annotations": {"k8s.ovn.org/node-subnets": json.dumps(
+                                       {"default": [node.subnet] + ([node.subnet6] if ipv6 else [])})}},
+                      "status": {"addresses": [{"type": "InternalIP", "address": ip} for ip in
+                                               [node.host_ip] + ([node.host_ip6] if ipv6 else [])],
                                  "conditions": [{"type": "Ready",
                                                  "status": "False" if node.name in down else "True"}]}})
-    for svc in topo.SERVICES:
+    for svc in topo.services(ipv6):
         items.append({"apiVersion": "v1", "kind": "Service", "metadata": {"namespace": svc.namespace, "name": svc.name},
                       "spec": {"type": "LoadBalancer", "externalTrafficPolicy": svc.etp, "selector": {"app": svc.selector}},
                       "status": {"loadBalancer": {"ingress": [{"ip": svc.lb_ip}]}}})
         items.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
                       "metadata": {"namespace": svc.namespace, "name": "%s-lab" % svc.name,
                                    "labels": {"kubernetes.io/service-name": svc.name}},
-                      "addressType": "IPv4",
-                      "endpoints": [{"addresses": [p.ip], "nodeName": p.node.name, "conditions": {"ready": True}}
-                                    for p in topo.endpoints(svc)]})
+                      "addressType": "IPv6" if svc.family == 6 else "IPv4",
+                      "endpoints": [{"addresses": [topo.endpoint_ip(svc, p)], "nodeName": p.node.name,
+                                     "conditions": {"ready": True}} for p in topo.endpoints(svc)]})
         if svc.egress is not None:
             items.append({"apiVersion": "k8s.ovn.org/v1", "kind": "EgressService",
                           "metadata": {"namespace": svc.namespace, "name": svc.name}, "spec": dict(svc.egress)})
@@ -476,7 +517,7 @@ def holders():
     """{service key: node name} from the node labels (the first labelled node wins)."""
     labels = node_labels()
     out = {}
-    for svc in topo.SERVICES:
+    for svc in topo.services(ipv6_enabled()):
         for node in topo.NODES:
             if SERVICE_LABEL % (svc.namespace, svc.name) in labels.get(node.name, {}):
                 out.setdefault(svc.key, node.name)
@@ -499,9 +540,12 @@ def announce():
     MetalLB BGPAdvertisement selecting on the label does); unlabelled: to the first node."""
     held = holders()
     lines = []
-    for svc in topo.SERVICES:
+    for svc in topo.services(ipv6_enabled()):
         node = topo.NODE_BY_NAME[held.get(svc.key, topo.NODES[0].name)]
-        lines.append("route replace %s/32 via %s" % (svc.lb_ip, node.host_ip))
+        if svc.family == 6:
+            lines.append("route replace %s/128 via %s" % (svc.lb_ip, node.host_ip6))
+        else:
+            lines.append("route replace %s/32 via %s" % (svc.lb_ip, node.host_ip))
     ip_batch(topo.EXT_NS, lines)
     return held
 

@@ -8,6 +8,11 @@ openshift-sdn lab (`sdnlab-*`). The addresses are still chosen apart from that l
   external server 203.0.113.96/28    the echo server at 203.0.113.100 (behind the router)
   pod network     10.131.0.0/16      node subnets 10.131.<n>.0/24: .1 router port, .2 management
                                      port k8s-<node>, pods from .10 (only inside namespaces)
+With `up --ipv6` the lab is dual-stack (IPv4 underlay for Geneve):
+  underlay        2001:db8:64::/64   nodes ::65-::67, router ::94
+  LoadBalancer    2001:db8:113::/64  the IPv6 service six/web6 at 2001:db8:113::1
+  external server 2001:db8:100::/64  the echo server at 2001:db8:100::100
+  pod network     fd00:131::/48      node subnets fd00:131:0:<n>::/64 (::1 router, ::2 management)
 """
 import ipaddress
 import os
@@ -25,6 +30,10 @@ EXT_UNDERLAY_IP = "198.51.100.94"
 EXT_SERVER_GW = "203.0.113.97"
 SERVER_IP = "203.0.113.100"
 SERVER_PORT = 8080
+CLUSTER_CIDR6 = "fd00:131::/48"
+EXT_UNDERLAY_IP6 = "2001:db8:64::94"
+EXT_SERVER_GW6 = "2001:db8:100::97"
+SERVER_IP6 = "2001:db8:100::100"
 # Geneve adds 58 bytes on the 1500-byte underlay
 POD_MTU = 1400
 
@@ -47,6 +56,10 @@ class Node:
         self.router_mac = "0a:58:0a:83:%02x:01" % index
         self.mgmt_mac = "0a:58:0a:83:%02x:02" % index
         self.labels = dict(labels or {})
+        self.host_ip6 = "2001:db8:64::%d" % (64 + index)
+        self.subnet6 = "fd00:131:0:%d::/64" % index
+        self.router_ip6 = "fd00:131:0:%d::1" % index
+        self.mgmt_ip6 = "fd00:131:0:%d::2" % index
         self.netns = PREFIX + name
         self.dir = os.path.join(STATE_DIR, name)
         self.ovs_rundir = os.path.join(self.dir, "ovs")
@@ -67,6 +80,7 @@ class Pod:
         self.ip = str(net.network_address + 10 + slot)
         octets = [int(o) for o in self.ip.split(".")]
         self.mac = "0a:58:%02x:%02x:%02x:%02x" % tuple(octets)
+        self.ip6 = "fd00:131:0:%d::%x" % (node.index, 10 + slot)
         self.port = "%s_%s" % (namespace, name)           # OVN-K logical switch port name
         self.netns = "%spod-%s" % (PREFIX, name)
         self.host_if = "p%d" % slot                        # in the node namespace
@@ -78,7 +92,8 @@ class Pod:
 class Service:
     """A LoadBalancer Service; `egress` is its EgressService spec (None: no EgressService)."""
 
-    def __init__(self, namespace, name, lb_ip, selector, etp="Cluster", egress=None):
+    def __init__(self, namespace, name, lb_ip, selector, etp="Cluster", egress=None, family=4):
+        self.family = family                              # 6: an IPv6 service (only with `up --ipv6`)
         self.namespace = namespace
         self.name = name
         self.lb_ip = lb_ip
@@ -104,6 +119,7 @@ _PODS = [
     ("shop", "web-b", "web", "node3"),
     ("bank", "api-a", "api", "node2"),
     ("plain", "app-a", "app", "node1"),
+    ("six", "web6-a", "web6", "node1"),
 ]
 PODS = [Pod(ns, name, NODE_BY_NAME[node], slot) for slot, (ns, name, _app, node) in enumerate(_PODS)]
 POD_APP = {p.name: app for p, (_ns, _n, app, _node) in zip(PODS, _PODS)}
@@ -112,11 +128,22 @@ SERVICES = [
     Service("shop", "web", "198.51.100.113", "web", egress={"nodeSelector": {"matchLabels": {"egress": "yes"}}}),
     Service("bank", "api", "198.51.100.114", "api", etp="Local", egress={}),
     Service("plain", "app", "198.51.100.115", "app"),
+    Service("six", "web6", "2001:db8:113::1", "web6", egress={"nodeSelector": {"matchLabels": {"egress": "yes"}}},
+            family=6),
 ]
+
+
+def services(ipv6=False):
+    """The lab's services; the IPv6 one only in a dual-stack lab."""
+    return [s for s in SERVICES if ipv6 or s.family == 4]
 
 
 def endpoints(service):
     return [p for p in PODS if p.namespace == service.namespace and POD_APP[p.name] == service.selector]
+
+
+def endpoint_ip(service, pod):
+    return pod.ip6 if service.family == 6 else pod.ip
 
 
 def pods_on(node):

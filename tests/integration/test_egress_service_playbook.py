@@ -172,3 +172,26 @@ def test_live_api_source_and_node_labels(lab):
         assert api.node(holder)["metadata"]["labels"].get("egress") == "yes"     # its other labels kept
         rc, rows = seen()
         assert rc == 0 and rows["web-a"]["seen"] == "198.51.100.113", rows
+
+
+def test_ipv6_endpoint_rerouted_over_geneve_nftables(lab):
+    """A dual-stack lab (`up --ipv6`): the IPv6 service six/web6 (endpoint on node1, holders only
+    among egress=yes nodes) gets an `ip6.src` reroute to the holder's IPv6 management-port IP and
+    leaves with its IPv6 LB IP through the nftables-era SNAT map; the IPv4 services as before.
+    The iptables era cannot SNAT an IPv6 endpoint (egress_snat is IPv4): that converge fails,
+    naming the endpoint, before it changes the northbound database."""
+    lab_cli("up", "--rebuild", "--ipv6")
+    argv = PLAYBOOK + ["-e", "egress_service_snat_backend=iptables"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=ENV, check=False)
+    assert proc.returncode != 0 and "fd00:131:0:1::e" in proc.stdout
+    assert "fd00:131:0:1::e" not in nb_policies()
+    changed, plan = converge("-e", "egress_service_snat_backend=nftables")
+    holder = plan["six/web6"]["host"]
+    assert holder in ("node2", "node3")                         # not the endpoint's node: over Geneve
+    assert "ip6.src == fd00:131:0:1::e" in nb_policies()
+    assert topo.NODE_BY_NAME[holder].mgmt_ip6 in nb_policies()
+    rc, rows = seen()
+    assert rc == 0, rows
+    assert rows["web6-a"]["seen"] == "2001:db8:113::1"
+    assert rows["web-a"]["seen"] == "198.51.100.113"
+    assert converge("-e", "egress_service_snat_backend=nftables")[0] == 0
