@@ -15,7 +15,7 @@ VENV=.venv
 COLL=.cache/collections
 WHEEL_VERSION=10.7.0   # an `ansible` release that bundles kubernetes.core and ansible.posix
 NEEDED="kubernetes/core ansible/posix"  # posix: the benchmark's profile_tasks callback
-DEBS="python3-netaddr openvswitch-switch openvswitch-common iptables iproute2 ethtool tcpdump openssh-server openssh-client make procps python3-venv rsync"
+DEBS="python3-netaddr nftables openvswitch-switch openvswitch-common iptables iproute2 ethtool tcpdump openssh-server openssh-client make procps python3-venv rsync"
 
 need_debs=""
 for p in $DEBS; do
@@ -27,6 +27,24 @@ if [ -n "$need_debs" ]; then
   apt-get update -qq
   # shellcheck disable=SC2086
   apt-get install -y -qq --no-install-recommends $need_debs >/dev/null
+fi
+# OVN (the OVN lab runs its own NB/SB ovsdb-server, ovn-northd and ovn-controller): the packages
+# start system services on install; a temporary policy-rc.d (only when there is none) stops that
+ovn_debs=""
+for p in ovn-central ovn-host ovn-common; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || ovn_debs="$ovn_debs $p"
+done
+if [ -n "$ovn_debs" ]; then
+  echo "bootstrap: installing Debian packages (no services started):$ovn_debs"
+  export DEBIAN_FRONTEND=noninteractive
+  [ -n "$need_debs" ] || apt-get update -qq
+  own_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d; own_policy=1
+  fi
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $ovn_debs >/dev/null || { [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d; exit 1; }
+  [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
 fi
 
 stamp=$VENV/.requirements.sha

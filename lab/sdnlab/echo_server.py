@@ -22,7 +22,7 @@ def serve_tcp(sock, log):
             pass
         finally:
             conn.close()
-        log("tcp %s:%d" % peer)
+        log("tcp %s:%d" % peer[:2])
 
 
 def serve_udp(sock, log):
@@ -32,7 +32,7 @@ def serve_udp(sock, log):
             sock.sendto(("%s\n" % peer[0]).encode(), peer)
         except OSError:
             pass
-        log("udp %s:%d" % peer)
+        log("udp %s:%d" % peer[:2])
 
 
 def main(argv=None):
@@ -50,11 +50,12 @@ def main(argv=None):
         with lock:
             logf.write(line + "\n")
 
-    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in args.bind else socket.AF_INET   # an IPv6 --bind serves IPv6
+    tcp = socket.socket(family, socket.SOCK_STREAM)
     tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     tcp.bind((args.bind, args.port))
     tcp.listen(64)
-    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp = socket.socket(family, socket.SOCK_DGRAM)
     udp.bind((args.bind, args.port))
     if args.pidfile:
         tmp = args.pidfile + ".tmp"

@@ -20,6 +20,12 @@ the foreign SNAT rules of a listed mark below ours).
 A foreign rule above our block that can catch a listed mark's packets is a conflict
 (find_conflicts, a pure function of the chain's lines); ``conflicts`` says what a run does about
 it: fail (before any change, the default), warn (listed, left), remove (deleted in the same restore).
+
+``match=source`` (OVN-Kubernetes EgressService): rules are keyed by a source address instead of
+a mark. The block is, first, with ``return_mark`` ``-m mark --mark M -m comment --comment
+"<owner> DoNotSNAT" -j RETURN``, then per entry sorted by source ``-s SRC/32 -m comment
+--comment "<owner> NAME" -j SNAT --to-source IP``; it sits above every foreign rule of the chain
+(first). With ``jump_from`` the chain is jumped to from the first rule of that nat chain.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -41,6 +47,7 @@ from ansible_collections.sdn.egress.plugins.module_utils.iptables import (
     mark_number,
     owner_comment,
     parse_snat_text,
+    quote,
     render_masquerade,
     render_reject,
     render_snat,
@@ -70,11 +77,12 @@ class Entry:
     """One validated rule: the mark's number and its text as iptables-save prints it, the egress
     IP (None only for absent), the comment."""
 
-    __slots__ = ("number", "mark", "egress_ip", "comment")
+    __slots__ = ("number", "mark", "egress_ip", "comment", "source")
 
-    def __init__(self, number, egress_ip, comment):
-        self.number, self.mark = number, hex(number)
+    def __init__(self, number, egress_ip, comment, source=None):
+        self.number, self.mark = number, None if number is None else hex(number)
         self.egress_ip, self.comment = egress_ip, comment
+        self.source = source      # "10.131.1.10/32" with match=source
 
 
 class Spec:
@@ -92,6 +100,9 @@ class Spec:
         self.reject_inbound = params["reject_inbound"]
         self.masquerade_cluster = params["masquerade_cluster"]
         self.report_undeclared = params["report_undeclared"]
+        self.match = params.get("match") or "mark"
+        self.return_mark = params.get("return_mark")
+        self.jump_from = params.get("jump_from")
         self.cidrs = cidrs
         self.entries = entries
 
@@ -186,6 +197,8 @@ def validate(params):
 
     entries, seen = [], {}
     wanted = state in WANTING
+    if (params.get("match") or "mark") == "source":
+        return _validate_source(params, cidrs, wanted)
     for label, where, rule in _source_rules(params):
         number = mark_number(rule["mark"], _Label(where, "mark"))
         egress_ip = rule.get("egress_ip")
@@ -203,6 +216,111 @@ def validate(params):
         seen.setdefault(number, label)
         entries.append(Entry(number, egress_ip, comment))
     return Spec(params, cidrs, entries)
+
+
+def _validate_source(params, cidrs, wanted):
+    """validate() for match=source: rules [{source, egress_ip, name}], return_mark, jump_from."""
+    if params["rules_text"] is not None:
+        raise ValueError("rules_text: not used with match=source (give rules)")
+    if params.get("return_mark") is not None:
+        params = dict(params, return_mark=hex(mark_number(params["return_mark"], "return_mark")))
+    if params.get("jump_from") is not None:
+        _checked("jump_from", check_chain_name, params["jump_from"])
+    entries, seen = [], {}
+    for i, rule in enumerate(params["rules"]):
+        where = "rules[%d]" % i
+        if rule.get("mark") is not None:
+            raise ValueError("%s.mark: %r is not used with match=source" % (where, rule["mark"]))
+        if rule.get("source") is None:
+            raise ValueError("%s.source: required with match=source" % where)
+        source = address_text(rule["source"], where + ".source") + "/32"
+        egress_ip = rule.get("egress_ip")
+        if egress_ip is not None:
+            egress_ip = address_text(egress_ip, where + ".egress_ip")
+        elif wanted:
+            raise ValueError("%s.egress_ip: required with state=%s" % (where, params["state"]))
+        name = rule.get("name") or None
+        if name is not None:
+            _checked(where + ".name", check_comment_text, name)
+        comment = _checked(where + ".name", owner_comment, params["owner"], name)
+        if wanted and source in seen:
+            raise ValueError("%s.source: %r is the same source as %s; one source can SNAT to one IP only"
+                             % (where, rule["source"], seen[source]))
+        seen.setdefault(source, where)
+        entries.append(Entry(None, egress_ip, comment, source))
+    return Spec(params, cidrs, entries)
+
+
+def _source_block(spec):
+    block = []
+    if spec.return_mark is not None and spec.entries:     # only in front of SNAT rules
+        block.append("-A %s -m mark --mark %s -m comment --comment %s -j RETURN"
+                     % (spec.chain, spec.return_mark, quote(owner_comment(spec.owner, "DoNotSNAT"))))
+    for e in sorted(spec.entries, key=lambda e: e.source):
+        block.append("-A %s -s %s -m comment --comment %s -j SNAT --to-source %s"
+                     % (spec.chain, e.source, quote(e.comment), e.egress_ip))
+    return block
+
+
+def _source_drop(spec):
+    """drop(rule) for match=source: overridden drops every other owned rule; present the owned
+    SNAT rules of a listed source (another egress IP); absent the owned SNAT rules it names (and
+    their egress IP when given), and the owned RETURN rule when no owned SNAT rule is left."""
+    owner, state = spec.owner, spec.state
+    sources = {}
+    for e in spec.entries:
+        sources.setdefault(e.source, set()).add(e.egress_ip)
+
+    def named(rule):
+        ips = sources.get(rule.source)
+        return rule.owned(owner) and rule.target == "SNAT" and ips is not None and (
+            None in ips or rule.to_source in ips)
+
+    if state == "overridden":
+        return lambda rule: rule.owned(owner)
+    if state != "absent":
+        return lambda rule: rule.owned(owner) and rule.target == "SNAT" and rule.source in sources
+    return named
+
+
+def _first_target(lines, owner):
+    """The target of the first rule not owned by ``owner`` (our block goes above it)."""
+    for line in lines:
+        rule = Rule(line)
+        if not rule.owned(owner):
+            return rule.target
+    return None
+
+
+def _plan_source(spec, read):
+    block = _source_block(spec) if spec.wants_rules else []
+    lines, create = _chain(spec, read, NAT, spec.chain, block)
+    drop = _source_drop(spec)
+    if spec.state == "absent":
+        left = [Rule(l) for l in lines if not drop(Rule(l))]
+        if not any(r.owned(spec.owner) and r.target == "SNAT" for r in left):
+            inner = drop
+
+            def drop(rule):
+                return inner(rule) or (rule.owned(spec.owner) and rule.target == "RETURN")
+    nat = ChainPlan(spec.chain, lines, block, drop, _first_target(lines, spec.owner), inside=spec.owns)
+    plans = {NAT: nat}
+    chain_plans = [nat]
+    table = read(NAT)
+    chain_there = bool(create) or (table is not None and table.has_chain(spec.chain))
+    if spec.jump_from and spec.state != "absent" and chain_there:
+        # (no chain and nothing to put in it: no jump either)
+        builtin = spec.jump_from in ("PREROUTING", "INPUT", "OUTPUT", "POSTROUTING")
+        if not builtin and (table is None or not table.has_chain(spec.jump_from)):
+            raise SnatError("jump_from: chain %s does not exist in the nat table" % spec.jump_from)
+        current = table.rules.get(spec.jump_from, []) if table is not None else []
+        jump = ["-A %s -m comment --comment %s -j %s" % (spec.jump_from, quote(spec.owner), spec.chain)]
+        jplan = ChainPlan(spec.jump_from, current, jump,
+                          lambda rule: rule.owned(spec.owner) and rule.target == spec.chain,
+                          _first_target(current, spec.owner), inside=spec.owns)
+        plans["nat " + spec.jump_from] = jplan
+        chain_plans.append(jplan)
+    return plans, restore_payload([(NAT, create, chain_plans)])
 
 
 # ---------------------------------------------------------------------------------------
@@ -457,6 +575,8 @@ def plan(spec, read):
     The filter table is planned with reject_inbound, and for overridden and absent (which
     remove owned REJECT rules)."""
     state = spec.state
+    if spec.match == "source":
+        return _plan_source(spec, read)
     block = nat_block(spec) if spec.wants_rules else []
     lines, create = _chain(spec, read, NAT, spec.chain, block)
     conflicts = _spec_conflicts(spec, lines) if spec.wants_rules and state != "rendered" else []
@@ -519,7 +639,7 @@ def converge(spec, cli, check_mode):
         except CommandError as exc:
             raise SnatError(str(exc), commands=payload, cmd=exc.argv, rc=exc.rc, stdout=exc.out, stderr=exc.err)
         for table, chain_plan in plans.items():
-            current = cli.read(table)
+            current = cli.read(table.split()[0])   # "nat POSTROUTING": a second chain of nat
             after[table] = list(current.rules.get(chain_plan.chain, [])) if current is not None else []
             if [rule_key(line) for line in after[table]] != [rule_key(line) for line in chain_plan.after]:
                 raise SnatError("chain %s (%s) differs from the plan after iptables-restore; was it changed "

@@ -99,8 +99,13 @@ options:
         description:
           - Packet mark, an integer or a hex (C(0x2EC40E), C(0x002ec40e)) or decimal string, 0..0xffffffff.
           - Normalised to the form C(iptables-save) prints (C(0x2ec40e)).
+          - Required with O(match=mark); not used with O(match=source).
         type: raw
-        required: true
+      source:
+        description:
+          - With O(match=source), the source address whose traffic is SNATed (an OVN-Kubernetes
+            EgressService endpoint); the rule matches C(-s <source>/32).
+        type: str
       egress_ip:
         description: IPv4 address to SNAT to (required unless O(state=absent)).
         type: str
@@ -127,6 +132,29 @@ options:
         is templated at a constant cost whatever its length. Use it for large sets of rules; the
         role P(sdn.egress.egress_node#role) passes its rules this way.
       - Mutually exclusive with O(rules).
+    type: str
+  match:
+    description:
+      - V(mark) (openshift-sdn egress IPs) keys the rules by packet mark.
+      - V(source) (OVN-Kubernetes EgressService) keys them by O(rules[].source); the rules are
+        C(-s SRC/32 -m comment --comment "<owner> NAME" -j SNAT --to-source IP), sorted by source,
+        after the O(return_mark) rule, and sit above every rule of O(chain) we do not own (first).
+        O(anchor_target), O(cluster_cidrs), O(masquerade_cluster), O(reject_inbound) and O(rules_text)
+        are not used.
+    type: str
+    choices: [mark, source]
+    default: mark
+  return_mark:
+    description:
+      - With O(match=source), the first rule of O(chain) is
+        C(-m mark --mark <return_mark> -m comment --comment "<owner> DoNotSNAT" -j RETURN)
+        (OVN-Kubernetes uses C(0x3f0) - traffic its priority-102 policy marked is not SNATed).
+      - With O(state=absent) it is removed together with the last owned SNAT rule.
+    type: raw
+  jump_from:
+    description:
+      - With O(match=source), a nat chain (for example C(POSTROUTING)) whose first rule must jump to
+        O(chain); the jump carries the owner comment and is kept above every rule we do not own.
     type: str
   state:
     description:
@@ -438,7 +466,8 @@ def main():
             create_chain=dict(type="bool", default=False),
             cluster_cidrs=dict(type="list", elements="str", default=["10.128.0.0/14"]),
             rules=dict(type="list", elements="dict", default=[], options=dict(
-                mark=dict(type="raw", required=True),
+                mark=dict(type="raw"),
+                source=dict(type="str"),
                 egress_ip=dict(type="str"),
                 name=dict(type="str"),
             )),
@@ -453,6 +482,9 @@ def main():
             backend=dict(type="str", choices=list(BINARIES), default="auto"),
             return_state=dict(type="bool", default=True),
             report_undeclared=dict(type="bool", default=False),
+            match=dict(type="str", choices=["mark", "source"], default="mark"),
+            return_mark=dict(type="raw"),
+            jump_from=dict(type="str"),
         ),
         mutually_exclusive=[("rules", "rules_text")],
         supports_check_mode=True,
