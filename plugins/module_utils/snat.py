@@ -304,6 +304,7 @@ def _plan_source(spec, read):
             def drop(rule):
                 return inner(rule) or (rule.owned(spec.owner) and rule.target == "RETURN")
     nat = ChainPlan(spec.chain, lines, block, drop, _first_target(lines, spec.owner), inside=spec.owns)
+    nat.conflicts = []  # our block goes first in the chain: no foreign rule sits above it
     plans = {NAT: nat}
     chain_plans = [nat]
     table = read(NAT)
