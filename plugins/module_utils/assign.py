@@ -11,8 +11,9 @@ Behaviour of openshift-sdn (``pkg/network/common/egressip.go``), the same for ev
   whose egress_cidrs hold them (single-IP namespaces only, as in 3.x);
 * an assigned IP is *online* when its node is reachable; a namespace's online IPs, in its
   egress-IP order, are what a layout sends its traffic through (3.x: the first; 4.8+: all);
-* no online IP (or an IP listed by two namespaces) -> the namespace is dropped, its traffic
-  never leaves with a node IP.
+* no online IP, or an IP also listed by another namespace -> the namespace is dropped, its
+  traffic never leaves with a node IP, and none of its IPs is claimed anywhere (openshift-sdn
+  still claims its other IPs on their nodes, unused).
 
 Differences from openshift-sdn, on purpose: a namespace with a single egress IP whose node
 is unreachable is dropped (openshift-sdn only checks reachability with two or more IPs),
@@ -137,6 +138,12 @@ def _assign_group(group, assignment, node_by_name, facts, problems):
     if group.conflict:
         return Status("dropped", reason="namespaces sharing netid %d list different egress IPs" % group.vnid)
     ip_groups, ip_nodes = assignment.ip_groups, assignment.ip_nodes
+    for ip in group.ips:
+        # openshift-sdn counts every requested IP: one shared with another namespace refuses
+        # the namespace, and none of its IPs is assigned (no address, SNAT or REJECT anywhere)
+        if len(ip_groups[ip]) > 1:
+            return Status("dropped", reason="%s is listed by namespaces %s" % (
+                ip, ", ".join(sorted(other.name for other in ip_groups[ip]))))
     listed = [(ip, ip_groups[ip], ip_nodes.get(ip, ())) for ip in group.ips]
     on_node = {}   # node name -> indices into listed of the IPs only this group and that node list
     for index, (ip, claimants, holders) in enumerate(listed):
@@ -153,9 +160,6 @@ def _assign_group(group, assignment, node_by_name, facts, problems):
     reasons = []
     online = []
     for index, (ip, claimants, holders) in enumerate(listed):
-        if len(claimants) > 1:
-            return Status("dropped", reason="%s is listed by namespaces %s" % (
-                ip, ", ".join(sorted(other.name for other in claimants))))
         name = placed.get(index)
         if name is not None:
             if facts[name].reachable:
