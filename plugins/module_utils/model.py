@@ -566,13 +566,11 @@ def _check_addresses(groups, nodes, cluster_networks, problems):
 
 
 def _check_node_networks(node, problems):
-    """An egress IP must sit in one of the node's known networks and in its egress_cidrs."""
+    """An egress IP must sit in one of the node's known networks."""
     networks = node.networks()
     path = "nodes[%s].egress_ips" % node.name
     for ip in node.egress_ips:
         if networks and not any(ip in net for net in networks):
             problems.add(path, str(ip), "is outside the networks of node %s (%s)"
                          % (node.name, ", ".join(sorted(set(str(net) for net in networks)))))
-        if node.egress_cidrs and not any(ip in net for net in node.egress_cidrs):
-            problems.add(path, str(ip), "is outside the egress_cidrs of node %s (%s); openshift-sdn "
-                         "would take it away" % (node.name, ", ".join(str(n) for n in node.egress_cidrs)))
+        # outside its egress_cidrs: automatic allocation moves it (assign.allocate), as the master does
