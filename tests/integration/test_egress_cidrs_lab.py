@@ -63,11 +63,12 @@ def cluster_document():
     return document
 
 
-def playbook(api, *args):
-    argv = [os.path.join(BIN, "ansible-playbook"), os.path.join(ROOT, "playbooks", "egress.yml"),
-            "-i", os.path.join(ROOT, "inventories", "lab"), "-e", "egress_source=k8s",
-            "-e", "egress_k8s_host=%s" % api.url, "-e", "egress_k8s_api_key=%s" % TOKEN,
-            "-e", "egress_k8s_validate_certs=false", "-e", "egress_write_back=true"] + list(args)
+def playbook(api, *args, check=False):
+    argv = [os.path.join(BIN, "ansible-playbook"), os.path.join(ROOT, "playbooks", "egress.yml")]
+    argv += ["--check", "--diff"] if check else []
+    argv += ["-i", os.path.join(ROOT, "inventories", "lab"), "-e", "egress_source=k8s",
+             "-e", "egress_k8s_host=%s" % api.url, "-e", "egress_k8s_api_key=%s" % TOKEN,
+             "-e", "egress_k8s_validate_certs=false", "-e", "egress_write_back=true"] + list(args)
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"))
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)
@@ -140,13 +141,18 @@ def test_automatic_egress_ips_move_off_a_lost_node_and_come_back(lab):
         first = playbook(api)
         assert first["rc"] == 0, first
         plan = the_plan(first)
-        assert plan["allocation"]["changed"] == [] and plan["allocation"]["moved"] == []
+        # the automatic IPs stay; egress-test's two IPs are taken off (written back as the master would)
+        assert plan["allocation"]["moved"] == []
+        assert plan["allocation"]["changed"] == ["router01", "router02"]
         assert plan["allocation"]["nodes"] == {"router01": [ONLY, "198.51.100.61"],
                                                "router02": ["198.51.100.53", "198.51.100.62"]}
         fields = [(w["field"], w["value"]) for w in plan["warnings"]]
         assert ("nodes[router01].egress_ips", "192.0.2.51") in fields and \
                ("nodes[router02].egress_ips", "192.0.2.52") in fields
-        assert api.patches == []   # nothing to write back
+        assert [p[:2] for p in api.patches] == [("hostsubnets", "router01"), ("hostsubnets", "router02")]
+        assert hostsubnet_ips(api, "router01") == [ONLY, "198.51.100.61"]
+        assert hostsubnet_ips(api, "router02") == ["198.51.100.53", "198.51.100.62"]
+        del api.patches[:]
         assert addresses("router01") == [ONLY, "198.51.100.61"]
         assert addresses("router02") == ["198.51.100.53", "198.51.100.62"]
         before = seen("egress-test2", ("master01", "router01", "router02"))
@@ -158,6 +164,13 @@ def test_automatic_egress_ips_move_off_a_lost_node_and_come_back(lab):
 
         # -- router01 is lost: the next run moves its automatic IPs to router02 and writes it back
         subprocess.run(LAB + ["node-down", "router01"], check=True, capture_output=True, timeout=120)
+        # check mode says where the IPs would move, writes nothing back and changes no node
+        preview = playbook(api, check=True)
+        assert preview["rc"] == 0, preview
+        assert [entry["ip"] for entry in the_plan(preview)["allocation"]["moved"]] == [ONLY, "198.51.100.61"]
+        assert task_results(preview, "Say where the automatic egress IPs")
+        assert api.patches == [] and hostsubnet_ips(api, "router01") == [ONLY, "198.51.100.61"]
+        assert addresses("router02") == ["198.51.100.53", "198.51.100.62"]
         moved = playbook(api)
         assert moved["rc"] == 0, moved
         plan = the_plan(moved)
