@@ -1,8 +1,10 @@
-"""A read-only stand-in for the OpenShift API server, for the egress_source=k8s tests.
+"""A stand-in for the OpenShift API server, for the egress_source=k8s tests.
 
 Serves what kubernetes.core.k8s_info asks for when it lists NetNamespaces and HostSubnets:
 API discovery (/version, /api, /apis, the network.openshift.io/v1 resource list) and the two
-lists, from an `oc get -o json` List document (see ocdump.py). Plain HTTP on 127.0.0.1, a
+lists, from an `oc get -o json` List document (see ocdump.py); and, for egress_write_back,
+what kubernetes.core.k8s (state: patched, merge_type: merge) does to one object: GET it and
+PATCH it with a JSON merge patch (recorded in ``patches``; later lists show the change). Plain HTTP on 127.0.0.1, a
 bearer token required on every request; each request is recorded (method, path, whether the
 token matched) so a test can tell what the client did.
 """
@@ -23,7 +25,7 @@ def _resource_list():
     return {
         "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "%s/%s" % (GROUP, VERSION),
         "resources": [{"name": plural, "singularName": kind.lower(), "namespaced": False, "kind": kind,
-                       "verbs": ["get", "list", "watch"]}
+                       "verbs": ["get", "list", "watch", "patch"]}
                       for plural, (kind, dummy) in sorted(RESOURCES.items())],
     }
 
@@ -35,6 +37,7 @@ class FakeApi:
         self.items = list(document.get("items", []))
         self.token = token
         self.requests = []
+        self.patches = []      # (plural, name, merge patch) in order
         handler = self._handler()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
@@ -76,6 +79,9 @@ class FakeApi:
         if path == "/apis/%s/%s" % (GROUP, VERSION):
             return 200, _resource_list()
         prefix = "/apis/%s/%s/" % (GROUP, VERSION)
+        found = self._object(path)
+        if found is not None:
+            return 200, found
         if path.startswith(prefix) and path[len(prefix):] in RESOURCES:
             kind, list_kind = RESOURCES[path[len(prefix):]]
             return 200, {"kind": list_kind, "apiVersion": "%s/%s" % (GROUP, VERSION),
@@ -83,6 +89,40 @@ class FakeApi:
                          "items": [item for item in self.items if item.get("kind") == kind]}
         return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
                      "message": "the server could not find the requested resource", "code": 404}
+
+    def _object(self, path):
+        """The stored object a path ``/apis/<group>/<version>/<plural>/<name>`` names, or None."""
+        prefix = "/apis/%s/%s/" % (GROUP, VERSION)
+        parts = path.split("?")[0].rstrip("/")[len(prefix):].split("/") if path.startswith(prefix) else []
+        if len(parts) != 2 or parts[0] not in RESOURCES:
+            return None
+        kind = RESOURCES[parts[0]][0]
+        for item in self.items:
+            if item.get("kind") == kind and item.get("metadata", {}).get("name") == parts[1]:
+                item.setdefault("apiVersion", "%s/%s" % (GROUP, VERSION))
+                item.setdefault("metadata", {}).setdefault("resourceVersion", "1")
+                return item
+        return None
+
+    def _patch(self, path, body):
+        """Apply a JSON merge patch (RFC 7386, top-level keys: what egress_write_back sends)."""
+        item = self._object(path)
+        if item is None:
+            return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
+                         "message": "not found", "code": 404}
+        if "dryRun=" in path:   # a server-side dry run (check mode): the result, nothing stored
+            item = json.loads(json.dumps(item))
+        else:
+            self.patches.append((path.split("?")[0].split("/")[-2], path.split("?")[0].split("/")[-1], body))
+        for key, value in body.items():
+            if key == "metadata":
+                continue
+            if value is None:
+                item.pop(key, None)
+            else:
+                item[key] = value
+        item["metadata"]["resourceVersion"] = str(int(item["metadata"].get("resourceVersion", "1")) + 1)
+        return 200, item
 
     def _handler(self):
         api = self
@@ -96,6 +136,23 @@ class FakeApi:
                                          "reason": "Unauthorized", "message": "Unauthorized", "code": 401}
                 else:
                     status, body = api._answer(self.path)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_PATCH(self):
+                authorised = self.headers.get("Authorization") == "Bearer %s" % api.token
+                api.requests.append(("PATCH", self.path, authorised))
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b"{}"
+                if not authorised:
+                    status, body = 401, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                         "reason": "Unauthorized", "message": "Unauthorized", "code": 401}
+                else:
+                    status, body = api._patch(self.path, json.loads(raw or b"{}"))
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -624,7 +624,8 @@ def _describe_live(pairs):
 
 
 def _check_node_networks(node, facts, problems):
-    """An egress IP must sit in one of the node's known networks and in its egress_cidrs.
+    """An egress IP must sit in one of the node's known networks (one outside its egress_cidrs is
+    moved by the automatic allocation, assign.allocate).
 
     Known networks: the inventory's (interfaces, host_ip prefix); and, for an IP the inventory
     does not place on a named interface, the networks the node's preflight reports (the claim
@@ -645,6 +646,4 @@ def _check_node_networks(node, facts, problems):
             elif len(set(ifname for ifname, dummy in holding)) > 1:
                 problems.add(path, str(ip), "is inside networks of several interfaces of node %s (%s); name "
                              "the interface in egress_interfaces" % (node.name, _describe_live(holding)))
-        if node.egress_cidrs and not any(ip in net for net in node.egress_cidrs):
-            problems.add(path, str(ip), "is outside the egress_cidrs of node %s (%s); openshift-sdn "
-                         "would take it away" % (node.name, ", ".join(str(n) for n in node.egress_cidrs)))
+        # outside its egress_cidrs: automatic allocation moves it (assign.allocate), as the master does

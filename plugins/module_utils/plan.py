@@ -50,6 +50,11 @@ def plan(raw, node_facts=None, settings=None, compact=False):
          "settings": {cluster_cidrs, layout, mark_rule, masquerade_bit, table, priority, failover,
                       failover_vni},
          "warnings": [{field, value, reason}],   (sorted by field)
+         "allocation": {nodes: {node: [ip]}, declared: {node: [ip]}, changed: [node],
+                        moved: [{ip, namespace, node, from, why}]}
+                       (nodes with egress_cidrs: what HostSubnet.egressIPs becomes, see
+                        assign.allocate; rows of automatic IPs also have
+                        allocated: {ip, mode, node, from, why}),
          "problems": [message, ...]}
 
     ``warnings`` is the intent that is ignored or degrades a namespace (see ``_warnings``);
@@ -85,7 +90,8 @@ def plan(raw, node_facts=None, settings=None, compact=False):
     if intent.settings.strict:
         problems.extend("strict: %s" % warning_message(warning) for warning in warnings)
     return {"nodes": nodes, "namespaces": _rows(intent, assignment, layout),
-            "settings": intent.settings.as_dict(), "warnings": warnings, "problems": sorted(set(problems))}
+            "settings": intent.settings.as_dict(), "warnings": warnings,
+            "allocation": assignment.allocation.as_dict(), "problems": sorted(set(problems))}
 
 
 def _warnings(intent, assignment):
@@ -102,7 +108,10 @@ def _warnings(intent, assignment):
                                           "its egress IPs are not used)")
         for ip in node.egress_ips:
             if ip not in assignment.ip_groups:
-                warnings.add(path + ".egress_ips", str(ip), "is listed by no namespace: not claimed")
+                warnings.add(path + ".egress_ips", str(ip), "is listed by no namespace: not claimed" + (
+                    " (automatic allocation takes it off the node)" if node.egress_cidrs else ""))
+    for name, ip, why in assignment.allocation.removed:
+        warnings.add("nodes[%s].egress_ips" % show(name), str(ip), why)
     for group in intent.namespaces:
         status = assignment.status[group.vnid]
         ips = [str(ip) for ip in group.ips]
@@ -133,18 +142,24 @@ def _node_entry(header, objects, layout):
 def _rows(intent, assignment, layout):
     """One row per namespace, sorted by name."""
     rows = []
+    placed = assignment.allocation.placed
     for group in intent.namespaces:
         status = assignment.status[group.vnid]
         online = status.online
         egress_ips = [str(ip) for ip in group.ips]
         active = [str(ip) for ip, dummy in online]
         nodes = [node.name for dummy, node in online]
+        placement = None   # automatic IPs (egress_cidrs): where the IP lives and why
+        if len(group.ips) == 1 and group.ips[0] in placed:
+            placement = placed[group.ips[0]].as_row(group.ips[0])
         for member in group.members:
             row = {"name": member.name, "netid": group.vnid, "vnid_hex": "0x%x" % group.vnid, "mark": group.mark,
                    "egress_ips": list(egress_ips), "active_ip": active[0] if active else None,
                    "node": nodes[0] if nodes else None, "state": status.state, "reason": status.reason}
             if layout.load_balanced:
                 row["active_ips"], row["nodes"] = list(active), list(nodes)
+            if placement is not None:
+                row["allocated"] = placement
             rows.append(row)
     rows.sort(key=lambda row: row["name"])
     return rows

@@ -268,7 +268,8 @@ def _addresses(entries):
 
 
 def render_markdown(check_mode, namespaces, nodes, warnings=None):
-    """egress-report.md: the warnings (if any), the namespace table, a mermaid picture
+    """egress-report.md: the warnings (if any), the namespace table, the automatic egress IPs
+    (if any: where each lives and why it moved), a mermaid picture
     namespace -> egress IP -> node, the node table and the commands every node ran (or would
     run, in check mode)."""
     namespaces = namespaces or []
@@ -295,6 +296,7 @@ def render_markdown(check_mode, namespaces, nodes, warnings=None):
             _or_dash(", ".join(_text(ip) for ip, dummy in in_use)),
             _or_dash(", ".join(_text(node) for dummy, node in in_use if node)), _text(ns.get("state"))))
 
+    out += _allocation_lines(namespaces)
     out += ["", "## Namespaces, egress IPs and nodes", "", "```mermaid", "flowchart LR"]
     index = 0
     for ns in namespaces:
@@ -330,6 +332,22 @@ def render_markdown(check_mode, namespaces, nodes, warnings=None):
         out += [_command_line(line) for line in lines]
         out.append("```")
     return "\n".join(out) + "\n"
+
+
+def _allocation_lines(namespaces):
+    """The automatic egress IPs (nodes with egress_cidrs, row key ``allocated``): where each
+    lives, where it was declared and why; nothing when there are none."""
+    rows = [ns for ns in namespaces if isinstance(ns.get("allocated"), Mapping)]
+    if not rows:
+        return []
+    out = ["", "## Automatic egress IPs (egress_cidrs)", "",
+           "| egress IP | namespace | node | declared on | why |", "|---|---|---|---|---|"]
+    for ns in rows:
+        placed = ns["allocated"]
+        out.append("| %s | %s | %s | %s | %s |" % (
+            _text(placed.get("ip")), _text(ns.get("name")), _or_dash(placed.get("node")),
+            _or_dash(placed.get("from")), _text(placed.get("why"))))
+    return out
 
 
 def warning_lines(warnings):

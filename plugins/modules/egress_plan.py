@@ -36,10 +36,16 @@ description:
     cluster-internal traffic of the mark (RV(plan.nodes) C(snat_masquerade)).
   - Every assigned egress IP gets its address, SNAT and REJECT rule on its node even when it
     is not the namespace's active IP (as openshift-sdn does), so failover only rewrites flows.
-  - Egress IPs no HostSubnet lists are given, like openshift-sdn C(egressCIDRs) does, to a
-    reachable node whose C(egress_cidrs) (see O(nodes)) hold them (fewest egress IPs wins, ties by
-    node name); namespaces listing several egress IPs are left alone, as in 3.x.
-  - Unlike openshift-sdn, a namespace with a single egress IP on an unreachable node is
+  - The egress IPs of nodes with C(egress_cidrs) (see O(nodes)) are allocated the way
+    openshift-sdn's master does (C(ReallocateEgressIPs)) - the IP of a single-IP namespace stays on
+    its node while the node is reachable and its C(egress_cidrs) hold it, else moves to a reachable
+    node whose C(egress_cidrs) hold it; unlisted IPs go first where only one node can take them,
+    then to the node with the fewest IPs (ties by node name); a returning node gets its share back
+    (rebalancing). IPs no namespace uses and IPs of namespaces with several egress IPs are taken
+    off those nodes with a warning. RV(plan.allocation) says where each automatic IP lives and why.
+    Egress IPs of nodes without C(egress_cidrs) stay as declared.
+  - An egress IP listed by two namespaces drops both, and none of their IPs is claimed.
+  - Unlike openshift-sdn, a namespace with a single manual egress IP on an unreachable node is
     dropped too.
 options:
   source:
@@ -359,7 +365,8 @@ plan:
           report prints them at the end of the run.
         - C(nodes[N]) - node C(N) did not answer (planned as offline), or its HostSubnet names a node
           that no host of the run is (planned as offline, its egress IPs unused).
-        - C(nodes[N].egress_ips) - an egress IP of the node that no namespace lists (not claimed).
+        - C(nodes[N].egress_ips) - an egress IP of the node that no namespace lists (not claimed), or,
+          on a node with C(egress_cidrs), the IP of a namespace with several egress IPs (taken off).
         - C(node_vars[N].name), C(node_facts[N]), C(hosts[H].egress_hostsubnet) - a host of the run
           that no HostSubnet describes (nothing planned for it; what the collection owns there is removed).
         - C(namespaces[NS].egress_ips) - the namespace's traffic is dropped (with the reason), or some of
@@ -371,6 +378,22 @@ plan:
         - field: namespaces[egress-lost].egress_ips
           value: [10.0.0.99]
           reason: "cannot be used, the traffic of namespace egress-lost is dropped: 10.0.0.99: no node lists it"
+    allocation:
+      description:
+        - The automatic allocation of the nodes with C(egress_cidrs) (empty mappings when there are none).
+        - C(nodes) - node -> its egress IPs after allocation (what C(HostSubnet.egressIPs) becomes);
+          C(declared) - node -> its egress IPs as given; C(changed) - the nodes whose egress IPs differ.
+        - C(moved) - C({ip, namespace, node, from, why}) each automatic IP that is not where it was
+          declared (C(node) null - no reachable node can hold it; C(from) null - no node listed it).
+        - Each row of RV(plan.namespaces) with an automatic IP also has C(allocated)
+          C({ip, mode, node, from, why}).
+      type: dict
+      sample:
+        nodes: {ocprouter01: [], ocprouter02: [10.0.0.11]}
+        declared: {ocprouter01: [10.0.0.11], ocprouter02: []}
+        changed: [ocprouter01, ocprouter02]
+        moved:
+          - {ip: 10.0.0.11, namespace: egress-test, node: ocprouter02, from: ocprouter01, why: "node ocprouter01 is unreachable"}
     settings:
       description: The settings used, defaults filled in.
       type: dict

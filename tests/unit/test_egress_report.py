@@ -200,6 +200,24 @@ def test_load_balanced_rows_show_every_ip_in_use():
                        '  ns_2["egress-b"] -.->|dropped| ip_none["no usable IP"]']
 
 
+def test_automatic_egress_ips_say_where_they_live_and_why():
+    """Rows of automatic IPs (egress_cidrs, issue 19) carry ``allocated``; the report lists them."""
+    moved = dict(NAMESPACES[3], node="router02", allocated={
+        "ip": "198.51.100.60", "mode": "automatic", "node": "router02", "from": "router-01",
+        "why": "node router-01 is unreachable"})
+    lost = dict(NAMESPACES[1], allocated={"ip": "198.51.100.53", "mode": "automatic", "node": None,
+                                          "from": "router-01", "why": "no reachable node's egress_cidrs hold it"})
+    lines = report.render_markdown(False, [NAMESPACES[0], lost, moved], {}).splitlines()
+    start = lines.index("## Automatic egress IPs (egress_cidrs)")
+    assert lines[start + 2:start + 6] == [
+        "| egress IP | namespace | node | declared on | why |", "|---|---|---|---|---|",
+        "| 198.51.100.53 | egress-b | - | router-01 | no reachable node's egress_cidrs hold it |",
+        "| 198.51.100.60 | egress-c | router02 | router-01 | node router-01 is unreachable |"]
+    assert json.loads(report.render_json(False, [moved], {}))["namespaces"][0]["allocated"]["from"] == "router-01"
+    # without automatic IPs the section is not there
+    assert "## Automatic egress IPs (egress_cidrs)" not in report.render_markdown(False, NAMESPACES, {})
+
+
 def test_check_mode_is_stated():
     nodes = report.collect_nodes(hosts_vars())
     assert report.render_markdown(True, NAMESPACES, nodes).splitlines()[1] == "Mode: check (nothing was changed)"

@@ -456,10 +456,6 @@ def test_netid_out_of_range_message():
     ([{"name": "a", "netid": 1, "egress_ips": ["192.0.2.50"]}],
      {"node-a": {"egress_ips": ["192.0.2.50"], "host_ip": "10.0.0.2/24"}},
      ["nodes[node-a].egress_ips: 192.0.2.50 is outside the networks of node node-a (10.0.0.0/24)"]),
-    ([{"name": "a", "netid": 1, "egress_ips": ["10.0.0.50"]}],
-     {"node-a": {"egress_ips": ["10.0.0.50"], "egress_cidrs": ["10.0.0.64/26"]}},
-     ["nodes[node-a].egress_ips: 10.0.0.50 is outside the egress_cidrs of node node-a (10.0.0.64/26); "
-      "openshift-sdn would take it away"]),
     # two IPs of one namespace on one node
     ([{"name": "a", "netid": 1, "egress_ips": ["10.0.0.50", "10.0.0.51"]}],
      {"node-a": {"egress_ips": ["10.0.0.50", "10.0.0.51"]}},
@@ -569,8 +565,29 @@ def test_duplicate_ip_drops_both_namespaces():
     nodes = three_nodes(**{"node-a": {"egress_ips": ["10.0.0.40"]}, "node-b": {"egress_ips": ["10.0.0.50"]}})
     result = plan(from_inventory(namespaces, nodes), ALL_FACTS)
     assert [(row["name"], row["state"]) for row in result["namespaces"]] == [("a", "dropped"), ("b", "dropped")]
-    assert result["nodes"]["node-b"]["snat"] == []   # 10.0.0.50 is not assigned anywhere
     assert result["namespaces"][0]["reason"] == "10.0.0.50 is listed by namespaces a, b"
+    # issue 19 fix 2: openshift-sdn counts every requested IP, so namespace a is refused for
+    # 10.0.0.40 too: nothing of a's or b's is planned on any node (before, node-a got
+    # 10.0.0.40's address, SNAT rule and REJECT although a was dropped)
+    for name, node in result["nodes"].items():
+        assert (name, node["snat"], node["reject"], node["addresses"]) == (name, [], [], [])
+        assert [entry["actions"] for entry in node["flows"]] == ["drop", "drop"]
+
+
+def test_shared_ip_listed_second_refuses_all_ips_of_the_namespace():
+    # the shared IP is the namespace's second (failover) IP: still refused as a whole
+    namespaces = [{"name": "a", "netid": 1, "egress_ips": ["10.0.0.40", "10.0.0.50"]},
+                  {"name": "b", "netid": 2, "egress_ips": ["10.0.0.50"]},
+                  {"name": "c", "netid": 3, "egress_ips": ["10.0.0.60"]}]
+    nodes = three_nodes(**{"node-a": {"egress_ips": ["10.0.0.40"]}, "node-b": {"egress_ips": ["10.0.0.50"]},
+                           "node-c": {"egress_ips": ["10.0.0.60"]}})
+    result = plan(from_inventory(namespaces, nodes), ALL_FACTS)
+    states = dict((row["name"], (row["state"], row["active_ip"])) for row in result["namespaces"])
+    assert states == {"a": ("dropped", None), "b": ("dropped", None), "c": ("active", "10.0.0.60")}
+    claimed = dict((name, [entry["address"] for entry in node["addresses"]]) for name, node in result["nodes"].items())
+    assert claimed == {"node-a": [], "node-b": [], "node-c": ["10.0.0.60"]}
+    assert [rule["egress_ip"] for rule in result["nodes"]["node-c"]["snat"]] == ["10.0.0.60"]
+    assert result["nodes"]["node-a"]["reject"] == [] and result["nodes"]["node-b"]["reject"] == []
 
 
 # ----------------------------------------------------------------------------- size
