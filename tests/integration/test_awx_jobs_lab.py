@@ -126,7 +126,8 @@ def job(top, name, api=None, survey=None):
     extravars = dict(render(injectors["extra_vars"]), **(survey or {}))
     envvars = dict(render(injectors["env"]),
                    ANSIBLE_COLLECTIONS_PATH=str(top / "requirements_collections"),
-                   ANSIBLE_CONFIG=str(top / "project" / "ansible.cfg"), XDG_STATE_HOME=str(top / "home-state"))
+                   ANSIBLE_CONFIG=str(top / "project" / "ansible.cfg"), XDG_STATE_HOME=str(top / "home-state"),
+                   PATH=BIN + os.pathsep + os.environ.get("PATH", ""))  # the EE's ansible-playbook: this venv's
     (pdd / "env" / "extravars").write_text(yaml.safe_dump(extravars))
     (pdd / "env" / "envvars").write_text(yaml.safe_dump(envvars))
     with open(os.path.join(ROOT, ".cache", "lab", "ssh", "id_ed25519")) as handle:
