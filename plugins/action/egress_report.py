@@ -54,8 +54,8 @@ def default_report_dir(environ=None):
     directory of the user who runs the playbook, outside the collection and the playbook (an
     AWX job's home is writable; its project directory is thrown away)."""
     environ = os.environ if environ is None else environ
-    base = environ.get("XDG_STATE_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"),
-                                                          ".local", "state")
+    home = environ.get("HOME") or os.path.expanduser("~")
+    base = environ.get("XDG_STATE_HOME") or os.path.join(home, ".local", "state")
     return os.path.join(base, "sdn.egress", "reports")
 
 

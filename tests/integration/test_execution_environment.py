@@ -62,8 +62,8 @@ def test_an_ee_including_sdn_egress_inherits_no_node_package(tarball, tmp_path):
         str(built)], env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(path)))
     proc = sh([os.path.join(BIN, "ansible-builder"), "introspect", str(path)])
     doc = yaml.safe_load(proc.stdout)
-    python = [line for line in doc["python"]]
-    system = [line for line in doc["system"]]
+    python = list(doc["python"])
+    system = list(doc["system"])
     assert python == ["netaddr>=0.10.1  # from collection sdn.egress", "kubernetes>=24.2.0  # from collection sdn.egress"], doc
     assert system == ["graphviz [platform:rpm platform:dpkg]  # from collection sdn.egress"], doc
     assert not [p for p in NODE_PACKAGES if p in proc.stdout.lower()], proc.stdout
