@@ -17,7 +17,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLL)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: all bootstrap test unit integration sanity lint molecule demo demo-sdn demo-ovn lab-up lab-down lab-check ovnlab-up ovnlab-down ovnlab-check bench bench-failover bench-ovn build changelog clean
+.PHONY: all bootstrap test unit integration sanity lint molecule demo demo-sdn demo-ovn lab-up lab-down lab-check ovnlab-up ovnlab-down ovnlab-check bench bench-failover bench-ovn build ee changelog clean
 
 all: test
 
@@ -98,6 +98,13 @@ bench-ovn: bootstrap
 
 build: bootstrap
 	$(BIN)/ansible-galaxy collection build --force --output-path build/
+
+# the execution environment's build context (build/ee-context): the tarball, then ansible-builder.
+# Build the image where the base image's registry is reachable:
+#   podman build -f build/ee-context/Containerfile -t sdn-egress-ee build/ee-context
+ee: build
+	cp build/sdn-egress-$$(sed -n 's/^version: *//p' galaxy.yml).tar.gz build/sdn-egress.tar.gz
+	$(BIN)/ansible-builder create -f execution-environment.yml -c build/ee-context --output-filename Containerfile
 
 changelog: bootstrap
 	$(BIN)/antsibull-changelog lint

@@ -4,7 +4,8 @@
 #      python3-netaddr: the lab's nodes run the modules with the system Python)
 #   2. a venv in .venv with the pinned Python requirements
 #   3. the collections sdn.egress depends on, in .cache/collections, from Galaxy when it
-#      answers, otherwise extracted from the last `ansible` PyPI wheel that bundles them
+#      answers, otherwise extracted from the last `ansible` PyPI wheel that bundles them;
+#      awx.awx (playbooks/awx_setup.yml) from the `ansible` 12 wheel
 # Re-running is cheap: each step is skipped when its result is already there.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,7 +16,9 @@ VENV=.venv
 COLL=.cache/collections
 WHEEL_VERSION=10.7.0   # an `ansible` release that bundles kubernetes.core and ansible.posix
 NEEDED="kubernetes/core ansible/posix"  # posix: the benchmark's profile_tasks callback
-DEBS="python3-netaddr nftables openvswitch-switch openvswitch-common iptables iproute2 ethtool tcpdump openssh-server openssh-client make procps python3-venv rsync"
+AWX_WHEEL_VERSION=12.3.0  # bundles awx.awx 24.6.1
+# graphviz: the report's SVG/PNG picture on the controller
+DEBS="graphviz python3-netaddr nftables openvswitch-switch openvswitch-common iptables iproute2 ethtool tcpdump openssh-server openssh-client make procps python3-venv rsync"
 
 need_debs=""
 for p in $DEBS; do
@@ -68,6 +71,15 @@ if [ -n "$missing" ]; then
     $VENV/bin/pip download -q --disable-pip-version-check --no-deps "ansible==$WHEEL_VERSION" -d "$tmp"
     # shellcheck disable=SC2086
     $VENV/bin/python scripts/extract_collections.py "$tmp"/ansible-$WHEEL_VERSION-*.whl $COLL $NEEDED
+    rm -rf "$tmp"
+  fi
+fi
+if [ ! -f "$COLL/ansible_collections/awx/awx/MANIFEST.json" ]; then
+  echo "bootstrap: fetching collections: awx/awx"
+  if ! timeout 60 $VENV/bin/ansible-galaxy collection install "awx.awx==24.6.1" -p $COLL >/dev/null 2>&1; then
+    tmp=$(mktemp -d)
+    $VENV/bin/pip download -q --disable-pip-version-check --no-deps "ansible==$AWX_WHEEL_VERSION" -d "$tmp"
+    $VENV/bin/python scripts/extract_collections.py "$tmp"/ansible-$AWX_WHEEL_VERSION-*.whl $COLL awx/awx
     rm -rf "$tmp"
   fi
 fi

@@ -20,8 +20,8 @@ description:
     masquerade bit set then has it moved to C(0x01000000).
   - The mark is printed the way iptables and ovs-ofctl print it, lowercase hex without zero
     padding (C(0x1df6552), not C(0x01df6552)).
-  - The companion filter C(sdn.egress.vnid_to_hex) in the same file returns the VNID itself as
-    hex (C(3064846) -> C(0x2ec40e)), the value openshift-sdn matches as C(reg0).
+  - The filter C(sdn.egress.vnid_to_hex) returns the VNID itself as hex (C(3064846) ->
+    C(0x2ec40e)), the value openshift-sdn matches as C(reg0).
 options:
   _input:
     description: The VNID (C(netid)), 0..16777215, as an integer or a decimal or C(0x) hex string.
@@ -41,6 +41,9 @@ options:
         the mask C(0x1).
     type: int
     default: 0
+seealso:
+  - plugin: sdn.egress.vnid_to_hex
+    plugin_type: filter
 """
 
 EXAMPLES = r"""
@@ -51,10 +54,6 @@ EXAMPLES = r"""
 - name: Mark on openshift-sdn 4.8+
   ansible.builtin.debug:
     msg: "{{ 3064846 | sdn.egress.vnid_to_mark(rule='4.8') }}"   # 0x102e440e
-
-- name: VNID as the hex value of reg0 in the flows
-  ansible.builtin.debug:
-    msg: "{{ 3064846 | sdn.egress.vnid_to_hex }}"   # 0x2ec40e
 """
 
 RETURN = r"""
@@ -66,7 +65,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.sdn.egress.plugins.module_utils.marks import vnid_to_hex, vnid_to_mark
+from ansible_collections.sdn.egress.plugins.module_utils.marks import vnid_to_mark
 
 
 def _vnid_to_mark(vnid, rule="3.x", masquerade_bit=0):
@@ -76,15 +75,8 @@ def _vnid_to_mark(vnid, rule="3.x", masquerade_bit=0):
         raise AnsibleFilterError("sdn.egress.vnid_to_mark: %s" % exc)
 
 
-def _vnid_to_hex(vnid):
-    try:
-        return vnid_to_hex(vnid)
-    except ValueError as exc:
-        raise AnsibleFilterError("sdn.egress.vnid_to_hex: %s" % exc)
-
-
 class FilterModule(object):
-    """VNID -> packet mark / hex filters."""
+    """VNID -> packet mark filter (vnid_to_hex.py holds VNID -> hex)."""
 
     def filters(self):
-        return {"vnid_to_mark": _vnid_to_mark, "vnid_to_hex": _vnid_to_hex}
+        return {"vnid_to_mark": _vnid_to_mark}

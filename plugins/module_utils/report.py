@@ -7,8 +7,11 @@ Used by the sdn.egress.egress_report action plugin on the controller. The input 
 roles registered per host, read without Ansible templating; nothing here knows about Ansible.
 
     nodes = collect_nodes([(host, vars_of_host), ...])
-    render_json(check_mode, namespaces, nodes, warnings)      # egress-report.json
-    render_markdown(check_mode, namespaces, nodes, warnings)  # egress-report.md (warnings first)
+    render_json(check_mode, namespaces, nodes, warnings, run)      # egress-report.json
+    render_markdown(check_mode, namespaces, nodes, warnings, run)  # egress-report.md (warnings first)
+    render_dot(namespaces)                                         # the picture, for graphviz
+    data = operator_summary(check_mode, namespaces, nodes, paths, run, warnings)  # set_stats
+    summary_lines(data)                                            # printed at the end of a run
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +30,9 @@ from ansible_collections.sdn.egress.plugins.module_utils.model import warning_me
 
 JSON_NAME = "egress-report.json"
 MARKDOWN_NAME = "egress-report.md"
+DOT_NAME = "egress-report.dot"
+SVG_NAME = "egress-report.svg"
+PNG_NAME = "egress-report.png"
 
 # Registered results (all optional) whose `changed` makes the node count as changed.
 _CHANGE_RESULTS = ("egress_claim", "egress_mark_flows", "egress_snat_added",
@@ -145,12 +151,15 @@ def collect_nodes(hosts_vars):
     return nodes
 
 
-def report_data(check_mode, namespaces, nodes, warnings=None):
+def report_data(check_mode, namespaces, nodes, warnings=None, run=None):
     """The JSON report as a dict (the namespaces as given, not copied); ``warnings`` (the
-    plan's {field, value, reason}) only when given."""
+    plan's {field, value, reason}) and ``run`` (``{token, started, finished,
+    collection_version, check_mode, picture}``) only when given."""
     data = {"check_mode": bool(check_mode), "namespaces": namespaces or [], "nodes": nodes}
     if warnings is not None:
         data["warnings"] = warnings
+    if run is not None:
+        data["run"] = run
     return data
 
 
@@ -161,10 +170,10 @@ def _json_default(value):
     return str(value)
 
 
-def render_json(check_mode, namespaces, nodes, warnings=None):
+def render_json(check_mode, namespaces, nodes, warnings=None, run=None):
     """egress-report.json as ``to_nice_json`` prints it (indented by 4, keys sorted, ASCII only),
     with one trailing newline."""
-    data = report_data(check_mode, namespaces, nodes, warnings)
+    data = report_data(check_mode, namespaces, nodes, warnings, run)
     out = []
     _encode_indented(data, out, "\n")
     out.append("\n")
@@ -267,17 +276,36 @@ def _addresses(entries):
     return ", ".join(_text(entry.get("address") if isinstance(entry, dict) else entry) for entry in entries) or "-"
 
 
-def render_markdown(check_mode, namespaces, nodes, warnings=None):
+def _run_lines(run):
+    """The run's identity under the mode line: token, times, collection version, picture."""
+    if not run:
+        return []
+    out = ["Run: %s, %s -> %s, sdn.egress %s" % (
+        _or_dash(run.get("token")), _or_dash(run.get("started")), _or_dash(run.get("finished")),
+        _or_dash(run.get("collection_version")))]
+    picture = run.get("picture")
+    if isinstance(picture, Mapping):
+        if picture.get("svg") or picture.get("png"):
+            out.append("Picture: %s" % ", ".join(
+                _text(os.path.basename(picture[kind])) for kind in ("svg", "png") if picture.get(kind)))
+        if picture.get("note"):
+            out.append("Picture: %s" % _text(picture["note"]))
+    return out
+
+
+def render_markdown(check_mode, namespaces, nodes, warnings=None, run=None):
     """egress-report.md: the warnings (if any), the namespace table, the automatic egress IPs
     (if any: where each lives and why it moved), a mermaid picture
     namespace -> egress IP -> node, the node table and the commands every node ran (or would
-    run, in check mode)."""
+    run, in check mode). With ``run``, its token, times, collection version and where the
+    picture was rendered as SVG/PNG (or why not) follow the mode line."""
     namespaces = namespaces or []
     out = [
         "# Egress report",
         "Mode: %s" % ("check (nothing was changed)" if check_mode else "converge"),
-        "",
     ]
+    out += _run_lines(run)
+    out.append("")
     if warnings:
         out += ["## Warnings", ""]
         out += ["- %s" % _text(message) for message in warning_lines(warnings)]
@@ -350,6 +378,119 @@ def _allocation_lines(namespaces):
     return out
 
 
+def _dot_id(prefix, value):
+    return '"%s:%s"' % (prefix, _dot_text(value))
+
+
+def _dot_text(value):
+    """A value inside a DOT double-quoted string (escaped like JSON, which DOT reads)."""
+    return json.dumps(_text(value), ensure_ascii=True)[1:-1]
+
+
+def render_dot(namespaces):
+    """The namespace -> egress IP -> node picture of the mermaid block as a graphviz DOT graph
+    (``dot -Tsvg``/``-Tpng`` render it). Dropped namespaces point to "no usable IP", dashed."""
+    out = ["digraph egress {", "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=11];',
+           '  edge [color="#555555"];']
+    edges = []
+    seen = set()
+
+    def node(ident, label, shape):
+        if ident not in seen:
+            seen.add(ident)
+            out.append('  %s [label="%s", shape=%s];' % (ident, _dot_text(label), shape))
+
+    for ns in namespaces or []:
+        if not ns.get("egress_ips"):
+            continue
+        name = ns.get("name")
+        ns_id = _dot_id("ns", name)
+        node(ns_id, name, "box")
+        in_use = _in_use(ns)
+        if not in_use:
+            node('"none"', "no usable IP", "plaintext")
+            edges.append('  %s -> "none" [style=dashed, label="%s"];' % (ns_id, _dot_text(ns.get("state"))))
+        for active, host in in_use:
+            ip_id = _dot_id("ip", active)
+            node(ip_id, active, "ellipse")
+            edges.append("  %s -> %s;" % (ns_id, ip_id))
+            if host:
+                node_id = _dot_id("node", host)
+                node(node_id, host, "box3d")
+                edge = "  %s -> %s;" % (ip_id, node_id)
+                if edge not in edges:
+                    edges.append(edge)
+    return "\n".join(out + edges + ["}"]) + "\n"
+
+
+def operator_summary(check_mode, namespaces, nodes, paths=None, run=None, warnings=None):
+    """What an operator needs at the end of a run, as plain data (published with set_stats):
+    per namespace with egress IPs the IPs in use, their nodes and the state; per node whether it
+    answered and what changed; the report paths; the run's token, times and version."""
+    run = run or {}
+    rows = []
+    no_egress = 0
+    for ns in namespaces or []:
+        if not ns.get("egress_ips"):
+            no_egress += 1
+            continue
+        in_use = _in_use(ns)
+        rows.append({"name": _text(ns.get("name")), "state": _text(ns.get("state")),
+                     "ips_in_use": [_text(ip) for ip, dummy in in_use],
+                     "nodes": [_text(host) for dummy, host in in_use if host]})
+    per_node = {}
+    for name in sorted(nodes):
+        node = nodes[name]
+        per_node[name] = {
+            "reachable": bool(node["reachable"]), "changed": bool(node["changed"]),
+            "addresses_claimed": [_text(e.get("address") if isinstance(e, dict) else e) for e in node["addresses_claimed"]],
+            "addresses_released": [_text(e.get("address") if isinstance(e, dict) else e)
+                                   for e in node["addresses_released"]],
+            "flow_commands": len(node["flow_commands"]), "iptables_commands": len(node["iptables_commands"]),
+        }
+    return plain({
+        "run_token": run.get("token"), "started": run.get("started"), "finished": run.get("finished"),
+        "collection_version": run.get("collection_version"), "check_mode": bool(check_mode),
+        "namespaces": rows, "namespaces_without_egress": no_egress, "nodes": per_node,
+        "reports": dict(paths or {}), "picture_note": (run.get("picture") or {}).get("note"),
+        "warnings": warning_lines(warnings),
+    })
+
+
+def summary_lines(data):
+    """The operator summary as the lines printed at the end of a run."""
+    mode = "check mode, nothing was changed" if data.get("check_mode") else "converge"
+    out = ["sdn.egress %s run %s (%s), %s -> %s" % (
+        _or_dash(data.get("collection_version")), _or_dash(data.get("run_token")), mode,
+        _or_dash(data.get("started")), _or_dash(data.get("finished")))]
+    for row in data.get("namespaces") or []:
+        if row["ips_in_use"]:
+            where = ", ".join("%s on %s" % (ip, host) for ip, host in zip(row["ips_in_use"], row["nodes"] + ["?"] * (
+                len(row["ips_in_use"]) - len(row["nodes"]))))
+        else:
+            where = "no egress IP in use"
+        out.append("namespace %s: %s (%s)" % (_text(row["name"]), where, row["state"]))
+    if data.get("namespaces_without_egress"):
+        out.append("namespaces without egress IPs: %d" % data["namespaces_without_egress"])
+    for name, node in sorted((data.get("nodes") or {}).items()):
+        if not node["reachable"]:
+            out.append("node %s: did not answer, nothing changed on it" % _text(name))
+            continue
+        verb = "would change" if data.get("check_mode") else "changed"
+        if not node["changed"]:
+            out.append("node %s: unchanged" % _text(name))
+            continue
+        out.append("node %s: %s - addresses claimed %s, released %s, %d flow commands, %d iptables lines" % (
+            _text(name), verb, ", ".join(node["addresses_claimed"]) or "-",
+            ", ".join(node["addresses_released"]) or "-", node["flow_commands"], node["iptables_commands"]))
+    for kind in ("markdown", "json", "svg", "png"):
+        if (data.get("reports") or {}).get(kind):
+            out.append("report (%s): %s" % (kind, data["reports"][kind]))
+    if data.get("picture_note"):
+        out.append("picture: %s" % data["picture_note"])
+    return out
+
+
 def warning_lines(warnings):
     """The plan's warnings as lines "<field>: <value> <reason>" (user strings escaped)."""
     return [warning_message(warning) for warning in warnings or () if isinstance(warning, Mapping)]
@@ -375,9 +516,10 @@ def summary(namespaces, nodes):
 
 
 def write_if_changed(path, text, mode=0o644):
-    """Write ``text`` to ``path`` atomically (a temporary file in the same directory, renamed
-    over it) unless the file already holds exactly that. Returns whether it was written."""
-    data = text.encode("utf-8")
+    """Write ``text`` (str, or bytes as they are) to ``path`` atomically (a temporary file in
+    the same directory, renamed over it) unless the file already holds exactly that. Returns
+    whether it was written."""
+    data = text if isinstance(text, bytes) else text.encode("utf-8")
     try:
         with open(path, "rb") as handle:
             same = handle.read() == data

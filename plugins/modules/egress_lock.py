@@ -94,6 +94,13 @@ taken_over:
   description: Whether an abandoned (stale) lock was taken over.
   returned: always
   type: bool
+held_for:
+  description:
+    - When the lock could not be taken within O(timeout), for how many seconds its holder has
+      held it. With O(timeout=0) a playbook can try once, say who holds the lock, then wait.
+  returned: failure, when another run holds the lock
+  type: float
+  sample: 12.5
 released:
   description:
     - With O(state=released), whether the lock was held by O(token) and removed (in check mode,
@@ -180,7 +187,8 @@ def acquire(module, path, token, timeout, stale_after):
                                  "(playbooks/unlock.yml -e egress_unlock_token=%s), or wait until the lock is "
                                  "older than stale_after (%.0f s)"
                              % (current or "unknown", lock_age(path), waited, current or "TOKEN", stale_after),
-                             holder=current, waited=waited, taken_over=False, released=False)
+                             holder=current, waited=waited, taken_over=False, released=False,
+                             held_for=round(lock_age(path), 1))
         if caller_gone():
             module.fail_json(msg="the run waiting for this lock went away (its output is closed); not taking the lock",
                              holder=current, waited=waited, taken_over=False, released=False)

@@ -9,12 +9,13 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: egress_report
-short_description: Write the report of an egress run (JSON and Markdown) on the controller
+short_description: Write the report of an egress run on the controller and print its summary
 version_added: 0.1.0
 author:
   - sdn.egress developers (@sdn-egress)
 description:
-  - Writes C(egress-report.json) and C(egress-report.md) into O(dest) after a run of
+  - Writes C(egress-report.json) and C(egress-report.md) (and the picture as C(egress-report.svg)
+    and C(egress-report.png) when graphviz C(dot) is installed on the controller) into O(dest) after a run of
     C(playbooks/egress.yml) - the namespace table of the plan, a mermaid picture namespace ->
     egress IP -> node, and per node whether it answered, whether anything changed, the addresses
     claimed and released and the flow and iptables commands applied (in check mode, that would
@@ -34,17 +35,42 @@ description:
   - A node counts as changed when any of those results changed. The addresses claimed are those
     of C(egress_claim).
   - The report states whether the run was a check (C(--check) or the C(check_mode) keyword
-    reaching this task) or a converge.
+    reaching this task) or a converge, the run's token (O(run_token)), its start (O(started)) and
+    end time (UTC) and the version of this collection (its C(MANIFEST.json), else C(galaxy.yml)).
+  - The summary an operator needs - per namespace with egress IPs the IPs in use, their nodes and
+    the state; per node whether it answered and what changed; where the reports are - is returned
+    as RV(msg) and printed without C(-v), and published as M(ansible.builtin.set_stats) does
+    (C(ansible_stats), not per host) under O(stats_var); AWX keeps it with the job,
+    ansible-runner in C(artifacts/<ident>/custom).
   - A file is replaced atomically (written beside it, then renamed) and only when its content
     differs. The task never reports a change - the report is a record of the run, not state
     being converged.
 options:
   dest:
     description:
-      - Directory on the controller for the two files; created (mode C(0755)) when missing.
+      - Directory on the controller for the files; created (mode C(0755)) when missing.
       - A relative path is taken from the current directory of C(ansible-playbook).
+      - Default C($XDG_STATE_HOME/sdn.egress/reports), else C(~/.local/state/sdn.egress/reports) -
+        a directory of the user running the playbook, never inside the collection.
     type: path
-    required: true
+  run_token:
+    description: The run's token (the one that holds the node locks). Default C(egress_run_token).
+    type: str
+  started:
+    description: When the run started (UTC, ISO 8601). Default C(egress_run_started).
+    type: str
+  picture:
+    description: Render the namespace -> egress IP -> node picture as SVG and PNG with graphviz C(dot).
+    type: bool
+    default: true
+  picture_limit:
+    description: No SVG/PNG when more namespaces than this have egress IPs (the report says so).
+    type: int
+    default: 200
+  stats_var:
+    description: Name under which the summary is published with the run's stats.
+    type: str
+    default: egress_summary
   hosts:
     description:
       - The inventory hosts whose results are reported.
@@ -81,7 +107,7 @@ seealso:
 EXAMPLES = r"""
 - name: Write the run report
   sdn.egress.egress_report:
-    dest: "{{ playbook_dir }}/../reports"
+    dest: /var/tmp/egress-reports
   run_once: true
   delegate_to: localhost
 
@@ -94,6 +120,16 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+msg:
+  description: The operator summary, one line each (printed at the end of the run).
+  returned: success
+  type: list
+  elements: str
+  sample:
+    - sdn.egress 0.1.0 run 20261130T100000-42 (converge), 2026-11-30T10:00:00Z -> 2026-11-30T10:00:05Z
+    - "namespace egress-a: 192.0.2.51 on router-01 (active)"
+    - "node router-01: changed - addresses claimed 192.0.2.51, released -, 2 flow commands, 3 iptables lines"
+    - "report (markdown): /home/u/.local/state/sdn.egress/reports/egress-report.md"
 dest:
   description: The report directory, as an absolute path.
   returned: success
@@ -105,7 +141,7 @@ paths:
   type: dict
   contains:
     json:
-      description: Path of C(egress-report.json) - C({check_mode, namespaces, nodes, warnings}), indented
+      description: Path of C(egress-report.json) - C({check_mode, namespaces, nodes, warnings, run}), indented
         by 4, keys sorted (C(warnings) the plan's C({field, value, reason}) list).
       type: str
       sample: /srv/egress/reports/egress-report.json
@@ -113,6 +149,14 @@ paths:
       description: Path of C(egress-report.md).
       type: str
       sample: /srv/egress/reports/egress-report.md
+    svg:
+      description: Path of C(egress-report.svg), when graphviz rendered it.
+      type: str
+      sample: /srv/egress/reports/egress-report.svg
+    png:
+      description: Path of C(egress-report.png), when graphviz rendered it.
+      type: str
+      sample: /srv/egress/reports/egress-report.png
 updated:
   description: The files that were rewritten because their content differed (the others were left alone).
   returned: success

@@ -113,3 +113,27 @@ def test_waiter_whose_run_went_away_does_not_take_the_lock(ansible, workdir):
     assert open(os.path.join(path, "token")).read().strip() == "run-a"
     assert ansible([lock_task(path, "run-a", state="released")]).rc == 0
     assert not os.path.exists(path)  # nobody took it for run-b
+
+
+def test_a_run_says_which_run_holds_the_lock_before_waiting(ansible, playbook, workdir):
+    """playbooks/egress.yml tries each node lock once without waiting; a held lock is named in a
+    line of its own (holder, how long held, how long this run waits) before the run waits."""
+    path = os.path.join(workdir, "node.lock")
+    quick = ansible([lock_task(path, "run-free", timeout=0)])
+    assert quick.rc == 0 and quick.last["waited"] < 0.5, quick   # a free lock: taken at once
+    assert ansible([lock_task(path, "run-free", state="released")]).rc == 0
+
+    assert ansible([lock_task(path, "run-holder")]).rc == 0
+    tried = ansible([lock_task(path, "run-b", timeout=0)])
+    assert tried.rc != 0 and tried.last["holder"] == "run-holder" and tried.last["held_for"] >= 0, tried
+
+    blocked = playbook("egress.yml", {"egress_lock_path": path, "egress_lock_timeout": 0.5})
+    assert blocked.rc != 0, blocked
+    said = [r for r in blocked.results if r["task"].startswith("Say which run holds the node lock")]
+    assert len(said) == 1 and "locked by egress run run-holder" in said[0]["msg"], blocked
+    assert "waiting up to 0.5 s" in said[0]["msg"] and "egress_unlock_token=run-holder" in said[0]["msg"]
+    waited = [r for r in blocked.results if r["task"].startswith("Lock the node against a concurrent run (waiting")]
+    assert waited[0]["waited"] >= 0.5 and "run-holder" in waited[0]["msg"], blocked
+    stopped = [r for r in blocked.failed if r["task"] == "Stop when a node could not be locked"]
+    assert stopped and "run-holder" in stopped[0]["msg"], blocked
+    assert open(os.path.join(path, "token")).read().strip() == "run-holder"  # never taken from its holder

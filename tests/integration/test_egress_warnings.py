@@ -94,12 +94,12 @@ def test_warnings_are_the_last_output_and_in_the_report(dump_with_faults):
     assert result["summary"]["warnings"] == 4
     assert not any(res.get("warnings") for task in tasks[:-1] for res in task["hosts"].values()
                    if "Plan every node" in task["task"]["name"])   # not at plan time
-    with open(os.path.join(ROOT, "reports", "egress-report.json")) as handle:
+    with open(result["paths"]["json"]) as handle:
         report = json.load(handle)
     assert [w["field"] for w in report["warnings"]] == [
         'namespaces["esc\\u001bns"].egress_ips', "namespaces[far].egress_ips", "namespaces[lost].egress_ips",
         "nodes[ghost01]"]
-    with open(os.path.join(ROOT, "reports", "egress-report.md")) as handle:
+    with open(result["paths"]["markdown"]) as handle:
         markdown = handle.read()
     assert "## Warnings" in markdown and "\x1b" not in markdown
 

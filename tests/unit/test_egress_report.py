@@ -7,8 +7,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import html
 import json
 import os
+import shutil
 import stat
 from unittest.mock import MagicMock
 
@@ -20,6 +22,7 @@ from ansible.playbook.play_context import PlayContext
 from ansible.playbook.task import Task
 from ansible.template import trust_as_template
 
+from ansible_collections.sdn.egress.plugins.action import egress_report as action_plugin
 from ansible_collections.sdn.egress.plugins.action.egress_report import ActionModule
 from ansible_collections.sdn.egress.plugins.module_utils import report
 
@@ -314,11 +317,31 @@ def task_vars(**extra):
     return out
 
 
+FINISHED = "2026-11-30T10:00:05Z"
+RUN_VARS = {"egress_run_token": "20261130T100000-42", "egress_run_started": "2026-11-30T10:00:00Z"}
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch):
+    monkeypatch.setattr(action_plugin, "utc_now", lambda: FINISHED)
+
+
+def expected_run(check_mode=False, picture=None):
+    return {"token": "20261130T100000-42", "started": "2026-11-30T10:00:00Z", "finished": FINISHED,
+            "collection_version": action_plugin.collection_version(), "check_mode": check_mode,
+            "picture": picture or {"svg": None, "png": None, "note": "not rendered as SVG/PNG (picture=false)"}}
+
+
+def markdown_with_run(markdown, run_lines):
+    lines = markdown.split("\n")
+    return "\n".join(lines[:2] + run_lines + lines[2:])
+
+
 def test_action_writes_both_reports_and_rewrites_only_on_change(tmp_path):
     dest = tmp_path / "reports" / "run"
     old_umask = os.umask(0o077)
     try:
-        result = run_action({"dest": str(dest)}, task_vars())
+        result = run_action({"dest": str(dest), "picture": False}, task_vars(**RUN_VARS))
     finally:
         os.umask(old_umask)
     assert not result.get("failed"), result
@@ -329,21 +352,150 @@ def test_action_writes_both_reports_and_rewrites_only_on_change(tmp_path):
     assert result["updated"] == [paths["json"], paths["markdown"]]
     assert result["summary"]["nodes_changed"] == 2
     with open(paths["markdown"]) as handle:
-        assert handle.read() == EXPECTED_MARKDOWN
+        assert handle.read() == markdown_with_run(EXPECTED_MARKDOWN, [
+            "Run: 20261130T100000-42, 2026-11-30T10:00:00Z -> 2026-11-30T10:00:05Z, sdn.egress %s"
+            % action_plugin.collection_version(),
+            "Picture: not rendered as SVG/PNG (picture=false)"])
     with open(paths["json"]) as handle:
         assert json.load(handle) == {"check_mode": False, "namespaces": NAMESPACES, "nodes": EXPECTED_NODES,
-                                     "warnings": []}
+                                     "warnings": [], "run": expected_run()}
     for path in paths.values():
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
 
-    again = run_action({"dest": str(dest)}, task_vars())
+    again = run_action({"dest": str(dest), "picture": False}, task_vars(**RUN_VARS))
     assert again["changed"] is False and again["updated"] == []
 
-    checked = run_action({"dest": str(dest)}, task_vars(), check_mode=True)
+    checked = run_action({"dest": str(dest), "picture": False}, task_vars(**RUN_VARS), check_mode=True)
     assert checked["changed"] is False and checked["check_mode"] is True
     assert checked["updated"] == [paths["json"], paths["markdown"]]  # written in check mode too
     with open(paths["markdown"]) as handle:
         assert "Mode: check (nothing was changed)\n" in handle.read()
+    with open(paths["json"]) as handle:
+        assert json.load(handle)["run"] == expected_run(check_mode=True)
+
+
+def test_collection_version_from_galaxy_yml_or_manifest(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if os.path.exists(os.path.join(root, "MANIFEST.json")):  # the tests of an installed tarball
+        with open(os.path.join(root, "MANIFEST.json")) as handle:
+            version = json.load(handle)["collection_info"]["version"]
+    else:
+        with open(os.path.join(root, "galaxy.yml")) as handle:
+            version = [line.split(":", 1)[1].strip() for line in handle if line.startswith("version:")][0]
+    assert action_plugin.collection_version(root) == version
+    (tmp_path / "MANIFEST.json").write_text(json.dumps({"collection_info": {"version": "9.8.7"}}))
+    (tmp_path / "galaxy.yml").write_text("version: 1.0.0\n")
+    assert action_plugin.collection_version(str(tmp_path)) == "9.8.7"  # the installed collection's word
+    os.unlink(str(tmp_path / "MANIFEST.json"))
+    assert action_plugin.collection_version(str(tmp_path)) == "1.0.0"
+    assert action_plugin.collection_version(str(tmp_path / "nowhere")) is None
+
+
+def test_default_report_dir_is_the_users_not_the_collections(monkeypatch, tmp_path):
+    assert action_plugin.default_report_dir({"XDG_STATE_HOME": "/state", "HOME": "/home/u"}) == \
+        "/state/sdn.egress/reports"
+    assert action_plugin.default_report_dir({"HOME": "/home/u"}) == "/home/u/.local/state/sdn.egress/reports"
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    result = run_action({"picture": False}, task_vars(**RUN_VARS))
+    assert not result.get("failed"), result
+    assert result["dest"] == str(tmp_path / "state" / "sdn.egress" / "reports")
+    assert sorted(os.listdir(result["dest"])) == ["egress-report.json", "egress-report.md"]
+
+
+def test_summary_is_printed_and_published_as_set_stats(tmp_path):
+    result = run_action({"dest": str(tmp_path), "picture": False}, task_vars(**RUN_VARS))
+    assert result["_ansible_verbose_always"] is True  # printed at the default verbosity
+    assert result["msg"] == [
+        "sdn.egress %s run 20261130T100000-42 (converge), 2026-11-30T10:00:00Z -> 2026-11-30T10:00:05Z"
+        % action_plugin.collection_version(),
+        "namespace egress-a: 192.0.2.51 on router-01 (active)",
+        "namespace egress-b: no egress IP in use (dropped)",
+        "namespace egress-c: 198.51.100.60 on router02 (active)",
+        "namespaces without egress IPs: 1",
+        "node m1: did not answer, nothing changed on it",
+        "node router-01: changed - addresses claimed 192.0.2.51, released -, 2 flow commands, 3 iptables lines",
+        "node router02: changed - addresses claimed 198.51.100.60, released 192.0.2.99, 0 flow commands, "
+        "1 iptables lines",
+        "report (markdown): %s" % (tmp_path / "egress-report.md"),
+        "report (json): %s" % (tmp_path / "egress-report.json"),
+        "picture: not rendered as SVG/PNG (picture=false)",
+    ]
+    stats = result["ansible_stats"]
+    assert stats["per_host"] is False and stats["aggregate"] is False
+    data = stats["data"]["egress_summary"]
+    assert data["run_token"] == "20261130T100000-42" and data["check_mode"] is False
+    assert data["namespaces"][0] == {"name": "egress-a", "state": "active", "ips_in_use": ["192.0.2.51"],
+                                     "nodes": ["router-01"]}
+    assert data["nodes"]["router02"] == {"reachable": True, "changed": True, "addresses_claimed": ["198.51.100.60"],
+                                         "addresses_released": ["192.0.2.99"], "flow_commands": 0,
+                                         "iptables_commands": 1}
+    assert data["reports"] == result["paths"]
+    json.dumps(data)  # plain data, as AWX stores it
+
+    checked = run_action({"dest": str(tmp_path), "picture": False, "stats_var": "drift"}, task_vars(**RUN_VARS),
+                         check_mode=True)
+    assert "(check mode, nothing was changed)" in checked["msg"][0]
+    assert "node router-01: would change - addresses claimed 192.0.2.51" in checked["msg"][6]
+    assert list(checked["ansible_stats"]["data"]) == ["drift"]
+
+
+def test_dot_picture_escapes_and_links_namespaces_ips_nodes():
+    row = dict(NAMESPACES[0], name='a"b\x1b', active_ips=["192.0.2.51", "192.0.2.52"], nodes=["router-01", "router02"])
+    dot = report.render_dot([row, NAMESPACES[1], NAMESPACES[2]])
+    assert "\x1b" not in dot
+    ns_id = '"ns:\\"a\\\\\\"b\\\\u001b\\""'  # the name as addr.show escapes it, quoted for DOT
+    assert dot.splitlines() == [
+        "digraph egress {", "  rankdir=LR;", '  node [fontname="Helvetica", fontsize=11];', '  edge [color="#555555"];',
+        '  %s [label="\\"a\\\\\\"b\\\\u001b\\"", shape=box];' % ns_id,
+        '  "ip:192.0.2.51" [label="192.0.2.51", shape=ellipse];',
+        '  "node:router-01" [label="router-01", shape=box3d];',
+        '  "ip:192.0.2.52" [label="192.0.2.52", shape=ellipse];',
+        '  "node:router02" [label="router02", shape=box3d];',
+        '  "ns:egress-b" [label="egress-b", shape=box];',
+        '  "none" [label="no usable IP", shape=plaintext];',
+        '  %s -> "ip:192.0.2.51";' % ns_id,
+        '  "ip:192.0.2.51" -> "node:router-01";',
+        '  %s -> "ip:192.0.2.52";' % ns_id,
+        '  "ip:192.0.2.52" -> "node:router02";',
+        '  "ns:egress-b" -> "none" [style=dashed, label="dropped"];',
+        "}"]  # "plain" has no egress IPs: not in the picture
+
+
+@pytest.mark.skipif(not shutil.which("dot"), reason="graphviz (dot) is not installed (make bootstrap installs it)")
+def test_pictures_are_rendered_with_graphviz(tmp_path):
+    result = run_action({"dest": str(tmp_path)}, task_vars(**RUN_VARS))
+    assert not result.get("failed"), result
+    assert result["paths"]["svg"] == str(tmp_path / "egress-report.svg")
+    with open(result["paths"]["svg"]) as handle:
+        svg = html.unescape(handle.read())
+    assert "<svg" in svg and "egress-a" in svg and "router-01" in svg and "198.51.100.60" in svg
+    with open(result["paths"]["png"], "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+    with open(result["paths"]["markdown"]) as handle:
+        markdown = handle.read()
+    assert "Picture: egress-report.svg, egress-report.png\n" in markdown and "```mermaid" in markdown
+    with open(result["paths"]["json"]) as handle:
+        assert json.load(handle)["run"]["picture"] == {"svg": result["paths"]["svg"], "png": result["paths"]["png"],
+                                                       "note": None}
+    again = run_action({"dest": str(tmp_path)}, task_vars(**RUN_VARS))
+    assert again["updated"] == []  # the same picture is not rewritten
+
+
+def test_without_graphviz_the_report_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(action_plugin.shutil, "which", lambda name: None)
+    result = run_action({"dest": str(tmp_path)}, task_vars(**RUN_VARS))
+    assert "svg" not in result["paths"] and "png" not in result["paths"]
+    with open(result["paths"]["json"]) as handle:
+        note = json.load(handle)["run"]["picture"]["note"]
+    assert "graphviz (dot) is not installed on the controller" in note
+    assert "picture: " + note in result["msg"]
+    images, note = action_plugin.render_pictures("digraph {", dot=shutil.which("false") or "/bin/false")
+    assert images == {} and "exited 1" in note
+
+
+def test_picture_limit(tmp_path):
+    result = run_action({"dest": str(tmp_path), "picture_limit": 2}, task_vars(**RUN_VARS))
+    assert "more namespaces with egress IPs than picture_limit (2)" in result["msg"][-1]
 
 
 def test_action_hosts_and_plan_var_options(tmp_path):
@@ -358,16 +510,18 @@ def test_action_hosts_and_plan_var_options(tmp_path):
 
 def test_action_reads_the_compact_plan_json_rows(tmp_path):
     compact = {"plan": {"namespaces_json": json.dumps(NAMESPACES), "nodes": {}, "settings": {}}}
-    result = run_action({"dest": str(tmp_path)}, task_vars(egress_plan=compact))
+    result = run_action({"dest": str(tmp_path), "picture": False}, task_vars(egress_plan=compact))
     assert not result.get("failed"), result
     with open(str(tmp_path / "egress-report.md")) as handle:
-        assert handle.read() == EXPECTED_MARKDOWN
+        lines = handle.read().split("\n")
+    assert lines[2].startswith("Run: -, - -> %s" % FINISHED)  # no token, no start time given
+    assert "\n".join(lines[:2] + lines[4:]) == EXPECTED_MARKDOWN
     with open(str(tmp_path / "egress-report.json")) as handle:
         assert json.load(handle)["namespaces"] == NAMESPACES
 
 
 @pytest.mark.parametrize("args, extra, message", [
-    ({}, {}, "missing required arguments: dest"),
+    ({"picture": "maybe"}, {}, "picture"),
     ({"hosts": ["r1", "nowhere"]}, {}, "not in the inventory: nowhere"),
     ({}, {"egress_plan": SKIPPED}, "egress_plan.plan.namespaces (or namespaces_json) is not defined"),
     ({"plan_var": "nothing"}, {}, "nothing.plan.namespaces (or namespaces_json) is not defined"),
@@ -376,7 +530,7 @@ def test_action_reads_the_compact_plan_json_rows(tmp_path):
 ])
 def test_action_failures(tmp_path, args, extra, message):
     args = dict(args)
-    if "missing" not in message:
+    if "dest" not in args:
         args["dest"] = str(tmp_path)
     result = run_action(args, task_vars(**extra))
     assert result["failed"] is True

@@ -6,17 +6,43 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+
 import pytest
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.sdn.egress.plugins.filter.vnid_to_mark import FilterModule
+import os
+import subprocess
+import sys
 
-FILTERS = FilterModule().filters()
+from ansible_collections.sdn.egress.plugins.filter import vnid_to_hex, vnid_to_mark
+
+FILTERS = dict(vnid_to_mark.FilterModule().filters(), **vnid_to_hex.FilterModule().filters())
+ROOT = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 
 
-def test_filters_are_registered():
-    assert sorted(FILTERS) == ["vnid_to_hex", "vnid_to_mark"]
+def test_filters_are_registered_one_per_file():
+    """One filter a file: ansible-doc shows the DOCUMENTATION of the file the filter is in."""
+    assert sorted(vnid_to_mark.FilterModule().filters()) == ["vnid_to_mark"]
+    assert sorted(vnid_to_hex.FilterModule().filters()) == ["vnid_to_hex"]
+
+
+@pytest.mark.parametrize("name, says, not_says", [
+    ("vnid_to_hex", "as the hex value openshift-sdn matches in reg0", "Computes the packet mark"),
+    ("vnid_to_mark", "Computes the packet mark", "as the hex value openshift-sdn matches in reg0"),
+])
+def test_ansible_doc_shows_each_filters_own_doc(name, says, not_says):
+    here = ROOT.split(os.sep)
+    installed = os.sep.join(here[:-3]) if here[-3:] == ["ansible_collections", "sdn", "egress"] else None
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1",
+               ANSIBLE_COLLECTIONS_PATH=installed or os.path.join(ROOT, ".cache", "collections"))
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-doc"), "-t", "filter", "--json",
+                           "sdn.egress." + name], capture_output=True, text=True, env=env, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)["sdn.egress." + name]["doc"]
+    text = json.dumps(doc)
+    assert doc["name"] == name and says in text and not_says not in text
 
 
 @pytest.mark.parametrize("vnid, kwargs, mark", [
