@@ -198,7 +198,7 @@ def main():
                 ofport=dict(type='int', required=True),
                 remote_ip=dict(type='str', required=True))),
             ports_text=dict(type='str'),
-            key=dict(type='int', default=monitor.DEFAULT_VNI),
+            key=dict(type='int', default=monitor.DEFAULT_VNI, no_log=False),
             bfd_min_tx=dict(type='int', default=monitor.DEFAULT_MIN_TX),
             bfd_min_rx=dict(type='int', default=monitor.DEFAULT_MIN_RX),
             owner=dict(type='str', default='0x65677265'),

@@ -15,7 +15,7 @@ import pytest
 from sdnlab.ocdump import oc_list  # conftest puts lab/ on the path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_egress_playbook import OVS_RUNDIR, ROOT, lab, oc_dump, playbook  # noqa: E402,F401 (lab: the module's fixture)
+from test_egress_playbook import OVS_RUNDIR, ROOT, lab, oc_dump, playbook  # noqa: E402,F401 (lab: the module's fixture) pylint: disable=unused-import
 
 NODES = ("master01", "router01", "router02")
 # "lost" lists an egress IP no HostSubnet has; "far" one only the HostSubnet of ghost01 has, a
