@@ -18,6 +18,7 @@ from ansible_collections.sdn.egress.plugins.module_utils.report import (
     JSON_NAME,
     MARKDOWN_NAME,
     collect_nodes,
+    dataplane_rows,
     render_json,
     render_markdown,
     summary,
@@ -68,6 +69,7 @@ class ActionModule(ActionBase):
 
         check_mode = bool(self._task.check_mode)
         nodes = collect_nodes(hosts_vars)
+        namespaces = dataplane_rows(namespaces, nodes)  # dataplane failover: which bucket serves now
         warnings = self._plan_warnings(task_vars, params["plan_var"])
         texts = (
             (JSON_NAME, render_json(check_mode, namespaces, nodes, warnings)),

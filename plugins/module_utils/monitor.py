@@ -291,6 +291,20 @@ def gathered(current, spec):
     return result
 
 
+def live(current, spec):
+    """{remote IP: BFD forwarding (bool)} of our monitor ports on the bridge: whether each peer
+    answers now, i.e. whether the fast-failover buckets watching the port are live.  Grows with
+    the nodes, not the namespaces; the run report reads it."""
+    result = {}
+    for record in current.values():
+        if record["bridge"] != spec.bridge or not owned(record, spec.owner):
+            continue
+        remote = record["options"].get("remote_ip")
+        if remote is not None:
+            result[remote] = record["bfd_status"].get("forwarding") == "true"
+    return result
+
+
 def read(vsctl):
     """parse_read of the switch behind an ovs.VsCtl."""
     return parse_read(vsctl.runner.run("timeout json commands", timeout=VSCTL_TIMEOUT, commands=read_query()).out)

@@ -46,7 +46,8 @@ def plan(raw, node_facts=None, settings=None, compact=False):
                           "monitor_ports": [{name, ofport, remote_ip}] (settings.failover dataplane)}},
          "namespaces": [{name, netid, vnid_hex, mark, egress_ips, active_ip, node,
                          state: active|dropped|no-egress, reason
-                         (load-balanced layouts also: active_ips, nodes)}],
+                         (load-balanced layouts also: active_ips, nodes; dataplane failover,
+                         active: buckets [[ip, node, node host IP]] in failover order)}],
          "settings": {cluster_cidrs, layout, mark_rule, masquerade_bit, table, priority, failover,
                       failover_vni},
          "warnings": [{field, value, reason}],   (sorted by field)
@@ -139,12 +140,19 @@ def _rows(intent, assignment, layout):
         egress_ips = [str(ip) for ip in group.ips]
         active = [str(ip) for ip, dummy in online]
         nodes = [node.name for dummy, node in online]
+        # dataplane failover: the fast-failover group's buckets in order, [ip, node, node's host
+        # IP] (the report tells from the nodes' BFD state which one is live)
+        buckets = None
+        if getattr(layout, "failover", False) and status.state == "active":
+            buckets = [(str(ip), node.name, str(node.host_ip)) for ip, node in layout.candidates.get(group.vnid, ())]
         for member in group.members:
             row = {"name": member.name, "netid": group.vnid, "vnid_hex": "0x%x" % group.vnid, "mark": group.mark,
                    "egress_ips": list(egress_ips), "active_ip": active[0] if active else None,
                    "node": nodes[0] if nodes else None, "state": status.state, "reason": status.reason}
             if layout.load_balanced:
                 row["active_ips"], row["nodes"] = list(active), list(nodes)
+            if buckets is not None:
+                row["buckets"] = [list(bucket) for bucket in buckets]
             rows.append(row)
     rows.sort(key=lambda row: row["name"])
     return rows

@@ -159,6 +159,15 @@ after:
   returned: unless O(state=gathered)
   type: list
   elements: str
+live:
+  description:
+    - Per remote IP of our monitor ports on O(bridge), whether BFD says the peer answers now
+      (C(bfd_status:forwarding); the fast-failover buckets watching the port are live), read
+      before any change. The run report (P(sdn.egress.egress_report#role)) tells from it which
+      bucket of each namespace serves.
+  returned: always
+  type: dict
+  sample: {"192.0.2.3": true, "192.0.2.4": false}
 gathered:
   description: Our monitor ports on O(bridge), with the BFD state.
   returned: O(state=gathered)
@@ -226,11 +235,13 @@ def main():
     try:
         current = monitor.read(vsctl)
         if params['state'] == 'gathered':
-            module.exit_json(changed=False, commands=[], gathered=monitor.gathered(current, spec))
+            module.exit_json(changed=False, commands=[], gathered=monitor.gathered(current, spec),
+                             live=monitor.live(current, spec))
         planned = monitor.plan(wanted, current, spec, params['state'], params['force'])
         if planned['conflicts']:
             module.fail_json(msg='; '.join(planned['conflicts']))
         commands = planned['commands']
+        live = monitor.live(current, spec)
         changed = bool(commands)
         if changed and not module.check_mode:
             monitor.apply(vsctl, commands)
@@ -244,7 +255,7 @@ def main():
         module.fail_json(msg='ovs-vsctl: %s' % exc)
     result = dict(changed=changed, commands=[monitor.command_text(c) for c in commands],
                   added=planned['added'], modified=planned['modified'], removed=planned['removed'],
-                  before=planned['before'], after=planned['after'])
+                  before=planned['before'], after=planned['after'], live=live)
     if module._diff:
         result['diff'] = dict(before=''.join(line + '\n' for line in planned['before']),
                               after=''.join(line + '\n' for line in planned['after']))

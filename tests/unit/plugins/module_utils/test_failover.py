@@ -102,6 +102,15 @@ def test_unreachable_egress_node_keeps_its_bucket_bfd_decides():
     assert (row["state"], row["active_ip"]) == ("active", "10.0.0.60")
 
 
+def test_rows_list_the_buckets_for_the_report():
+    rows = dict((row["name"], row) for row in plan(raw(), facts(node_a={"reachable": False}), DATAPLANE)["namespaces"])
+    # every assigned IP in failover order, also the unreachable node's (BFD decides, the report tells)
+    assert rows["ha"]["buckets"] == [["10.0.0.50", "node-a", "10.0.0.2"], ["10.0.0.60", "node-b", "10.0.0.3"]]
+    assert rows["one"]["buckets"] == [["10.0.0.61", "node-b", "10.0.0.3"]]
+    assert "buckets" not in rows["plain"]
+    assert all("buckets" not in row for row in plan(raw(), facts())["namespaces"])
+
+
 def test_no_usable_ip_at_plan_time_is_a_drop_flow_and_no_group():
     result = plan(raw(), facts(node_a={"reachable": False}, node_b={"reachable": False}), DATAPLANE)
     node_c = result["nodes"]["node-c"]
