@@ -27,8 +27,10 @@ egress IP in the namespace's egress-IP order (first live bucket wins, openshift-
 Every assigned IP gets its bucket, also one whose node the controller could not reach: BFD,
 not the controller, decides whether that node forwards.  No live bucket: OVS drops the packet
 (fail closed).  A namespace with no usable IP at plan time is dropped by flow as in run mode.
-Each node also gets its monitor ports (``monitor_ports``): towards every egress node, and on
-an egress node towards every other node (BFD needs both ends).
+Each node also gets its monitor ports (``monitor_ports``): towards every egress node (with a
+BFD session, ``bfd: true``), and on an egress node towards every other node; an egress node
+answers the probes with one reflector flow per monitor port (table 0, a mark flow of phase 1:
+monitor.py), so it looks live only while our flows are there.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -42,7 +44,7 @@ from ansible_collections.sdn.egress.plugins.module_utils.layouts import (
     Layout,
     NodeObjects,
 )
-from ansible_collections.sdn.egress.plugins.module_utils.monitor import assign_ofports, port_name
+from ansible_collections.sdn.egress.plugins.module_utils.monitor import assign_ofports, port_name, reflector_flow
 
 LOCAL_BUCKET = "set_field:%s->eth_dst,set_field:%s->pkt_mark,resubmit(,101)"
 
@@ -59,6 +61,7 @@ class Sdn3(Layout):
         self.candidates = {}  # VNID -> [(ip, Node)]: every assigned IP, egress-IP order (dataplane)
         self.monitors = {}    # node name -> {name, ofport, remote_ip} of its monitor port (dataplane)
         self.peers = {}       # node name -> [peer Node] it needs a monitor port towards (dataplane)
+        self.egress = set()   # names of the nodes some fast-failover bucket sends to (dataplane)
 
     def prepare(self, intent, assignment):
         """Dataplane failover: each namespace's bucket candidates, the monitor port of every
@@ -88,6 +91,7 @@ class Sdn3(Layout):
             text = str(node.host_ip)
             if text in ofports:
                 self.monitors[name] = {"name": port_name(node.host_ip), "ofport": ofports[text], "remote_ip": text}
+        self.egress = egress
         for name in by_name:
             peers = by_name if name in egress else egress
             self.peers[name] = [by_name[peer] for peer in sorted(peers) if peer != name and peer in self.monitors]
@@ -125,7 +129,15 @@ class Sdn3(Layout):
                 out.flow(table, priority, drop_match, "drop")
         self.claim(out, node, assignment)
         if self.failover:
-            out.monitor_ports = [self.monitors[peer.name] for peer in self.peers.get(node.name, ())]
+            # BFD only towards egress nodes (this node's buckets watch them); an egress node's
+            # ends towards the other nodes answer their probes with reflector flows, written in
+            # phase 1 after the addresses and SNAT rules (flows do not outlive a reboot)
+            out.monitor_ports = [dict(self.monitors[peer.name], bfd=peer.name in self.egress)
+                                 for peer in self.peers.get(node.name, ())]
+            if node.name in self.egress:
+                for port in out.monitor_ports:
+                    flow = reflector_flow(port["ofport"])
+                    out.flow(flow["table"], flow["priority"], flow["match"], flow["actions"], local=True)
         return out
 
     def render_group(self, out, node, group, mine, settings):

@@ -79,16 +79,58 @@ def test_every_node_gets_a_fast_failover_group_per_namespace_buckets_in_egress_i
     assert result["settings"]["failover"] == "dataplane" and result["settings"]["failover_vni"] == 0xFFFFFE
 
 
+def watch(node):
+    return dict(PORT[node], bfd=True)
+
+
+def reflect(node):
+    return dict(PORT[node], bfd=False)
+
+
+def reflector(node):
+    return {"table": 0, "priority": 300,
+            "match": "udp,in_port=%d,dl_dst=02:73:64:6e:65:70,tp_dst=3784" % PORT[node]["ofport"],
+            "actions": "set_field:02:73:64:6e:65:72->eth_dst,in_port"}
+
+
 def test_monitor_ports_towards_egress_nodes_and_back_from_each_egress_node():
     nodes = plan(raw(), facts(), DATAPLANE)["nodes"]
-    assert nodes["node-c"]["monitor_ports"] == [PORT["node-a"], PORT["node-b"]]
-    assert nodes["node-a"]["monitor_ports"] == [PORT["node-b"], PORT["node-c"]]
-    assert nodes["node-b"]["monitor_ports"] == [PORT["node-a"], PORT["node-c"]]
-    # each pair of ends exists on both nodes (BFD needs both)
+    # BFD sessions only towards the egress nodes (node-a, node-b), which every node watches
+    assert nodes["node-c"]["monitor_ports"] == [watch("node-a"), watch("node-b")]
+    assert nodes["node-a"]["monitor_ports"] == [watch("node-b"), reflect("node-c")]
+    assert nodes["node-b"]["monitor_ports"] == [watch("node-a"), reflect("node-c")]
+    # each pair of ends exists on both nodes (the probes come back out of the peer's end)
     for name, entry in nodes.items():
         for port in entry["monitor_ports"]:
-            peer = [other for other, value in PORT.items() if value == port][0]
-            assert PORT[name] in nodes[peer]["monitor_ports"], (name, peer)
+            peer = [other for other, value in PORT.items() if value["name"] == port["name"]][0]
+            assert PORT[name]["name"] in [other["name"] for other in nodes[peer]["monitor_ports"]], (name, peer)
+
+
+def test_egress_nodes_answer_bfd_with_reflector_flows_of_phase_one():
+    nodes = plan(raw(), facts(), DATAPLANE)["nodes"]
+    # one reflector per monitor port of an egress node, none on a node that is not one
+    assert [f for f in nodes["node-a"]["flows"] if f["table"] == 0] == [reflector("node-b"), reflector("node-c")]
+    assert [f for f in nodes["node-b"]["flows"] if f["table"] == 0] == [reflector("node-a"), reflector("node-c")]
+    assert [f for f in nodes["node-c"]["flows"] if f["table"] == 0] == []
+    # phase 1 (mark flows: after the node's addresses and SNAT rules) writes them
+    compact = plan(raw(), facts(), DATAPLANE, compact=True)["nodes"]
+    marks = compact["node-a"]["mark_flows_text"].splitlines()
+    assert "table=0,priority=300,udp,in_port=%d,dl_dst=02:73:64:6e:65:70,tp_dst=3784,actions=" \
+           "set_field:02:73:64:6e:65:72->eth_dst,in_port" % PORT["node-c"]["ofport"] in marks
+    assert compact["node-a"]["monitor_ports_text"].splitlines()[1] == \
+        "sdne-0a000004 %d 10.0.0.4 reflect" % PORT["node-c"]["ofport"]
+    # run mode: no reflector
+    assert all(f["table"] != 0 for f in plan(raw(), facts())["nodes"]["node-a"]["flows"])
+
+
+def test_bfd_column_probes_to_one_mac_answers_to_the_other_and_none_for_a_reflecting_end():
+    spec = monitor.Spec("br0", 0xFFFFFE, 100, 100, "0x65677265")
+    assert spec.columns(watch("node-a"))["bfd"] == {
+        "enable": "true", "min_tx": "100", "min_rx": "100",
+        "bfd_local_dst_mac": "02:73:64:6e:65:70", "bfd_remote_dst_mac": "02:73:64:6e:65:72"}
+    assert spec.columns(reflect("node-a"))["bfd"] == {}
+    assert [arg for arg in spec.settings(reflect("node-a")) if arg.startswith("bfd:")] == []
+    assert 'bfd:bfd_local_dst_mac="02:73:64:6e:65:70"' in spec.settings(watch("node-a"))
 
 
 def test_unreachable_egress_node_keeps_its_bucket_bfd_decides():
@@ -97,7 +139,7 @@ def test_unreachable_egress_node_keeps_its_bucket_bfd_decides():
     nodes = result["nodes"]
     assert "groups" not in nodes["node-a"] or nodes["node-a"]["groups"] == []
     assert nodes["node-c"]["groups"][0] == ff(HA, remote("node-a"), remote("node-b"))
-    assert PORT["node-a"] in nodes["node-c"]["monitor_ports"]
+    assert watch("node-a") in nodes["node-c"]["monitor_ports"]
     row = [row for row in result["namespaces"] if row["name"] == "ha"][0]
     assert (row["state"], row["active_ip"]) == ("active", "10.0.0.60")
 
@@ -134,7 +176,7 @@ def test_compact_plan_phase_one_and_texts_read_back():
     node_b = nodes["node-b"]
     # phase 1 on node-b: both groups hold its local bucket, with the flows that use them
     assert node_b["mark_groups_text"] == node_b["groups_text"]
-    assert node_b["mark_flows_text"].splitlines() == [
+    assert [line for line in node_b["mark_flows_text"].splitlines() if line.startswith("table=100,")] == [
         "table=100,priority=100,ip,reg0=0x2ec40e,actions=group:3064846",
         "table=100,priority=100,ip,reg0=0x6f7936,actions=group:7305526"]
     node_c = nodes["node-c"]
@@ -146,7 +188,7 @@ def test_compact_plan_phase_one_and_texts_read_back():
     assert node_c["monitor_ports_text"].splitlines() == [
         "sdne-0a000002 %d 10.0.0.2" % PORT["node-a"]["ofport"], "sdne-0a000003 %d 10.0.0.3" % PORT["node-b"]["ofport"]]
     assert [port for dummy, port in monitor.parse_monitor_text(node_c["monitor_ports_text"])] == [
-        PORT["node-a"], PORT["node-b"]]
+        watch("node-a"), watch("node-b")]
     assert node_c["counts"]["monitor_ports"] == 2
 
 
@@ -189,7 +231,8 @@ def test_port_names_fit_an_interface_name():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("sdne-1 61440", "ports_text line 1: sdne-1 61440 is not NAME OFPORT REMOTE_IP"),
+    ("sdne-1 61440", "ports_text line 1: sdne-1 61440 is not NAME OFPORT REMOTE_IP [reflect]"),
+    ("sdne-1 61440 10.0.0.1 bfd", "ports_text line 1: sdne-1 61440 10.0.0.1 bfd is not NAME OFPORT REMOTE_IP [reflect]"),
     ("sdne-x 61440 300.1.1.1", "ports_text line 1.remote_ip: 300.1.1.1 is not an IP address"),
     ("\nsdne-0123456789abc 61440 10.0.0.1",
      "ports_text line 2.name: sdne-0123456789abc is not an interface name (1-15 characters, no blanks or /)"),
