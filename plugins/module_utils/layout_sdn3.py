@@ -26,7 +26,8 @@ egress IP in the namespace's egress-IP order (first live bucket wins, openshift-
 
 Every assigned IP gets its bucket, also one whose node the controller could not reach: BFD,
 not the controller, decides whether that node forwards.  No live bucket: OVS drops the packet
-(fail closed).  A namespace with no usable IP at plan time is dropped by flow as in run mode.
+(fail closed).  A namespace whose egress nodes all did not answer the controller keeps its
+group the same way; only one with no assigned IP at all is dropped by flow as in run mode.
 Each node also gets its monitor ports (``monitor_ports``): towards every egress node (with a
 BFD session, ``bfd: true``), and on an egress node towards every other node; an egress node
 answers the probes with one reflector flow per monitor port (table 0, a mark flow of phase 1:
@@ -73,7 +74,10 @@ class Sdn3(Layout):
         by_name = dict((node.name, node) for node in intent.nodes if node.host_ip is not None)
         egress = set()
         for group in intent.namespaces:
-            if assignment.status[group.vnid].state != "active":
+            # a namespace dropped at plan time because its egress nodes did not answer keeps its
+            # group too (BFD decides, and a --check run during a node's outage finds no drift);
+            # only one with no assigned IP at all gets the drop flow
+            if assignment.status[group.vnid].state not in ("active", "dropped"):
                 continue
             found = []
             for ip in group.ips:
@@ -81,7 +85,8 @@ class Sdn3(Layout):
                 if holder is not None and holder[1] is group and holder[0] in by_name:
                     found.append((ip, by_name[holder[0]]))
                     egress.add(holder[0])
-            self.candidates[group.vnid] = found
+            if found:
+                self.candidates[group.vnid] = found
         try:
             ofports = assign_ofports([str(node.host_ip) for node in by_name.values()])
         except ValueError as exc:
@@ -114,7 +119,7 @@ class Sdn3(Layout):
             if state.state == "no-egress":
                 continue
             match, drop_match = self.reg0(group.vnid)
-            if state.state == "active" and self.failover:
+            if self.failover and state.state in ("active", "dropped") and self.candidates.get(group.vnid):
                 self.render_group(out, node, group, mine, settings)
             elif state.state == "active":
                 egress = state.online[0][1]

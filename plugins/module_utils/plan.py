@@ -47,7 +47,7 @@ def plan(raw, node_facts=None, settings=None, compact=False):
          "namespaces": [{name, netid, vnid_hex, mark, egress_ips, active_ip, node,
                          state: active|dropped|no-egress, reason
                          (load-balanced layouts also: active_ips, nodes; dataplane failover,
-                         active: buckets [[ip, node, node host IP]] in failover order)}],
+                         with a group: buckets [[ip, node, node host IP]] in failover order)}],
          "settings": {cluster_cidrs, layout, mark_rule, masquerade_bit, table, priority, failover,
                       failover_vni},
          "warnings": [{field, value, reason}],   (sorted by field)
@@ -143,8 +143,8 @@ def _rows(intent, assignment, layout):
         # dataplane failover: the fast-failover group's buckets in order, [ip, node, node's host
         # IP] (the report tells from the nodes' BFD state which one is live)
         buckets = None
-        if getattr(layout, "failover", False) and status.state == "active":
-            buckets = [(str(ip), node.name, str(node.host_ip)) for ip, node in layout.candidates.get(group.vnid, ())]
+        if getattr(layout, "failover", False) and group.vnid in layout.candidates:
+            buckets = [(str(ip), node.name, str(node.host_ip)) for ip, node in layout.candidates[group.vnid]]
         for member in group.members:
             row = {"name": member.name, "netid": group.vnid, "vnid_hex": "0x%x" % group.vnid, "mark": group.mark,
                    "egress_ips": list(egress_ips), "active_ip": active[0] if active else None,

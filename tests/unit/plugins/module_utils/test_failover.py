@@ -153,13 +153,26 @@ def test_rows_list_the_buckets_for_the_report():
     assert all("buckets" not in row for row in plan(raw(), facts())["namespaces"])
 
 
-def test_no_usable_ip_at_plan_time_is_a_drop_flow_and_no_group():
+def test_egress_nodes_that_did_not_answer_keep_their_buckets_no_drift_during_an_outage():
+    converged = plan(raw(), facts(), DATAPLANE)
     result = plan(raw(), facts(node_a={"reachable": False}, node_b={"reachable": False}), DATAPLANE)
+    rows = dict((row["name"], row) for row in result["namespaces"])
+    assert rows["ha"]["state"] == "dropped" and rows["one"]["state"] == "dropped"  # the controller's view
+    # the dataplane is what it was: BFD, not the controller, says the egress nodes are gone
+    node_c = result["nodes"]["node-c"]
+    assert node_c == converged["nodes"]["node-c"]
+    assert node_c["groups"] == [ff(HA, remote("node-a"), remote("node-b")), ff(ONE, remote("node-b"))]
+    assert rows["ha"]["buckets"] == [["10.0.0.50", "node-a", "10.0.0.2"], ["10.0.0.60", "node-b", "10.0.0.3"]]
+
+
+def test_no_assigned_ip_at_all_is_a_drop_flow_and_no_group():
+    namespaces = [{"name": "nowhere", "netid": HA, "egress_ips": ["10.0.0.99"]}, {"name": "plain", "netid": 10}]
+    result = plan(raw(namespaces), facts(), DATAPLANE)
     node_c = result["nodes"]["node-c"]
     assert node_c["groups"] == []
-    assert node_c["flows"] == [{"table": 100, "priority": 100, "match": "reg0=0x%x" % HA, "actions": "drop"},
-                               {"table": 100, "priority": 100, "match": "reg0=0x%x" % ONE, "actions": "drop"}]
+    assert node_c["flows"] == [{"table": 100, "priority": 100, "match": "reg0=0x%x" % HA, "actions": "drop"}]
     assert node_c["monitor_ports"] == []
+    assert "buckets" not in result["namespaces"][0]
 
 
 def test_run_mode_is_unchanged():
