@@ -44,6 +44,7 @@ LABLOCK := flock /tmp/sdnlab-dev.lock
 molecule: bootstrap
 	$(LABLOCK) $(BIN)/molecule test
 	$(LABLOCK) $(BIN)/molecule test -s sdn48
+	$(LABLOCK) $(BIN)/molecule test -s failover
 
 test: unit integration sanity lint molecule
 	@echo "make test: all suites passed"
