@@ -135,10 +135,10 @@ def node_report(host, host_vars):
         "iptables_commands": _items(snat_added, "commands") + _items(snat_pruned, "commands"),
     }
     # dataplane failover: BFD forwarding per peer host IP as the monitor ports had it this run
-    # (phase 3 reads them on every node, also in check mode)
+    # (phase 3 reads them on every node, also in check mode; empty without dataplane failover)
     for var in _BFD_RESULTS:
         live = _result(host_vars, var).get("live")
-        if isinstance(live, Mapping):
+        if isinstance(live, Mapping) and live:
             report["bfd_live"] = live
             break
     return plain_key(name), plain(report)

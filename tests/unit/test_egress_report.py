@@ -417,6 +417,9 @@ def test_node_report_carries_the_bfd_view_of_phase_three():
                  "egress_monitor_pruned": {"changed": False, "live": {"192.0.2.12": False}}}
     assert report.node_report("m", host_vars)[1]["bfd_live"] == {"192.0.2.12": False}
     assert "bfd_live" not in report.node_report("m", {"egress_node_facts": {"reachable": True}})[1]
+    # run mode: phase 3 prunes (no ports, live {}): the node report is as before
+    run_mode = {"egress_node_facts": {"reachable": True}, "egress_monitor_pruned": {"changed": False, "live": {}}}
+    assert "bfd_live" not in report.node_report("m", run_mode)[1]
 
 
 def test_dataplane_rows_say_which_bucket_serves_and_why():
