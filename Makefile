@@ -48,6 +48,7 @@ LABLOCK := flock /tmp/sdnlab-dev.lock
 molecule: bootstrap
 	$(LABLOCK) $(BIN)/molecule test
 	$(LABLOCK) $(BIN)/molecule test -s sdn48
+	$(LABLOCK) $(BIN)/molecule test -s failover
 	flock /tmp/ovnlab-dev.lock $(BIN)/molecule test -s ovn_egress_service
 
 test: unit integration sanity lint molecule

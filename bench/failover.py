@@ -8,10 +8,12 @@ and router02, and of egress-test2 (198.51.100.51 on router01 only), stream UDP a
 datagrams per second to a sink next to the echo server that records the source address and time
 of each (lab/sdnlab/stream.py; every namespace shares the monotonic clock).
 
-dataplane: converge with egress_failover=dataplane once; each repetition cuts router01's links
-(eth0, eth1) and measures the time until master01's egress-test pod is seen with the second IP,
-then restores them and measures the time until it is seen with the first IP again. No playbook
-runs. run: converge with egress_failover=run; each repetition takes router01 down (lab.py
+dataplane: converge with egress_failover=dataplane once; each repetition waits until master01's
+BFD towards router01 is up at its configured rate (settled), cuts router01's links (eth0, eth1)
+and measures the time until master01's egress-test pod is seen with the second IP, then restores
+them and measures the time until it is seen with the first IP again, and until BFD has settled
+again (a cut before that is detected in up to 3 s: BFD's slow start). No playbook runs.
+run: converge with egress_failover=run; each repetition takes router01 down (lab.py
 node-down: links and sshd), runs playbooks/egress.yml at once and measures the time from the cut
 until the second IP is seen; then node-up and a converge put it back. leaked: datagrams of the
 egress namespaces seen with a node IP during the whole benchmark (must be 0).
@@ -74,10 +76,32 @@ def lab(*args):
     subprocess.run(LAB + list(args), check=True, capture_output=True, timeout=300)
 
 
+def bfd_settled():
+    """master01's BFD towards router01 up and past its slow start (RFC 5880: one packet a second
+    until Up; the reflected answers then carry the configured 100 ms): only from then on does
+    a cut take 3 x 100 ms to detect."""
+    env = dict(os.environ, OVS_RUNDIR=topo.NODE_BY_NAME["master01"].ovs_rundir)
+    port = "sdne-%08x" % int.from_bytes(bytes(int(part) for part in topo.NODE_BY_NAME[CUT].host_ip.split(".")), "big")
+    show = subprocess.run(["ovs-appctl", "bfd/show", port], capture_output=True, text=True, env=env,
+                          check=True).stdout
+    return "Forwarding: true" in show and "RX Interval: Approx 100ms" in show
+
+
+def wait_settled(since, timeout=20.0):
+    """Seconds from ``since`` until bfd_settled(), polled every 20 ms."""
+    deadline = since + timeout
+    while not bfd_settled():
+        if time.monotonic() > deadline:
+            raise RuntimeError("BFD towards %s not settled %.0f s after %.3f" % (CUT, timeout, since))
+        time.sleep(0.02)
+    return time.monotonic() - since
+
+
 def dataplane(streams, reps):
-    downs, ups = [], []
+    downs, ups, settles = [], [], []
     for rep in range(reps):
         streams.wait("steady on the first IP", lambda rows: first(rows, PROBE, FIRST), 15, since=time.monotonic())
+        wait_settled(time.monotonic())
         cut = time.monotonic()
         links(CUT, "down")
         seen = streams.wait("the second IP", lambda rows: first(rows, PROBE, SECOND), 10, since=cut)
@@ -87,9 +111,10 @@ def dataplane(streams, reps):
         links(CUT, "up")
         seen = streams.wait("the first IP again", lambda rows: first(rows, PROBE, FIRST), 15, since=back)
         ups.append((seen - back) * 1000)
-        log("dataplane %d/%d: failover %.0f ms, return %.0f ms" % (rep + 1, reps, downs[-1], ups[-1]))
-        time.sleep(1.0)
-    return downs, ups
+        settles.append(wait_settled(back) * 1000)
+        log("dataplane %d/%d: failover %.0f ms, return %.0f ms, BFD settled %.0f ms after the links came up"
+            % (rep + 1, reps, downs[-1], ups[-1], settles[-1]))
+    return downs, ups, settles
 
 
 def run_based(streams, reps):
@@ -130,7 +155,7 @@ def main(argv=None):
             lab("up", "--rebuild")
             converge("dataplane")
             streams = Streams(sink, rate=args.rate).start(SOURCES)
-            downs, ups = dataplane(streams, args.reps)
+            downs, ups, settles = dataplane(streams, args.reps)
             converge("run")   # groups and monitor ports pruned: the run-based baseline
             runs = run_based(streams, args.run_reps)
         finally:
@@ -141,15 +166,18 @@ def main(argv=None):
     leaked = [row for row in rows if row[1] in NODE_IPS and row[2].startswith("egress-test")]
     result = {"time": stamp, "rate": args.rate, "reps": args.reps, "run_reps": args.run_reps,
               "dataplane_failover_ms": [round(x, 1) for x in downs], "dataplane_return_ms": [round(x, 1) for x in ups],
+              "dataplane_settled_ms": [round(x, 1) for x in settles],
               "run_failover_ms": [round(x, 1) for x in runs], "datagrams": len(rows), "leaked": len(leaked),
               "summary": {"dataplane_median_ms": round(statistics.median(downs)), "dataplane_max_ms": round(max(downs)),
                           "return_median_ms": round(statistics.median(ups)), "return_max_ms": round(max(ups)),
+                          "settled_median_ms": round(statistics.median(settles)), "settled_max_ms": round(max(settles)),
                           "run_median_ms": round(statistics.median(runs))}}
     with open(os.path.join(out_dir, "failover-%s.json" % stamp), "w") as f:
         json.dump(result, f, indent=1)
     summary = result["summary"]
-    print("dataplane return: median %d ms, max %d ms; datagrams %d"
-          % (summary["return_median_ms"], summary["return_max_ms"], len(rows)))
+    print("dataplane return: median %d ms, max %d ms; BFD settled median %d ms, max %d ms; datagrams %d"
+          % (summary["return_median_ms"], summary["return_max_ms"], summary["settled_median_ms"],
+             summary["settled_max_ms"], len(rows)))
     print("failover: dataplane median %d ms, max %d ms; run median %d ms; leaked %d"
           % (summary["dataplane_median_ms"], summary["dataplane_max_ms"], summary["run_median_ms"], len(leaked)))
     return 0 if not leaked else 1

@@ -23,6 +23,7 @@ from ansible_collections.sdn.egress.plugins.module_utils.report import (
     PNG_NAME,
     SVG_NAME,
     collect_nodes,
+    dataplane_rows,
     operator_summary,
     render_dot,
     render_json,
@@ -133,6 +134,7 @@ class ActionModule(ActionBase):
 
         check_mode = bool(self._task.check_mode)
         nodes = collect_nodes(hosts_vars)
+        namespaces = dataplane_rows(namespaces, nodes)  # dataplane failover: which bucket serves now
         warnings = self._plan_warnings(task_vars, params["plan_var"])
         dest = os.path.abspath(params["dest"] or default_report_dir())
 

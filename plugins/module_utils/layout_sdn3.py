@@ -26,9 +26,12 @@ egress IP in the namespace's egress-IP order (first live bucket wins, openshift-
 
 Every assigned IP gets its bucket, also one whose node the controller could not reach: BFD,
 not the controller, decides whether that node forwards.  No live bucket: OVS drops the packet
-(fail closed).  A namespace with no usable IP at plan time is dropped by flow as in run mode.
-Each node also gets its monitor ports (``monitor_ports``): towards every egress node, and on
-an egress node towards every other node (BFD needs both ends).
+(fail closed).  A namespace whose egress nodes all did not answer the controller keeps its
+group the same way; only one with no assigned IP at all is dropped by flow as in run mode.
+Each node also gets its monitor ports (``monitor_ports``): towards every egress node (with a
+BFD session, ``bfd: true``), and on an egress node towards every other node; an egress node
+answers the probes with one reflector flow per monitor port (table 0, a mark flow of phase 1:
+monitor.py), so it looks live only while our flows are there.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -42,7 +45,7 @@ from ansible_collections.sdn.egress.plugins.module_utils.layouts import (
     Layout,
     NodeObjects,
 )
-from ansible_collections.sdn.egress.plugins.module_utils.monitor import assign_ofports, port_name
+from ansible_collections.sdn.egress.plugins.module_utils.monitor import assign_ofports, port_name, reflector_flow
 
 LOCAL_BUCKET = "set_field:%s->eth_dst,set_field:%s->pkt_mark,resubmit(,101)"
 
@@ -59,6 +62,7 @@ class Sdn3(Layout):
         self.candidates = {}  # VNID -> [(ip, Node)]: every assigned IP, egress-IP order (dataplane)
         self.monitors = {}    # node name -> {name, ofport, remote_ip} of its monitor port (dataplane)
         self.peers = {}       # node name -> [peer Node] it needs a monitor port towards (dataplane)
+        self.egress = set()   # names of the nodes some fast-failover bucket sends to (dataplane)
 
     def prepare(self, intent, assignment):
         """Dataplane failover: each namespace's bucket candidates, the monitor port of every
@@ -70,7 +74,10 @@ class Sdn3(Layout):
         by_name = dict((node.name, node) for node in intent.nodes if node.host_ip is not None)
         egress = set()
         for group in intent.namespaces:
-            if assignment.status[group.vnid].state != "active":
+            # a namespace dropped at plan time because its egress nodes did not answer keeps its
+            # group too (BFD decides, and a --check run during a node's outage finds no drift);
+            # only one with no assigned IP at all gets the drop flow
+            if assignment.status[group.vnid].state not in ("active", "dropped"):
                 continue
             found = []
             for ip in group.ips:
@@ -78,7 +85,8 @@ class Sdn3(Layout):
                 if holder is not None and holder[1] is group and holder[0] in by_name:
                     found.append((ip, by_name[holder[0]]))
                     egress.add(holder[0])
-            self.candidates[group.vnid] = found
+            if found:
+                self.candidates[group.vnid] = found
         try:
             ofports = assign_ofports([str(node.host_ip) for node in by_name.values()])
         except ValueError as exc:
@@ -88,6 +96,7 @@ class Sdn3(Layout):
             text = str(node.host_ip)
             if text in ofports:
                 self.monitors[name] = {"name": port_name(node.host_ip), "ofport": ofports[text], "remote_ip": text}
+        self.egress = egress
         for name in by_name:
             peers = by_name if name in egress else egress
             self.peers[name] = [by_name[peer] for peer in sorted(peers) if peer != name and peer in self.monitors]
@@ -110,7 +119,7 @@ class Sdn3(Layout):
             if state.state == "no-egress":
                 continue
             match, drop_match = self.reg0(group.vnid)
-            if state.state == "active" and self.failover:
+            if self.failover and state.state in ("active", "dropped") and self.candidates.get(group.vnid):
                 self.render_group(out, node, group, mine, settings)
             elif state.state == "active":
                 egress = state.online[0][1]
@@ -125,7 +134,15 @@ class Sdn3(Layout):
                 out.flow(table, priority, drop_match, "drop")
         self.claim(out, node, assignment)
         if self.failover:
-            out.monitor_ports = [self.monitors[peer.name] for peer in self.peers.get(node.name, ())]
+            # BFD only towards egress nodes (this node's buckets watch them); an egress node's
+            # ends towards the other nodes answer their probes with reflector flows, written in
+            # phase 1 after the addresses and SNAT rules (flows do not outlive a reboot)
+            out.monitor_ports = [dict(self.monitors[peer.name], bfd=peer.name in self.egress)
+                                 for peer in self.peers.get(node.name, ())]
+            if node.name in self.egress:
+                for port in out.monitor_ports:
+                    flow = reflector_flow(port["ofport"])
+                    out.flow(flow["table"], flow["priority"], flow["match"], flow["actions"], local=True)
         return out
 
     def render_group(self, out, node, group, mine, settings):

@@ -19,6 +19,18 @@ the plan can write the buckets' ``watch_port`` without reading OVSDB:
   modulo the range size, collisions resolved by probing upwards in host-IP order (stable: a new
   node moves at most the ports whose slot it takes).
 
+An egress node does not answer BFD itself: its answer is a flow of ours (``reflector_flow``,
+table 0, written in phase 1 with the mark flows, after the node's addresses and SNAT rules)
+that sends the BFD probes arriving on a monitor port back out of it.  The watching end's BFD
+sends its probes to ``PROBE_MAC`` and accepts only packets to ``REPLY_MAC``
+(``bfd:bfd_local_dst_mac``/``bfd:bfd_remote_dst_mac``); the reflector rewrites the one into the
+other, so BFD comes up against the reflected copy of its own packets (RFC 5880 allows a session
+whose remote is a loop).  Flows do not survive a reboot or an ovs-vswitchd restart, OVSDB
+does: a rebooted egress node keeps its monitor ports but answers no probe until a run has
+restored its addresses, SNAT rules and mark flows, so no source node sends it traffic it would
+send out with its node IP.  An end that only reflects (``bfd: false``; the peer is not an
+egress node) has no BFD session of its own.
+
 A port is ours when its Interface record has ``external_ids:sdn-egress-owner=<cookie>``.  This
 file also plans and applies the ports with one ovs-vsctl transaction (the ovs_monitor_ports
 module is a thin layer over it); ovs.VsCtl is the runner.
@@ -43,6 +55,14 @@ DEFAULT_VNI = 0xFFFFFE
 DEFAULT_MIN_TX = 100          # ms; BFD's detect multiplier is 3: about 0.3 s to detect a loss
 DEFAULT_MIN_RX = 100
 MAX_NAME = 15                 # IFNAMSIZ - 1
+# BFD probes go to PROBE_MAC, the reflector returns them to REPLY_MAC (locally administered,
+# "sdne" in the middle); BFD consumes only REPLY_MAC packets, PROBE_MAC ones reach the flows
+PROBE_MAC = "02:73:64:6e:65:70"
+REPLY_MAC = "02:73:64:6e:65:72"
+BFD_PORT = 3784
+REFLECT_TABLE = 0
+REFLECT_PRIORITY = 300        # above the SDN's table-0 flows (openshift-sdn 3.x: at most 250)
+REFLECT_WORD = "reflect"
 
 
 def port_name(ip):
@@ -75,13 +95,15 @@ def assign_ofports(ips):
 
 
 def monitor_line(port):
-    """A port {name, ofport, remote_ip} as one ``ports_text`` line: ``NAME OFPORT REMOTE_IP``."""
-    return "%s %d %s" % (port["name"], port["ofport"], port["remote_ip"])
+    """A port {name, ofport, remote_ip, bfd} as one ``ports_text`` line: ``NAME OFPORT
+    REMOTE_IP``, plus `` reflect`` when the end runs no BFD session (it only reflects)."""
+    line = "%s %d %s" % (port["name"], port["ofport"], port["remote_ip"])
+    return line if port.get("bfd", True) else line + " " + REFLECT_WORD
 
 
 def parse_monitor_text(text):
-    """[(label, {name, ofport, remote_ip})] from ``ports_text`` lines (blank and ``#`` lines
-    skipped).  Raises AddrError naming the line and the value."""
+    """[(label, {name, ofport, remote_ip, bfd})] from ``ports_text`` lines (blank and ``#``
+    lines skipped).  Raises AddrError naming the line and the value."""
     result = []
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
@@ -89,21 +111,36 @@ def parse_monitor_text(text):
             continue
         label = "ports_text line %d" % number
         fields = stripped.split()
-        if len(fields) != 3:
-            raise AddrError("%s: %s is not NAME OFPORT REMOTE_IP" % (label, show(stripped)))
-        result.append((label, check_port({"name": fields[0], "ofport": fields[1], "remote_ip": fields[2]}, label)))
+        if len(fields) not in (3, 4) or (len(fields) == 4 and fields[3] != REFLECT_WORD):
+            raise AddrError("%s: %s is not NAME OFPORT REMOTE_IP [%s]" % (label, show(stripped), REFLECT_WORD))
+        result.append((label, check_port({"name": fields[0], "ofport": fields[1], "remote_ip": fields[2],
+                                          "bfd": len(fields) == 3}, label)))
     return result
 
 
 def check_port(port, label):
-    """A wanted port {name, ofport, remote_ip} checked and normalised; AddrError names the field."""
+    """A wanted port {name, ofport, remote_ip, bfd (default true)} checked and normalised;
+    AddrError names the field."""
     name = port.get("name")
     if not isinstance(name, str) or not name or len(name) > MAX_NAME or name.split() != [name] or "/" in name:
         raise AddrError("%s.name: %s is not an interface name (1-%d characters, no blanks or /)"
                         % (label, show(name), MAX_NAME))
     ofport = parse_int(port.get("ofport"), "%s.ofport" % label, 1, OFPORT_LAST)
     remote = parse_ip(port.get("remote_ip"), "%s.remote_ip" % label)
-    return {"name": name, "ofport": ofport, "remote_ip": str(remote)}
+    bfd = port.get("bfd")
+    if bfd is None:
+        bfd = True
+    if not isinstance(bfd, bool):
+        raise AddrError("%s.bfd: %s is not true or false" % (label, show(bfd)))
+    return {"name": name, "ofport": ofport, "remote_ip": str(remote), "bfd": bfd}
+
+
+def reflector_flow(ofport):
+    """The flow of an egress node that answers the BFD probes arriving on its monitor port
+    ``ofport``: back out of the same port, to REPLY_MAC ({table, priority, match, actions})."""
+    return {"table": REFLECT_TABLE, "priority": REFLECT_PRIORITY,
+            "match": "udp,in_port=%d,dl_dst=%s,tp_dst=%d" % (ofport, PROBE_MAC, BFD_PORT),
+            "actions": "set_field:%s->eth_dst,in_port" % REPLY_MAC}
 
 
 # --- OVSDB ----------------------------------------------------------------------------------
@@ -148,19 +185,29 @@ class Spec:
     def __init__(self, bridge, key, min_tx, min_rx, owner):
         self.bridge, self.key, self.min_tx, self.min_rx, self.owner = bridge, key, min_tx, min_rx, owner
 
+    def bfd(self, port):
+        """The ``bfd`` column of a wanted port: a session whose probes go to PROBE_MAC and whose
+        answers come to REPLY_MAC, or nothing for an end that only reflects."""
+        if not port.get("bfd", True):
+            return {}
+        return {"enable": "true", "min_tx": str(self.min_tx), "min_rx": str(self.min_rx),
+                "bfd_local_dst_mac": PROBE_MAC, "bfd_remote_dst_mac": REPLY_MAC}
+
     def columns(self, port):
         """The Interface columns of a wanted port, as we compare them."""
         return {"type": "vxlan",
                 "options": {"remote_ip": port["remote_ip"], "key": str(self.key)},
-                "bfd": {"enable": "true", "min_tx": str(self.min_tx), "min_rx": str(self.min_rx)},
+                "bfd": self.bfd(port),
                 "ofport_request": port["ofport"],
                 "external_ids": {OWNER_KEY: self.owner}}
 
     def settings(self, port):
         """ovs-vsctl `set Interface` arguments of a wanted port."""
-        return ["type=vxlan", "options:remote_ip=%s" % json.dumps(port["remote_ip"]), "options:key=%d" % self.key,
-                "ofport_request=%d" % port["ofport"], "bfd:enable=true", "bfd:min_tx=%d" % self.min_tx,
-                "bfd:min_rx=%d" % self.min_rx, "external_ids:%s=%s" % (OWNER_KEY, json.dumps(self.owner))]
+        bfd = self.bfd(port)
+        return (["type=vxlan", "options:remote_ip=%s" % json.dumps(port["remote_ip"]), "options:key=%d" % self.key,
+                 "ofport_request=%d" % port["ofport"]]
+                + ["bfd:%s=%s" % (key, json.dumps(bfd[key])) for key in sorted(bfd)]
+                + ["external_ids:%s=%s" % (OWNER_KEY, json.dumps(self.owner))])
 
 
 def owned(record, owner):
@@ -288,6 +335,21 @@ def gathered(current, spec):
                        "key": record["options"].get("key"), "bfd": record["bfd"],
                        "forwarding": status.get("forwarding") == "true", "state": status.get("state"),
                        "remote_state": status.get("remote_state")})
+    return result
+
+
+def live(current, spec):
+    """{remote IP: BFD forwarding (bool)} of our monitor ports on the bridge that run BFD:
+    whether each peer answers now, i.e. whether the fast-failover buckets watching the port
+    are live.  Grows with
+    the nodes, not the namespaces; the run report reads it."""
+    result = {}
+    for record in current.values():
+        if record["bridge"] != spec.bridge or not owned(record, spec.owner):
+            continue
+        remote = record["options"].get("remote_ip")
+        if remote is not None and record["bfd"].get("enable") == "true":
+            result[remote] = record["bfd_status"].get("forwarding") == "true"
     return result
 
 

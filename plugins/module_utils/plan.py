@@ -46,7 +46,8 @@ def plan(raw, node_facts=None, settings=None, compact=False):
                           "monitor_ports": [{name, ofport, remote_ip}] (settings.failover dataplane)}},
          "namespaces": [{name, netid, vnid_hex, mark, egress_ips, active_ip, node,
                          state: active|dropped|no-egress, reason
-                         (load-balanced layouts also: active_ips, nodes)}],
+                         (load-balanced layouts also: active_ips, nodes; dataplane failover,
+                         with a group: buckets [[ip, node, node host IP]] in failover order)}],
          "settings": {cluster_cidrs, layout, mark_rule, masquerade_bit, table, priority, failover,
                       failover_vni},
          "warnings": [{field, value, reason}],   (sorted by field)
@@ -152,6 +153,11 @@ def _rows(intent, assignment, layout):
         placement = None   # automatic IPs (egress_cidrs): where the IP lives and why
         if len(group.ips) == 1 and group.ips[0] in placed:
             placement = placed[group.ips[0]].as_row(group.ips[0])
+        # dataplane failover: the fast-failover group's buckets in order, [ip, node, node's host
+        # IP] (the report tells from the nodes' BFD state which one is live)
+        buckets = None
+        if getattr(layout, "failover", False) and group.vnid in layout.candidates:
+            buckets = [(str(ip), node.name, str(node.host_ip)) for ip, node in layout.candidates[group.vnid]]
         for member in group.members:
             row = {"name": member.name, "netid": group.vnid, "vnid_hex": "0x%x" % group.vnid, "mark": group.mark,
                    "egress_ips": list(egress_ips), "active_ip": active[0] if active else None,
@@ -160,6 +166,8 @@ def _rows(intent, assignment, layout):
                 row["active_ips"], row["nodes"] = list(active), list(nodes)
             if placement is not None:
                 row["allocated"] = placement
+            if buckets is not None:
+                row["buckets"] = [list(bucket) for bucket in buckets]
             rows.append(row)
     rows.sort(key=lambda row: row["name"])
     return rows

@@ -7,6 +7,7 @@ Used by the sdn.egress.egress_report action plugin on the controller. The input 
 roles registered per host, read without Ansible templating; nothing here knows about Ansible.
 
     nodes = collect_nodes([(host, vars_of_host), ...])
+    namespaces = dataplane_rows(namespaces, nodes)             # dataplane failover: live bucket
     render_json(check_mode, namespaces, nodes, warnings, run)      # egress-report.json
     render_markdown(check_mode, namespaces, nodes, warnings, run)  # egress-report.md (warnings first)
     render_dot(namespaces)                                         # the picture, for graphviz
@@ -39,6 +40,9 @@ _CHANGE_RESULTS = ("egress_claim", "egress_mark_flows", "egress_snat_added",
                    "egress_flows", "egress_snat_pruned", "egress_released")
 
 _SCALARS = (bool, int, float)
+
+# Registered sdn.egress.ovs_monitor_ports results (phase 3 first) whose `live` is the node's BFD view.
+_BFD_RESULTS = ("egress_monitor_pruned", "egress_monitor_ports")
 
 
 def plain(value):
@@ -136,6 +140,13 @@ def node_report(host, host_vars):
         "flow_commands": _items(marks, "commands") + _items(flows, "commands"),
         "iptables_commands": _items(snat_added, "commands") + _items(snat_pruned, "commands"),
     }
+    # dataplane failover: BFD forwarding per peer host IP as the monitor ports had it this run
+    # (phase 3 reads them on every node, also in check mode; empty without dataplane failover)
+    for var in _BFD_RESULTS:
+        live = _result(host_vars, var).get("live")
+        if isinstance(live, Mapping) and live:
+            report["bfd_live"] = live
+            break
     return plain_key(name), plain(report)
 
 
@@ -149,6 +160,76 @@ def collect_nodes(hosts_vars):
         name, report = node_report(host, host_vars)
         nodes[name] = report
     return nodes
+
+
+def _bucket_view(buckets, observer, live):
+    """The index of the first live bucket of a fast-failover group on node ``observer`` (whose
+    BFD view is ``live``: {host IP: forwarding}) and the indexes of the buckets before it that
+    are down, or (None, all).  A local bucket (the observer holds the IP) watches tun0: live."""
+    down = []
+    for index, (dummy, node, host_ip) in enumerate(buckets):
+        if node == observer or live.get(host_ip) is True:
+            return index, tuple(down)
+        down.append(index)
+    return None, tuple(down)
+
+
+def _names(nodes):
+    text = ", ".join(_text(node) for node in nodes)
+    return "%s %s" % (text, "is" if len(nodes) == 1 else "are")
+
+
+def _view_text(buckets, view):
+    index, down = view
+    down_nodes = []
+    for position in down:
+        node = buckets[position][1]
+        if node not in down_nodes:
+            down_nodes.append(node)
+    if index is None:
+        return "no live bucket, traffic dropped: %s down (BFD)" % _names(down_nodes)
+    ip, node = buckets[index][0], buckets[index][1]
+    if index == 0:
+        return "serving via %s (%s), the first IP" % (_text(ip), _text(node))
+    return "serving via %s (%s) because %s down (BFD)" % (_text(ip), _text(node), _names(down_nodes))
+
+
+def dataplane_rows(namespaces, nodes):
+    """Dataplane failover: the namespace rows with ``live_ip`` (the egress IP every observing
+    node's fast-failover group sends through now, None if they disagree or none is live) and
+    ``dataplane`` (a sentence: "serving via <ip> (<node>) because <node> is down (BFD)"),
+    computed from the nodes' BFD view (``bfd_live``, reachable nodes only).  Rows without
+    ``buckets`` are returned as they are; the list is new, changed rows are copies.  The views
+    are computed once per distinct bucket list of nodes (namespaces share them)."""
+    observers = sorted((name, node["bfd_live"]) for name, node in nodes.items()
+                       if node.get("reachable") and isinstance(node.get("bfd_live"), Mapping))
+    if not observers:
+        return list(namespaces or [])
+    cache = {}
+    out = []
+    for ns in namespaces or []:
+        buckets = ns.get("buckets") if isinstance(ns, Mapping) else None
+        if not isinstance(buckets, list) or not buckets:
+            out.append(ns)
+            continue
+        key = tuple((bucket[1], bucket[2]) for bucket in buckets)
+        views = cache.get(key)
+        if views is None:
+            views = {}
+            for name, live in observers:
+                views.setdefault(_bucket_view(buckets, name, live), []).append(name)
+            cache[key] = views
+        row = dict(ns)
+        if len(views) == 1:
+            view = next(iter(views))
+            row["live_ip"] = buckets[view[0]][0] if view[0] is not None else None
+            row["dataplane"] = _view_text(buckets, view)
+        else:
+            row["live_ip"] = None
+            row["dataplane"] = "; ".join("%s: %s" % (", ".join(_text(name) for name in names), _view_text(buckets, view))
+                                         for view, names in sorted(views.items(), key=lambda item: item[1]))
+        out.append(row)
+    return out
 
 
 def report_data(check_mode, namespaces, nodes, warnings=None, run=None):
@@ -310,19 +391,24 @@ def render_markdown(check_mode, namespaces, nodes, warnings=None, run=None):
         out += ["## Warnings", ""]
         out += ["- %s" % _text(message) for message in warning_lines(warnings)]
         out.append("")
+    dataplane = any(isinstance(ns, Mapping) and "dataplane" in ns for ns in namespaces)
     out += [
         "## Namespaces",
         "",
-        "| namespace | VNID | mark | egress IPs (failover order) | in use | node | state |",
-        "|---|---|---|---|---|---|---|",
+        "| namespace | VNID | mark | egress IPs (failover order) | in use | node | state |"
+        + (" dataplane (BFD, now) |" if dataplane else ""),
+        "|---|---|---|---|---|---|---|" + ("---|" if dataplane else ""),
     ]
     for ns in namespaces:
         in_use = _in_use(ns)
-        out.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+        line = "| %s | %s | %s | %s | %s | %s | %s |" % (
             _text(ns.get("name")), _text(ns.get("netid")), _text(ns.get("mark")),
             ", ".join(_text(ip) for ip in ns.get("egress_ips") or []),
             _or_dash(", ".join(_text(ip) for ip, dummy in in_use)),
-            _or_dash(", ".join(_text(node) for dummy, node in in_use if node)), _text(ns.get("state"))))
+            _or_dash(", ".join(_text(node) for dummy, node in in_use if node)), _text(ns.get("state")))
+        if dataplane:
+            line += " %s |" % _or_dash(ns.get("dataplane"))
+        out.append(line)
 
     out += _allocation_lines(namespaces)
     out += ["", "## Namespaces, egress IPs and nodes", "", "```mermaid", "flowchart LR"]

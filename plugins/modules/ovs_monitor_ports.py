@@ -18,6 +18,12 @@ description:
     C(options:key=<key>) (a VNI kept for monitoring, not C(flow), so the SDN's C(vxlan0) still
     receives every pod packet), BFD on (C(bfd:enable=true), C(bfd:min_tx), C(bfd:min_rx)), a
     fixed C(ofport_request) (the OpenFlow port number the fast-failover buckets watch).
+  - The BFD session sends its probes to C(02:73:64:6e:65:70) and accepts only answers to
+    C(02:73:64:6e:65:72) (C(bfd:bfd_local_dst_mac), C(bfd:bfd_remote_dst_mac)). The peer does
+    not answer with BFD of its own but with a flow (table 0) that sends the probes back out
+    of its monitor port to the answer address; the plan writes that flow with the egress
+    node's mark flows, so a node whose flows are gone (a reboot, an ovs-vswitchd restart)
+    answers nothing until a run has restored it.
   - A port is ours when its Interface record has C(external_ids:sdn-egress-owner=<owner>). Only
     our ports are changed or removed; an interface with a wanted name or holding a wanted port
     number that is not ours is refused, naming it, unless O(force).
@@ -50,10 +56,18 @@ options:
         description: The peer node's IP address (its underlay address, the HostSubnet host IP).
         type: str
         required: true
+      bfd:
+        description:
+          - Run a BFD session on this end (this node watches the peer). V(false) for an end that
+            only answers the peer's probes, with the reflector flow of the plan's mark flows
+            (the peer is not an egress node).
+        type: bool
+        default: true
   ports_text:
     description:
-      - The same as O(ports), one port a line, C(NAME OFPORT REMOTE_IP) (blank and C(#) lines
-        skipped). Errors name the line, for example C(ports_text line 2).
+      - The same as O(ports), one port a line, C(NAME OFPORT REMOTE_IP), followed by C(reflect)
+        for an end without BFD (O(ports[].bfd=false)); blank and C(#) lines skipped. Errors name
+        the line, for example C(ports_text line 2).
       - Mutually exclusive with O(ports).
     type: str
   key:
@@ -105,7 +119,8 @@ requirements:
   - ovs-vsctl (Open vSwitch 2.8 or later) on the managed host
   - netaddr on the managed host (remote IP addresses are parsed with it)
 notes:
-  - Both ends need a port for BFD to come up; the plan gives every node its ends.
+  - Both ends need a port for BFD to come up, and the watched end the reflector flow; the plan
+    gives every node its ends and every egress node its reflector flows.
   - BFD liveness makes the port live or not for the fast-failover groups (C(watch_port)); the
     traffic itself never uses these ports.
 seealso:
@@ -159,6 +174,15 @@ after:
   returned: unless O(state=gathered)
   type: list
   elements: str
+live:
+  description:
+    - Per remote IP of our monitor ports on O(bridge), whether BFD says the peer answers now
+      (C(bfd_status:forwarding); the fast-failover buckets watching the port are live), read
+      before any change. The run report (P(sdn.egress.egress_report#role)) tells from it which
+      bucket of each namespace serves.
+  returned: always
+  type: dict
+  sample: {"192.0.2.3": true, "192.0.2.4": false}
 gathered:
   description: Our monitor ports on O(bridge), with the BFD state.
   returned: O(state=gathered)
@@ -196,7 +220,8 @@ def main():
             ports=dict(type='list', elements='dict', options=dict(
                 name=dict(type='str', required=True),
                 ofport=dict(type='int', required=True),
-                remote_ip=dict(type='str', required=True))),
+                remote_ip=dict(type='str', required=True),
+                bfd=dict(type='bool', default=True))),
             ports_text=dict(type='str'),
             key=dict(type='int', default=monitor.DEFAULT_VNI, no_log=False),
             bfd_min_tx=dict(type='int', default=monitor.DEFAULT_MIN_TX),
@@ -226,11 +251,13 @@ def main():
     try:
         current = monitor.read(vsctl)
         if params['state'] == 'gathered':
-            module.exit_json(changed=False, commands=[], gathered=monitor.gathered(current, spec))
+            module.exit_json(changed=False, commands=[], gathered=monitor.gathered(current, spec),
+                             live=monitor.live(current, spec))
         planned = monitor.plan(wanted, current, spec, params['state'], params['force'])
         if planned['conflicts']:
             module.fail_json(msg='; '.join(planned['conflicts']))
         commands = planned['commands']
+        live = monitor.live(current, spec)
         changed = bool(commands)
         if changed and not module.check_mode:
             monitor.apply(vsctl, commands)
@@ -244,7 +271,7 @@ def main():
         module.fail_json(msg='ovs-vsctl: %s' % exc)
     result = dict(changed=changed, commands=[monitor.command_text(c) for c in commands],
                   added=planned['added'], modified=planned['modified'], removed=planned['removed'],
-                  before=planned['before'], after=planned['after'])
+                  before=planned['before'], after=planned['after'], live=live)
     if module._diff:
         result['diff'] = dict(before=''.join(line + '\n' for line in planned['before']),
                               after=''.join(line + '\n' for line in planned['after']))

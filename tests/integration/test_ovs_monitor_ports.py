@@ -11,6 +11,9 @@ from sdnlab.ovs import Ovs
 
 OWNER = '0x65677265'
 PORTS = 'sdne-c0000203 61450 192.0.2.3\nsdne-c0000204 61460 192.0.2.4\n'
+# the plan's reflector flow on b's end towards a (monitor.reflector_flow(61442)), with our cookie
+REFLECTOR = ('cookie=0x65677265,table=0,priority=300,udp,in_port=61442,dl_dst=02:73:64:6e:65:70,tp_dst=3784,'
+             'actions=set_field:02:73:64:6e:65:72->eth_dst,in_port')
 
 
 def task(ovs, **args):
@@ -41,7 +44,9 @@ def test_converge_idempotent_check_mode_and_diff(ovs, netns, ansible):
     assert get(ovs, 'sdne-c0000203', 'ofport') == '61450'
     assert get(ovs, 'sdne-c0000204', 'ofport') == '61460'
     assert get(ovs, 'sdne-c0000203', 'options') == '{key="16777214", remote_ip="192.0.2.3"}'
-    assert get(ovs, 'sdne-c0000203', 'bfd') == '{enable="true", min_rx="100", min_tx="100"}'
+    assert get(ovs, 'sdne-c0000203', 'bfd') == (
+        '{bfd_local_dst_mac="02:73:64:6e:65:70", bfd_remote_dst_mac="02:73:64:6e:65:72", enable="true", '
+        'min_rx="100", min_tx="100"}')
     assert get(ovs, 'sdne-c0000203', 'external_ids') == '{sdn-egress-owner="%s"}' % OWNER
 
     second = ansible([task(ovs, ports_text=PORTS)], check=True, netns=netns)
@@ -52,8 +57,20 @@ def test_converge_idempotent_check_mode_and_diff(ovs, netns, ansible):
     # a changed setting is one modification of that setting's ports
     timers = ansible([task(ovs, ports_text=PORTS, bfd_min_tx=300)], diff=True, netns=netns)
     assert timers.rc == 0 and timers.last['modified'] == ['sdne-c0000203', 'sdne-c0000204'], timers
-    assert get(ovs, 'sdne-c0000204', 'bfd') == '{enable="true", min_rx="100", min_tx="300"}'
+    assert get(ovs, 'sdne-c0000204', 'bfd') == (
+        '{bfd_local_dst_mac="02:73:64:6e:65:70", bfd_remote_dst_mac="02:73:64:6e:65:72", enable="true", '
+        'min_rx="100", min_tx="300"}')
     assert 'min_tx:100' in timers.last['diff']['before'] and 'min_tx:300' in timers.last['diff']['after']
+
+    # an end that only reflects the peer's probes: no BFD session; and back
+    reflecting = PORTS.replace('192.0.2.4\n', '192.0.2.4 reflect\n')
+    only = ansible([task(ovs, ports_text=reflecting, bfd_min_tx=300)], netns=netns)
+    assert only.rc == 0 and only.last['modified'] == ['sdne-c0000204'], only
+    assert get(ovs, 'sdne-c0000204', 'bfd') == '{}'
+    assert ansible([task(ovs, ports_text=reflecting, bfd_min_tx=300)], netns=netns).changed is False
+    gathered = ansible([task(ovs, state='gathered')], netns=netns)
+    # live: the ports that run BFD only
+    assert list(gathered.last['live']) == ['192.0.2.3'], gathered.last['live']
 
 
 def test_overridden_prunes_only_our_ports_absent_removes_listed(ovs, netns, ansible):
@@ -116,6 +133,13 @@ def trace(ovs):
     return ovs.appctl('ofproto/trace', 'br0', 'in_port=2,ip,reg0=0x7,nw_src=10.128.0.5,nw_dst=203.0.113.9')
 
 
+def settled(ovs):
+    """BFD up and past its slow start (RFC 5880: at most one packet a second until Up, then
+    the 100 ms rates after a poll sequence): the detection time is 3 x 100 ms from here."""
+    show = ovs.appctl('bfd/show', 'sdne-c0000203')
+    return 'Forwarding: true' in show and 'RX Interval: Approx 100ms' in show
+
+
 @pytest.fixture
 def pair(make_netns, workdir):
     """Two nodes: own OVS each, the node IP on br-phy holding the underlay veth (lab notes)."""
@@ -142,13 +166,17 @@ def test_bfd_makes_the_fast_failover_bucket_follow_the_underlay(pair, ansible):
     """The module's ports on both ends bring BFD up; cutting the underlay makes the group skip
     the remote bucket within a second, and with no live bucket the packet is dropped."""
     (a, ovs_a), (b, ovs_b) = pair
-    for ns, ovs, peer in ((a, ovs_a, 3), (b, ovs_b, 2)):
-        res = ansible([task(ovs, ports_text='sdne-c000020%d %d 192.0.2.%d' % (peer, 61440 + peer, peer))], netns=ns)
+    # a watches b (BFD); b only answers, with the plan's reflector flow (monitor.reflector_flow)
+    for ns, ovs, line in ((a, ovs_a, 'sdne-c0000203 61443 192.0.2.3'), (b, ovs_b, 'sdne-c0000202 61442 192.0.2.2 reflect')):
+        res = ansible([task(ovs, ports_text=line)], netns=ns)
         assert res.rc == 0 and res.changed, res
+    time.sleep(1.5)  # a window in which b has its port but no reflector: BFD must stay down
+    assert 'Forwarding: false' in ovs_a.appctl('bfd/show', 'sdne-c0000203')
+    ovs_b.ofctl('add-flow', 'br0', REFLECTOR)
     ovs_a.ofctl('add-group', 'br0', 'group_id=7,type=ff,bucket=watch_port:61443,actions=move:NXM_NX_REG0[]->'
                 'NXM_NX_TUN_ID[0..31],set_field:192.0.2.3->tun_dst,output:1,bucket=watch_port:1,actions=drop')
     ovs_a.ofctl('add-flow', 'br0', 'table=0,priority=0,actions=group:7')
-    wait_for('BFD up', lambda: 'Forwarding: true' in ovs_a.appctl('bfd/show', 'sdne-c0000203'), 10)
+    wait_for('BFD up at the configured rate', lambda: settled(ovs_a), 15)
     gathered = ansible([task(ovs_a, state='gathered')], netns=a)
     assert gathered.last['gathered'][0]['forwarding'] is True and gathered.last['gathered'][0]['state'] == 'up'
     assert 'using bucket 0' in trace(ovs_a)
@@ -164,3 +192,17 @@ def test_bfd_makes_the_fast_failover_bucket_follow_the_underlay(pair, ansible):
     assert 'no live bucket' in trace(ovs_a) and 'Datapath actions: drop' in trace(ovs_a)
     a.run(['ip', 'link', 'set', 'eth0', 'up'])
     wait_for('bucket 0 live again', lambda: 'using bucket 0' in trace(ovs_a), 5)
+    wait_for('BFD back at the configured rate', lambda: settled(ovs_a), 15)
+    ovs_a.ofctl('mod-group', 'br0', 'group_id=7,type=ff,bucket=watch_port:61443,actions=move:NXM_NX_REG0[]->'
+                'NXM_NX_TUN_ID[0..31],set_field:192.0.2.3->tun_dst,output:1,bucket=watch_port:1,actions=drop')
+
+    # b "reboots": its flows are gone, OVSDB (its monitor port) stays. b answers no probe any
+    # more, so a stops using its bucket although b's underlay and ports are all there
+    gone = time.monotonic()
+    ovs_b.ofctl('del-flows', 'br0', 'cookie=0x65677265/-1')
+    seen = wait_for('bucket 0 not live after b lost its flows',
+                    lambda: 'bucket 0: not live due to port 61443' in trace(ovs_a), 3)
+    assert seen - gone < 1.0, seen - gone
+    assert 'sdne-c0000202' in ports(ovs_b)
+    ovs_b.ofctl('add-flow', 'br0', REFLECTOR)   # what phase 1 of the next run writes
+    wait_for('bucket 0 live after the run', lambda: 'using bucket 0' in trace(ovs_a), 10)

@@ -564,3 +564,66 @@ def test_json_text_of_a_tagged_report_is_the_standard_encoders():
     expected = json.dumps({"check_mode": True, "namespaces": namespaces, "nodes": nodes}, indent=4, sort_keys=True,
                           separators=(",", ": ")) + "\n"
     assert report.render_json(True, namespaces, nodes) == expected
+
+
+# --- dataplane failover: which bucket serves now, from the nodes' BFD view -------------------
+
+FF_ROWS = [
+    {"name": "ha", "egress_ips": ["192.0.2.51", "192.0.2.52"], "active_ip": "192.0.2.51", "node": "router01",
+     "state": "active", "buckets": [["192.0.2.51", "router01", "192.0.2.12"], ["192.0.2.52", "router02", "192.0.2.13"]]},
+    {"name": "only", "egress_ips": ["198.51.100.51"], "active_ip": "198.51.100.51", "node": "router01",
+     "state": "active", "buckets": [["198.51.100.51", "router01", "192.0.2.12"]]},
+    {"name": "plain", "egress_ips": [], "active_ip": None, "node": None, "state": "no-egress"},
+]
+
+
+def bfd_nodes(router01_seen_up, router01_reachable=False):
+    return {"master01": {"reachable": True, "bfd_live": {"192.0.2.12": router01_seen_up, "192.0.2.13": True}},
+            "router02": {"reachable": True, "bfd_live": {"192.0.2.12": router01_seen_up, "192.0.2.11": True}},
+            "router01": {"reachable": router01_reachable, "bfd_live": {"192.0.2.11": True, "192.0.2.13": True}}}
+
+
+def test_node_report_carries_the_bfd_view_of_phase_three():
+    host_vars = {"egress_node_facts": {"reachable": True},
+                 "egress_monitor_ports": {"changed": False, "live": {"192.0.2.12": True}},
+                 "egress_monitor_pruned": {"changed": False, "live": {"192.0.2.12": False}}}
+    assert report.node_report("m", host_vars)[1]["bfd_live"] == {"192.0.2.12": False}
+    assert "bfd_live" not in report.node_report("m", {"egress_node_facts": {"reachable": True}})[1]
+    # run mode: phase 3 prunes (no ports, live {}): the node report is as before
+    run_mode = {"egress_node_facts": {"reachable": True}, "egress_monitor_pruned": {"changed": False, "live": {}}}
+    assert "bfd_live" not in report.node_report("m", run_mode)[1]
+
+
+def test_dataplane_rows_say_which_bucket_serves_and_why():
+    rows = dict((row["name"], row) for row in report.dataplane_rows(FF_ROWS, bfd_nodes(False)))
+    assert rows["ha"]["live_ip"] == "192.0.2.52"
+    assert rows["ha"]["dataplane"] == "serving via 192.0.2.52 (router02) because router01 is down (BFD)"
+    assert rows["only"]["live_ip"] is None
+    assert rows["only"]["dataplane"] == "no live bucket, traffic dropped: router01 is down (BFD)"
+    assert rows["plain"] is FF_ROWS[2] and "dataplane" not in rows["plain"]
+    assert "dataplane" not in FF_ROWS[0]  # the input rows are not changed
+
+    up = dict((row["name"], row) for row in report.dataplane_rows(FF_ROWS, bfd_nodes(True, True)))
+    assert up["ha"]["live_ip"] == "192.0.2.51"
+    assert up["ha"]["dataplane"] == "serving via 192.0.2.51 (router01), the first IP"
+
+
+def test_dataplane_rows_name_the_nodes_when_their_views_differ():
+    nodes = bfd_nodes(True)
+    nodes["router02"]["bfd_live"]["192.0.2.12"] = False  # only router02 lost router01
+    row = report.dataplane_rows(FF_ROWS, nodes)[0]
+    assert row["live_ip"] is None
+    assert row["dataplane"] == ("master01: serving via 192.0.2.51 (router01), the first IP; "
+                                "router02: serving via 192.0.2.52 (router02) because router01 is down (BFD)")
+
+
+def test_without_bfd_views_rows_stay_and_markdown_has_no_dataplane_column():
+    assert report.dataplane_rows(NAMESPACES, {"r": {"reachable": True}}) == NAMESPACES
+    assert "dataplane (BFD, now)" not in report.render_markdown(False, NAMESPACES, {})
+
+
+def test_markdown_shows_the_dataplane_column():
+    text = report.render_markdown(True, report.dataplane_rows(FF_ROWS, bfd_nodes(False)), {})
+    assert "| state | dataplane (BFD, now) |" in text
+    assert "| active | serving via 192.0.2.52 (router02) because router01 is down (BFD) |" in text
+    assert "| - | - | no-egress | - |" in text  # a row without buckets: a dash

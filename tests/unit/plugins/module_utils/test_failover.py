@@ -79,16 +79,58 @@ def test_every_node_gets_a_fast_failover_group_per_namespace_buckets_in_egress_i
     assert result["settings"]["failover"] == "dataplane" and result["settings"]["failover_vni"] == 0xFFFFFE
 
 
+def watch(node):
+    return dict(PORT[node], bfd=True)
+
+
+def reflect(node):
+    return dict(PORT[node], bfd=False)
+
+
+def reflector(node):
+    return {"table": 0, "priority": 300,
+            "match": "udp,in_port=%d,dl_dst=02:73:64:6e:65:70,tp_dst=3784" % PORT[node]["ofport"],
+            "actions": "set_field:02:73:64:6e:65:72->eth_dst,in_port"}
+
+
 def test_monitor_ports_towards_egress_nodes_and_back_from_each_egress_node():
     nodes = plan(raw(), facts(), DATAPLANE)["nodes"]
-    assert nodes["node-c"]["monitor_ports"] == [PORT["node-a"], PORT["node-b"]]
-    assert nodes["node-a"]["monitor_ports"] == [PORT["node-b"], PORT["node-c"]]
-    assert nodes["node-b"]["monitor_ports"] == [PORT["node-a"], PORT["node-c"]]
-    # each pair of ends exists on both nodes (BFD needs both)
+    # BFD sessions only towards the egress nodes (node-a, node-b), which every node watches
+    assert nodes["node-c"]["monitor_ports"] == [watch("node-a"), watch("node-b")]
+    assert nodes["node-a"]["monitor_ports"] == [watch("node-b"), reflect("node-c")]
+    assert nodes["node-b"]["monitor_ports"] == [watch("node-a"), reflect("node-c")]
+    # each pair of ends exists on both nodes (the probes come back out of the peer's end)
     for name, entry in nodes.items():
         for port in entry["monitor_ports"]:
-            peer = [other for other, value in PORT.items() if value == port][0]
-            assert PORT[name] in nodes[peer]["monitor_ports"], (name, peer)
+            peer = [other for other, value in PORT.items() if value["name"] == port["name"]][0]
+            assert PORT[name]["name"] in [other["name"] for other in nodes[peer]["monitor_ports"]], (name, peer)
+
+
+def test_egress_nodes_answer_bfd_with_reflector_flows_of_phase_one():
+    nodes = plan(raw(), facts(), DATAPLANE)["nodes"]
+    # one reflector per monitor port of an egress node, none on a node that is not one
+    assert [f for f in nodes["node-a"]["flows"] if f["table"] == 0] == [reflector("node-b"), reflector("node-c")]
+    assert [f for f in nodes["node-b"]["flows"] if f["table"] == 0] == [reflector("node-a"), reflector("node-c")]
+    assert [f for f in nodes["node-c"]["flows"] if f["table"] == 0] == []
+    # phase 1 (mark flows: after the node's addresses and SNAT rules) writes them
+    compact = plan(raw(), facts(), DATAPLANE, compact=True)["nodes"]
+    marks = compact["node-a"]["mark_flows_text"].splitlines()
+    assert "table=0,priority=300,udp,in_port=%d,dl_dst=02:73:64:6e:65:70,tp_dst=3784,actions=" \
+           "set_field:02:73:64:6e:65:72->eth_dst,in_port" % PORT["node-c"]["ofport"] in marks
+    assert compact["node-a"]["monitor_ports_text"].splitlines()[1] == \
+        "sdne-0a000004 %d 10.0.0.4 reflect" % PORT["node-c"]["ofport"]
+    # run mode: no reflector
+    assert all(f["table"] != 0 for f in plan(raw(), facts())["nodes"]["node-a"]["flows"])
+
+
+def test_bfd_column_probes_to_one_mac_answers_to_the_other_and_none_for_a_reflecting_end():
+    spec = monitor.Spec("br0", 0xFFFFFE, 100, 100, "0x65677265")
+    assert spec.columns(watch("node-a"))["bfd"] == {
+        "enable": "true", "min_tx": "100", "min_rx": "100",
+        "bfd_local_dst_mac": "02:73:64:6e:65:70", "bfd_remote_dst_mac": "02:73:64:6e:65:72"}
+    assert spec.columns(reflect("node-a"))["bfd"] == {}
+    assert [arg for arg in spec.settings(reflect("node-a")) if arg.startswith("bfd:")] == []
+    assert 'bfd:bfd_local_dst_mac="02:73:64:6e:65:70"' in spec.settings(watch("node-a"))
 
 
 def test_unreachable_egress_node_keeps_its_bucket_bfd_decides():
@@ -97,18 +139,40 @@ def test_unreachable_egress_node_keeps_its_bucket_bfd_decides():
     nodes = result["nodes"]
     assert "groups" not in nodes["node-a"] or nodes["node-a"]["groups"] == []
     assert nodes["node-c"]["groups"][0] == ff(HA, remote("node-a"), remote("node-b"))
-    assert PORT["node-a"] in nodes["node-c"]["monitor_ports"]
+    assert watch("node-a") in nodes["node-c"]["monitor_ports"]
     row = [row for row in result["namespaces"] if row["name"] == "ha"][0]
     assert (row["state"], row["active_ip"]) == ("active", "10.0.0.60")
 
 
-def test_no_usable_ip_at_plan_time_is_a_drop_flow_and_no_group():
+def test_rows_list_the_buckets_for_the_report():
+    rows = dict((row["name"], row) for row in plan(raw(), facts(node_a={"reachable": False}), DATAPLANE)["namespaces"])
+    # every assigned IP in failover order, also the unreachable node's (BFD decides, the report tells)
+    assert rows["ha"]["buckets"] == [["10.0.0.50", "node-a", "10.0.0.2"], ["10.0.0.60", "node-b", "10.0.0.3"]]
+    assert rows["one"]["buckets"] == [["10.0.0.61", "node-b", "10.0.0.3"]]
+    assert "buckets" not in rows["plain"]
+    assert all("buckets" not in row for row in plan(raw(), facts())["namespaces"])
+
+
+def test_egress_nodes_that_did_not_answer_keep_their_buckets_no_drift_during_an_outage():
+    converged = plan(raw(), facts(), DATAPLANE)
     result = plan(raw(), facts(node_a={"reachable": False}, node_b={"reachable": False}), DATAPLANE)
+    rows = dict((row["name"], row) for row in result["namespaces"])
+    assert rows["ha"]["state"] == "dropped" and rows["one"]["state"] == "dropped"  # the controller's view
+    # the dataplane is what it was: BFD, not the controller, says the egress nodes are gone
+    node_c = result["nodes"]["node-c"]
+    assert node_c == converged["nodes"]["node-c"]
+    assert node_c["groups"] == [ff(HA, remote("node-a"), remote("node-b")), ff(ONE, remote("node-b"))]
+    assert rows["ha"]["buckets"] == [["10.0.0.50", "node-a", "10.0.0.2"], ["10.0.0.60", "node-b", "10.0.0.3"]]
+
+
+def test_no_assigned_ip_at_all_is_a_drop_flow_and_no_group():
+    namespaces = [{"name": "nowhere", "netid": HA, "egress_ips": ["10.0.0.99"]}, {"name": "plain", "netid": 10}]
+    result = plan(raw(namespaces), facts(), DATAPLANE)
     node_c = result["nodes"]["node-c"]
     assert node_c["groups"] == []
-    assert node_c["flows"] == [{"table": 100, "priority": 100, "match": "reg0=0x%x" % HA, "actions": "drop"},
-                               {"table": 100, "priority": 100, "match": "reg0=0x%x" % ONE, "actions": "drop"}]
+    assert node_c["flows"] == [{"table": 100, "priority": 100, "match": "reg0=0x%x" % HA, "actions": "drop"}]
     assert node_c["monitor_ports"] == []
+    assert "buckets" not in result["namespaces"][0]
 
 
 def test_run_mode_is_unchanged():
@@ -125,7 +189,7 @@ def test_compact_plan_phase_one_and_texts_read_back():
     node_b = nodes["node-b"]
     # phase 1 on node-b: both groups hold its local bucket, with the flows that use them
     assert node_b["mark_groups_text"] == node_b["groups_text"]
-    assert node_b["mark_flows_text"].splitlines() == [
+    assert [line for line in node_b["mark_flows_text"].splitlines() if line.startswith("table=100,")] == [
         "table=100,priority=100,ip,reg0=0x2ec40e,actions=group:3064846",
         "table=100,priority=100,ip,reg0=0x6f7936,actions=group:7305526"]
     node_c = nodes["node-c"]
@@ -137,7 +201,7 @@ def test_compact_plan_phase_one_and_texts_read_back():
     assert node_c["monitor_ports_text"].splitlines() == [
         "sdne-0a000002 %d 10.0.0.2" % PORT["node-a"]["ofport"], "sdne-0a000003 %d 10.0.0.3" % PORT["node-b"]["ofport"]]
     assert [port for dummy, port in monitor.parse_monitor_text(node_c["monitor_ports_text"])] == [
-        PORT["node-a"], PORT["node-b"]]
+        watch("node-a"), watch("node-b")]
     assert node_c["counts"]["monitor_ports"] == 2
 
 
@@ -180,7 +244,8 @@ def test_port_names_fit_an_interface_name():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("sdne-1 61440", "ports_text line 1: sdne-1 61440 is not NAME OFPORT REMOTE_IP"),
+    ("sdne-1 61440", "ports_text line 1: sdne-1 61440 is not NAME OFPORT REMOTE_IP [reflect]"),
+    ("sdne-1 61440 10.0.0.1 bfd", "ports_text line 1: sdne-1 61440 10.0.0.1 bfd is not NAME OFPORT REMOTE_IP [reflect]"),
     ("sdne-x 61440 300.1.1.1", "ports_text line 1.remote_ip: 300.1.1.1 is not an IP address"),
     ("\nsdne-0123456789abc 61440 10.0.0.1",
      "ports_text line 2.name: sdne-0123456789abc is not an interface name (1-15 characters, no blanks or /)"),
