@@ -146,11 +146,11 @@ options:
       - C(tun0_mac) is needed on a node that hosts an active egress IP (with O(settings.layout=sdn48)
         also C(tun0_ofport)), C(vxlan_ofport) on a node that tunnels to another node. A missing fact
         that is needed is a problem.
-      - C(networks) (optional, C({interface: [CIDR, ...]})) are the networks the node reports. An
+      - C(networks) (optional, a mapping of interface name to a list of CIDRs) are the networks the node reports. An
         egress IP of the node's HostSubnet that no interface of the inventory places must lie inside
         exactly one interface's networks, else the problem names C(nodes[<node>].egress_ips).
-      - C(problems) (optional, C([{what, detail}])) are what the node lacks; each one is a problem
-        C(nodes[<node>]: lacks <what>: <detail>), so the run fails before any node changes.
+      - "C(problems) (optional, a list of C({what, detail})) are what the node lacks; each one is a
+        problem C(nodes[<node>]: lacks <what>: <detail>), so the run fails before any node changes."
     type: dict
     default: {}
   settings:

@@ -11,7 +11,6 @@ echo server sees the same egress IP; the external router's neighbour entry follo
 ARP). router01 back -> the next run gives it its share again. The lab lock is held for the
 module; the lab is built fresh and brought down at the end.
 """
-import copy
 import fcntl
 import json
 import os

@@ -135,7 +135,7 @@ def test_the_lab_passes_its_preflight_and_converges(lab):
     """Every lab node passes (its networks hold its egress IPs exactly once, OpenFlow and the
     chains answer); the run converges, and a second run changes nothing."""
     doc = playbook("inventories/lab")
-    assert doc["rc"] == 0, [p for p in task_results(doc, "Plan every node").values()]
+    assert doc["rc"] == 0, list(task_results(doc, "Plan every node").values())
     preflight = task_results(doc, "Preflight")
     assert set(preflight) == set(NODES) and all(not r["problems"] and r["openflow"] for r in preflight.values())
     assert not any(r.get("changed") for r in preflight.values())
