@@ -228,3 +228,110 @@ def announce_all(batches, count, interval, sleep=time.sleep, clock=time.monotoni
                 sock.send(frame)
                 sent += 1
     return sent
+
+
+# RFC 5227 2.1.1 timing of the probes sent before a claim (PROBE_WAIT's random start is left
+# out: all of a node's addresses are probed together, once per run, not at boot by many hosts)
+PROBE_NUM = 3          # probes per address
+PROBE_INTERVAL = 1.0   # seconds between probes (RFC 5227: random between PROBE_MIN 1 and PROBE_MAX 2)
+PROBE_LISTEN = 2.0     # seconds to listen after the last probe (RFC 5227 ANNOUNCE_WAIT)
+SOL_PACKET = 263
+PACKET_IGNORE_OUTGOING = 23  # Linux 4.20+: a packet socket does not see its own frames
+PROBE_RCVBUF = 4 << 20       # room for every answer of a burst of many probes
+
+
+def probe_duration(count=PROBE_NUM, interval=PROBE_INTERVAL, listen=PROBE_LISTEN):
+    """Seconds a probe_all run takes without a conflict, however many addresses it probes."""
+    return (count - 1) * interval + listen
+
+
+def probe_line(address, interface, owners, known=()):
+    """One line of a probe text: ``ADDRESS INTERFACE|- OWNER[,OWNER] [MAC[,MAC]]``.
+
+    ``interface`` None ("-"): the interface whose network holds the address, found on the node;
+    ``owners``: who declares the address (namespace names, no spaces); ``known``: MACs of other
+    managed nodes that hold the address now and give it up in the same run (their answer is
+    not a conflict)."""
+    fields = [address, interface or "-", ",".join(owners) or "-"]
+    if known:
+        fields.append(",".join(sorted(known)))
+    return " ".join(fields)
+
+
+def parse_probe_text(text):
+    """[{address, interface, owners, known}] of the lines probe_line writes (blank lines
+    skipped); ValueError naming the line that is not one."""
+    entries = []
+    for number, line in enumerate((text or "").splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) not in (3, 4):
+            raise ValueError("line %d: %r is not 'ADDRESS INTERFACE|- OWNER[,OWNER] [MAC,...]'" % (number, line))
+        known = fields[3].lower().split(",") if len(fields) == 4 else []
+        for mac in known:
+            mac_bytes(mac)  # ValueError naming it
+        entries.append({"address": fields[0], "interface": None if fields[1] == "-" else fields[1],
+                        "owners": [] if fields[2] == "-" else fields[2].split(","), "known": known})
+    return entries
+
+
+def _quiet_socket(sock):
+    """Best effort: skip our own outgoing frames, and make room for many answers."""
+    for level, option, value in ((SOL_PACKET, PACKET_IGNORE_OUTGOING, 1),
+                                 (socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), PROBE_RCVBUF)):
+        try:
+            sock.setsockopt(level, option, value)
+        except (OSError, IOError):
+            pass
+
+
+def foreign_user(arp, watch):
+    """The watched address a parsed ARP frame shows another host using or probing for, or None.
+    ``watch`` {address: set of MACs that are not foreign (ours)}."""
+    if arp is None:
+        return None
+    ip = arp["sender_ip"]
+    if ip == "0.0.0.0" and arp["op"] == OP_REQUEST:
+        ip = arp["target_ip"]  # another host probing for it (RFC 5227 2.1.1)
+    ours = watch.get(ip)
+    if ours is None or arp["sender_mac"] in ours:
+        return None
+    return ip
+
+
+def probe_all(sockets, watch, count=PROBE_NUM, interval=PROBE_INTERVAL, listen=PROBE_LISTEN,
+              clock=time.monotonic):
+    """Probe many addresses in parallel: [(socket, frames, interface name)] (one socket per
+    interface, its probe frames), ``count`` bursts ``interval`` apart, each burst carrying every
+    probe, then listen ``listen`` more seconds: probe_duration() in all, however many addresses.
+
+    Returns (probes sent, conflicts [{address, interface, mac, op}]), one conflict per address,
+    the first frame that showed it, sorted by address. Listens to the end even after a conflict,
+    so that every conflicting address is named."""
+    for sock, dummy, dummy in sockets:
+        _quiet_socket(sock)
+    by_fd = dict((sock.fileno(), (sock, name)) for sock, dummy, name in sockets)
+    start = clock()
+    deadline = start + (count - 1) * interval + listen
+    sent, bursts, found = 0, 0, {}
+    while True:
+        now = clock()
+        if bursts < count and now >= start + bursts * interval:
+            for sock, frames, dummy in sockets:
+                for frame in frames:
+                    sock.send(frame)
+                    sent += 1
+            bursts += 1
+            continue
+        if now >= deadline:
+            break
+        wake = min(deadline, start + bursts * interval) if bursts < count else deadline
+        for fd in select.select(list(by_fd), [], [], max(0.0, wake - now))[0]:
+            sock, name = by_fd[fd]
+            arp = parse_arp_frame(sock.recv(2048))
+            address = foreign_user(arp, watch)
+            if address is not None and address not in found:
+                found[address] = {"address": address, "interface": name, "mac": arp["sender_mac"],
+                                  "op": "reply" if arp["op"] == OP_REPLY else "request"}
+    return sent, [found[address] for address in sorted(found, key=lambda a: socket.inet_aton(a))]

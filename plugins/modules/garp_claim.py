@@ -29,6 +29,14 @@ description:
     would send) frames. In check mode nothing is sent, not even probes.
   - With O(addresses) several addresses are announced together; each burst carries the frames of
     every address, so announcing many addresses takes O(count) bursts in all, not per address.
+  - With O(probes_text) the module only probes (RFC 5227), many addresses in parallel, and
+    announces nothing: the read-only check the role M(sdn.egress.egress_plan) runs before any
+    node changes, for the addresses a node is about to claim. Every burst carries the probes of
+    every address, so the run takes O(probe_count) - 1 times O(probe_interval) plus
+    O(probe_listen) seconds (4 s with the defaults) however many addresses it probes. An answer
+    for (or a probe of) an address from a MAC that is not one of this host's, nor a MAC the
+    line names, fails the module naming the address, the MAC, the owners, the interface and
+    O(node). Probes change nothing, so check mode probes too.
   - Needs root or C(CAP_NET_RAW) on the target. IPv4 on Ethernet interfaces only (an IPv6 address is refused naming its field).
 author:
   - sdn.egress developers (@sdn-egress)
@@ -47,6 +55,33 @@ options:
       - Cannot be combined with O(interface) or O(probe). An empty list sends nothing.
     type: list
     elements: str
+  probes_text:
+    description:
+      - Probe only, all listed addresses in parallel, one line per address
+        C(ADDRESS INTERFACE|- OWNER[,OWNER] [MAC[,MAC]]) (the C(probe_text) of the compact
+        node plan of M(sdn.egress.egress_plan)).
+      - C(INTERFACE) is where the address will be claimed; C(-) is the interface that holds it
+        or, when none does, the one whose local network holds it (as M(sdn.egress.egress_addr)
+        chooses). C(OWNER) names who declares the address (namespaces; C(-) for none), for
+        the failure message. The optional MACs are other hosts of ours that hold the address
+        now and give it up in the same run: their answers are not conflicts.
+      - Cannot be combined with O(address), O(addresses), O(interface) or O(probe). An empty
+        text probes nothing.
+    type: str
+  probe_interval:
+    description:
+      - With O(probes_text), seconds from one burst of probes to the next (RFC 5227 PROBE_MIN).
+    type: float
+    default: 1.0
+  probe_listen:
+    description:
+      - With O(probes_text), seconds to keep listening after the last burst (RFC 5227 ANNOUNCE_WAIT).
+    type: float
+    default: 2.0
+  node:
+    description:
+      - With O(probes_text), the name of this node in the failure message.
+    type: str
   interface:
     description:
       - The interface to announce on (its MAC is announced).
@@ -81,12 +116,14 @@ options:
     default: false
   probe_count:
     description:
-      - Number of ARP probes, spread evenly over O(probe_timeout).
+      - Number of ARP probes, spread evenly over O(probe_timeout); with O(probes_text), the
+        number of bursts of probes (RFC 5227 PROBE_NUM).
     type: int
     default: 3
   probe_timeout:
     description:
       - Seconds to probe and listen for answers in total, starting with the first probe.
+      - Not used with O(probes_text) (see O(probe_interval) and O(probe_listen)).
     type: float
     default: 1.0
   return_frames:
@@ -113,7 +150,8 @@ notes:
 attributes:
   check_mode:
     support: full
-    description: Nothing is sent, not even probes; C(changed) tells whether a real run would send frames.
+    description: Nothing is sent, not even probes; C(changed) tells whether a real run would send
+      frames. With O(probes_text) the probes are sent in check mode too (they change nothing).
   diff_mode:
     support: full
     description: Shows what would be announced.
@@ -140,6 +178,13 @@ EXAMPLES = r"""
 - name: Announce every address claimed by a previous task in one go
   sdn.egress.garp_claim:
     addresses: "{{ claim.claimed | map(attribute='address') }}"
+
+- name: Before claiming them, make sure no other host answers for two addresses (4 s in all)
+  sdn.egress.garp_claim:
+    probes_text: |
+      192.0.2.50 eth1 payments
+      192.0.2.51 - billing,reports
+    node: node1
 
 - name: Only the request form, five times, half a second apart
   sdn.egress.garp_claim:
@@ -180,6 +225,24 @@ frames:
     - {"op": "reply", "eth_dst": "ff:ff:ff:ff:ff:ff", "eth_src": "02:42:c0:00:02:0c",
        "sender_mac": "02:42:c0:00:02:0c", "sender_ip": 192.0.2.50,
        "target_mac": "02:42:c0:00:02:0c", "target_ip": 192.0.2.50}
+probed:
+  description: With O(probes_text), the addresses probed, each with its interface.
+  returned: success and failure with O(probes_text)
+  type: list
+  elements: dict
+  sample: [{"address": 192.0.2.50, "interface": eth1}]
+conflicts:
+  description: With O(probes_text), each address another host answered for (or probed for).
+  returned: success and failure with O(probes_text)
+  type: list
+  elements: dict
+  sample: [{"address": 192.0.2.50, "interface": eth1, "mac": "02:42:c0:00:02:0d", "op": "reply",
+            "owners": ["payments"]}]
+seconds:
+  description: With O(probes_text), how long probing took.
+  returned: success and failure with O(probes_text)
+  type: float
+  sample: 4.003
 probe:
   description: Result of the RFC 5227 probe.
   returned: always
@@ -203,6 +266,8 @@ probe:
   sample: {"performed": true, "probes_sent": 1, "conflict": true, "conflicting_mac": "02:42:c0:00:02:0d",
            "answer": {"op": "reply", "sender_ip": "192.0.2.50", "sender_mac": "02:42:c0:00:02:0d"}}
 """
+
+import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.sdn.egress.plugins.module_utils import garp
@@ -268,6 +333,87 @@ def announce_targets(module, interfaces, addresses, interface):
     return targets
 
 
+def probe_targets(module, interfaces, entries):
+    """[(entry, interface dict)] for each probes_text entry (see the option)."""
+    by_name = dict((i["name"], i) for i in interfaces)
+    index = holders_by_address(interfaces)
+    targets = []
+    for entry in entries:
+        address, name = entry["address"], entry["interface"]
+        if name is None:
+            held_on = sorted(set(a["interface"] for a in index.get(address, [])))
+            if len(held_on) == 1:
+                name = held_on[0]
+            else:
+                try:
+                    name = choose_interface(interfaces, address)[0]
+                except AddrError as exc:
+                    fail(module, "probes_text: %s (declared by %s): %s"
+                                 % (address, ", ".join(entry["owners"]) or "nobody", exc))
+        iface = by_name.get(name)
+        if iface is None:
+            fail(module, "probes_text: interface %s of %s does not exist on this host (interfaces: %s)"
+                         % (name, address, ", ".join(sorted(by_name))))
+        why = garp.unfit_for_arp(iface)
+        if why:
+            fail(module, "interface: %s %s; cannot probe for %s with ARP" % (name, why, address))
+        targets.append((entry, iface))
+    return targets
+
+
+def conflict_message(conflict, node):
+    owners = conflict["owners"]
+    return ("%s%s is in use by another host: MAC %s sent an ARP %s for it while node %s probed on %s"
+            % (conflict["address"], " (egress IP of namespace %s)" % ", ".join(owners) if owners else "",
+               conflict["mac"], conflict["op"], node or "(this host)", conflict["interface"]))
+
+
+def probe_only(module, params):
+    """The probes_text mode: probe every address in parallel, announce nothing."""
+    try:
+        entries = garp.parse_probe_text(params["probes_text"])
+        for entry in entries:
+            entry["address"] = validate_address(entry["address"])
+    except (ValueError, AddrError) as exc:
+        fail(module, "probes_text: %s" % exc)
+    if not entries:
+        module.exit_json(changed=False, sent=0, probe=NOT_PROBED, probed=[], conflicts=[], seconds=0.0)
+    try:
+        interfaces = Ip(module).interfaces()
+    except CommandError as exc:
+        module.fail_json(sent=0, probe=NOT_PROBED, **exc.fail_args())
+    except AddrError as exc:
+        fail(module, str(exc))
+    targets = probe_targets(module, interfaces, entries)
+    own = set(i["mac"].lower() for i in interfaces if i.get("mac"))
+    watch = dict((entry["address"], own | set(entry["known"])) for entry, dummy in targets)
+    batches = {}
+    for entry, iface in targets:
+        batches.setdefault(iface["name"], []).append(garp.probe_frame(iface["mac"], entry["address"]))
+    owners = dict((entry["address"], entry["owners"]) for entry, dummy in targets)
+    started = time.monotonic()
+    try:
+        with garp.raw_sockets(batches) as sockets:
+            names = sorted(batches)  # raw_sockets opens them in this order
+            sent, conflicts = garp.probe_all([(sock, frames, name) for (sock, frames), name in zip(sockets, names)],
+                                             watch, params["probe_count"], params["probe_interval"],
+                                             params["probe_listen"])
+    except garp.RawSocketError as exc:
+        fail(module, str(exc))
+    except (OSError, IOError) as exc:
+        module.fail_json(msg="sending ARP probes failed: %s" % exc, sent=0, probe=NOT_PROBED)
+    for item in conflicts:
+        item["owners"] = owners[item["address"]]
+    result = dict(changed=False, sent=0, probed=[dict(address=e["address"], interface=i["name"]) for e, i in targets],
+                  conflicts=conflicts, seconds=round(time.monotonic() - started, 3),
+                  probe=dict(performed=True, probes_sent=sent, conflict=bool(conflicts),
+                             conflicting_mac=conflicts[0]["mac"] if conflicts else None, answer=None))
+    if conflicts:
+        result["msg"] = "%s; nothing was claimed" % "; ".join(conflict_message(c, params["node"]) for c in conflicts)
+        module.fail_json(**result)
+    module.exit_json(**result)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -282,9 +428,14 @@ def main():
             probe_timeout=dict(type="float", default=1.0),
             return_frames=dict(type="bool", default=True),
             return_announced=dict(type="bool", default=True),
+            probes_text=dict(type="str"),
+            probe_interval=dict(type="float", default=garp.PROBE_INTERVAL),
+            probe_listen=dict(type="float", default=garp.PROBE_LISTEN),
+            node=dict(type="str"),
         ),
-        required_one_of=[["address", "addresses"]],
-        mutually_exclusive=[["address", "addresses"], ["addresses", "interface"], ["addresses", "probe"]],
+        required_one_of=[["address", "addresses", "probes_text"]],
+        mutually_exclusive=[["address", "addresses", "probes_text"], ["addresses", "interface"], ["addresses", "probe"],
+                            ["probes_text", "interface"], ["probes_text", "probe"]],
         supports_check_mode=True,
     )
     params = module.params
@@ -295,16 +446,18 @@ def main():
         if single:
             addresses = [validate_address(params["address"])]
         else:
-            addresses = validate_addresses(params["addresses"])
+            addresses = validate_addresses(params["addresses"] or [])
         interface = validate_ifname(params["interface"]) if params["interface"] is not None else None
     except AddrError as exc:
         fail(module, str(exc))
     for field, minimum in (("count", 1), ("probe_count", 1)):
         if params[field] < minimum:
             fail(module, "%s: %r must be at least %d" % (field, params[field], minimum))
-    for field, low in (("interval", 0.0), ("probe_timeout", 0.01)):
+    for field, low in (("interval", 0.0), ("probe_timeout", 0.01), ("probe_interval", 0.0), ("probe_listen", 0.0)):
         if not low <= params[field] <= 60:
             fail(module, "%s: %r must be between %g and 60 seconds" % (field, params[field], low))
+    if params["probes_text"] is not None:
+        probe_only(module, params)
     if not addresses:
         nothing = dict(changed=False, sent=0, probe=NOT_PROBED)
         if params["return_announced"]:

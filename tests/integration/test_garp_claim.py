@@ -319,3 +319,71 @@ def test_no_raw_socket_permission_is_named_and_nothing_is_sent(lan, ansible, tmp
     wire = lan.frames(proc)
     assert about(wire, EGRESS_IP) == [] and about(wire, "192.0.2.51") == [], wire
     assert lan.neighbour() == lan.mac_b  # nothing moved it
+
+
+def probes_text(addresses, interface="-", owner="ns1", known=None):
+    return "".join("%s %s %s%s\n" % (a, interface, owner, " " + known if known else "") for a in addresses)
+
+
+MANY = ["192.0.2.%d" % n for n in range(100, 200)]  # 100 free addresses in node A's network
+
+
+def test_probe_only_many_free_addresses_in_parallel(lan, ansible):
+    """100 addresses, 3 bursts 0.5 s apart and 1 s of listening: the run takes about 2 s, not
+    100 x 2 s; nothing is claimed or announced, so the observer's entry stays on node B."""
+    proc = lan.capture()
+    res = ansible([{"name": "p", "sdn.egress.garp_claim": {
+        "probes_text": probes_text(MANY), "probe_interval": 0.5, "probe_listen": 1.0, "node": "node-a"}}],
+        netns=lan.a)
+    assert res.rc == 0, res
+    out = res.last
+    assert out["changed"] is False and out["conflicts"] == [] and out["sent"] == 0
+    assert out["probe"]["probes_sent"] == 300
+    assert [p["interface"] for p in out["probed"]] == ["eth0"] * 100
+    assert 2.0 <= out["seconds"] < 3.5, out["seconds"]
+    wire = lan.frames(proc)
+    probes = [f for f in wire if f["sender_ip"] == "0.0.0.0" and f["target_ip"] in MANY]
+    assert len(probes) == 300 and all(f["sender_mac"] == lan.mac_a for f in probes)
+    assert [f for f in wire if f["sender_ip"] in MANY] == []  # no announcement
+    addrs = json.loads(lan.a.run(["ip", "-j", "-4", "addr", "show", "dev", "eth0"]).stdout)[0]["addr_info"]
+    assert [a["local"] for a in addrs] == ["192.0.2.11"]
+    assert lan.neighbour() == lan.mac_b
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_probe_only_names_the_other_holder(lan, ansible, check):
+    """Node B holds one of the 100 addresses: its reply to node A's probe fails the run naming
+    the address, B's MAC, the namespace and the node; check mode probes as well."""
+    held = MANY[37]
+    lan.b.run(["ip", "addr", "add", held + "/24", "dev", "eth0"])
+    before = lan.a.run(["ip", "-4", "-j", "addr"]).stdout
+    res = ansible([{"name": "p", "sdn.egress.garp_claim": {
+        "probes_text": probes_text(MANY, interface="eth0", owner="payments"), "probe_interval": 0.3,
+        "probe_listen": 1.0, "node": "node-a"}}], netns=lan.a, check=check)
+    assert res.rc != 0, res
+    out = res.last
+    assert out["conflicts"] == [{"address": held, "interface": "eth0", "mac": lan.mac_b, "op": "reply",
+                                 "owners": ["payments"]}]
+    assert out["msg"] == ("%s (egress IP of namespace payments) is in use by another host: MAC %s sent an ARP "
+                          "reply for it while node node-a probed on eth0; nothing was claimed" % (held, lan.mac_b))
+    assert lan.a.run(["ip", "-4", "-j", "addr"]).stdout == before
+
+
+def test_probe_only_a_known_mac_is_not_a_conflict(lan, ansible):
+    """The MAC of a node of ours that gives the address up in the same run may answer."""
+    lan.b.run(["ip", "addr", "add", EGRESS_IP + "/24", "dev", "eth0"])
+    res = ansible([{"name": "p", "sdn.egress.garp_claim": {
+        "probes_text": probes_text([EGRESS_IP], known=lan.mac_b), "probe_count": 2, "probe_interval": 0.3,
+        "probe_listen": 0.5}}], netns=lan.a)
+    assert res.rc == 0, res
+    assert res.last["conflicts"] == [] and res.last["probe"]["probes_sent"] == 2
+
+
+def test_probe_only_refuses_bad_lines_and_empty_probes_nothing(lan, ansible):
+    bad = ansible([{"name": "p", "sdn.egress.garp_claim": {"probes_text": "192.0.2.5 eth0"}}], netns=lan.a)
+    assert bad.rc != 0 and bad.last["msg"].startswith("probes_text: line 1: '192.0.2.5 eth0' is not")
+    outside = ansible([{"name": "p", "sdn.egress.garp_claim": {"probes_text": "198.51.100.7 - ns9\n"}}], netns=lan.a)
+    assert outside.rc != 0 and outside.last["msg"].startswith(
+        "probes_text: 198.51.100.7 (declared by ns9): address: 198.51.100.7 is not in the local network")
+    empty = ansible([{"name": "p", "sdn.egress.garp_claim": {"probes_text": ""}}], netns=lan.a)
+    assert empty.rc == 0 and empty.last["probed"] == [] and empty.last["seconds"] == 0.0
