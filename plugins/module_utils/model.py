@@ -193,9 +193,12 @@ class Node:
 class NodeFacts:
     """Live facts of a node (its preflight, sdn.egress.egress_preflight, and a reachability
     check).  ``networks``: [(interface name, IPNetwork)] the node reports, None when unknown;
-    ``problems``: [(what, detail)] what the node lacks."""
+    ``problems``: [(what, detail)] what the node lacks; ``held``: {address text: MAC of its
+    interface} of every address the node has now (the preflight's ``interfaces``), None when
+    unknown."""
 
-    __slots__ = ("reachable", "unmanaged", "tun0_mac", "tun0_ofport", "vxlan_ofport", "networks", "problems")
+    __slots__ = ("reachable", "unmanaged", "tun0_mac", "tun0_ofport", "vxlan_ofport", "networks", "problems",
+                 "held")
 
     def __init__(self):
         self.reachable = True
@@ -205,6 +208,7 @@ class NodeFacts:
         self.vxlan_ofport = None
         self.networks = None
         self.problems = []
+        self.held = None
 
 
 class Intent:
@@ -536,6 +540,7 @@ def _node_facts(node_facts, nodes, values, warnings, no_hostsubnet=frozenset()):
         facts.unmanaged = name in unmanaged
         facts.networks = _fact_networks(raw.get("networks"), path + ".networks", problems)
         facts.problems = _fact_problems(raw.get("problems"), path + ".problems", problems)
+        facts.held = _fact_held(raw.get("interfaces"), path + ".interfaces", problems)
         result[name] = facts
     return result, unmanaged
 
@@ -560,6 +565,32 @@ def _fact_networks(raw, path, problems):
             except AddrError as exc:
                 problems.append(str(exc))
     return result
+
+
+def _fact_held(raw, path, problems):
+    """{address text: interface MAC or None} of a preflight's interfaces
+    ({ifname: {mac, addresses: ["A/P", ...], ...}}), None when not given."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.add(path, raw, "is not a mapping of interface names to {mac, addresses}")
+        return None
+    held = {}
+    for ifname in sorted(raw, key=str):
+        entry = raw[ifname]
+        addresses = entry.get("addresses") if isinstance(entry, dict) else None
+        if not isinstance(addresses, list):
+            problems.add("%s[%s]" % (path, show(ifname)), entry, "is not a mapping with a list of addresses")
+            continue
+        mac = entry.get("mac")
+        for item in addresses:
+            try:
+                ip = str(parse_ip(str(item).split("/")[0], "%s[%s].addresses" % (path, show(ifname))))
+            except AddrError as exc:
+                problems.append(str(exc))
+                continue
+            held.setdefault(ip, mac.lower() if isinstance(mac, str) and mac else None)
+    return held
 
 
 def _fact_problems(raw, path, problems):

@@ -20,7 +20,8 @@ from ansible_collections.sdn.egress.plugins.module_utils.compact import compact_
 from ansible_collections.sdn.egress.plugins.module_utils.layout_sdn3 import Sdn3
 from ansible_collections.sdn.egress.plugins.module_utils.layout_sdn48 import Sdn48
 from ansible_collections.sdn.egress.plugins.module_utils.layouts import NodeObjects
-from ansible_collections.sdn.egress.plugins.module_utils.addr import show
+from ansible_collections.sdn.egress.plugins.module_utils.addr import IPAddress, show
+from ansible_collections.sdn.egress.plugins.module_utils.garp import probe_line
 from ansible_collections.sdn.egress.plugins.module_utils.model import build, warning_message
 
 # settings.layout -> Layout class (layouts.py describes the interface); the first is the default
@@ -43,6 +44,8 @@ def plan(raw, node_facts=None, settings=None, compact=False):
                           "groups": [{group_id, type, buckets}]   (layouts with groups only),
                           "snat": [{mark, egress_ip, name}], "reject": [ip],
                           "addresses": [{address, interface?, prefix?}],
+                          "probes": [{address, interface, owners, known}] (new_addresses: what
+                                    the node newly claims, probed before any change),
                           "monitor_ports": [{name, ofport, remote_ip}] (settings.failover dataplane)}},
          "namespaces": [{name, netid, vnid_hex, mark, egress_ips, active_ip, node,
                          state: active|dropped|no-egress, reason
@@ -61,7 +64,8 @@ def plan(raw, node_facts=None, settings=None, compact=False):
     ``warnings`` is the intent that is ignored or degrades a namespace (see ``_warnings``);
     with ``settings.strict`` each is also a problem ("strict: <warning>").
 
-    With ``compact`` each node is compact.compact_node_plan's strings instead.
+    With ``compact`` each node is compact.compact_node_plan's strings instead, plus
+    ``probe_text`` (garp.probe_line per new address, "" on a warm run) and ``counts.probes``.
     The plan is computed even when there are problems; apply it only when there are none.
     """
     intent = build(raw, node_facts, settings, LAYOUTS)
@@ -70,6 +74,7 @@ def plan(raw, node_facts=None, settings=None, compact=False):
     layout.prepare(intent, assignment)
     nodes = {}
     missing = {}
+    owners = _owners(assignment)
     for node in intent.nodes:
         facts = intent.facts[node.name]
         header = {"inventory_host": node.inventory_host,
@@ -80,10 +85,15 @@ def plan(raw, node_facts=None, settings=None, compact=False):
         else:
             objects = NodeObjects()
         missing.update(objects.missing)
+        probes = new_addresses(node.name, objects.addresses, intent.facts, owners)
         if compact:
             nodes[node.name] = compact_node_plan(header, objects, layout, intent.settings)
+            nodes[node.name]["probe_text"] = "\n".join(probe_line(p["address"], p["interface"], p["owners"], p["known"])
+                                                       for p in probes)
+            nodes[node.name]["counts"]["probes"] = len(probes)
         else:
             nodes[node.name] = _node_entry(header, objects, layout)
+            nodes[node.name]["probes"] = probes
     problems = intent.problems
     problems.extend("node_facts[%s].%s: missing; needed because %s" % (name, fact, why)
                     for (name, fact), why in missing.items())
@@ -93,6 +103,43 @@ def plan(raw, node_facts=None, settings=None, compact=False):
     return {"nodes": nodes, "namespaces": _rows(intent, assignment, layout),
             "settings": intent.settings.as_dict(), "warnings": warnings,
             "allocation": assignment.allocation.as_dict(), "problems": sorted(set(problems))}
+
+
+def _owners(assignment):
+    """{address text: [namespace names]} of every egress IP some namespace lists."""
+    return dict((str(ip), sorted(member.name for group in groups for member in group.members))
+                for ip, groups in assignment.ip_groups.items())
+
+
+def new_addresses(name, entries, facts, owners):
+    """The IPv4 addresses node ``name`` is about to newly claim: its planned address entries
+    ({address, interface?}) minus the addresses its preflight says it holds (all of them when
+    the preflight did not say), as [{address, interface, owners, known}] for an ARP probe
+    (garp.probe_line).  ``interface``: the one the claim uses when known (named by the
+    inventory, or the one interface whose network holds the address), else None (the node
+    finds it); ``known``: MACs of the other reachable nodes that hold the address now (they give
+    it up in this run: their answers are not conflicts).  Empty on a warm run."""
+    own = facts[name]
+    if not own.reachable:
+        return []
+    held = own.held or {}
+    probes = []
+    for entry in entries:
+        address = entry["address"]
+        if address in held or ":" in address:  # held, or IPv6 (the kernel's DAD, no ARP)
+            continue
+        interface = entry.get("interface")
+        if interface is None and own.networks:
+            ip = IPAddress(address)
+            holding = set(ifname for ifname, net in own.networks if ip in net)
+            if len(holding) == 1:
+                interface = holding.pop()
+        known = sorted(set(other.held[address] for other_name, other in facts.items()
+                           if other_name != name and other.reachable and other.held
+                           and other.held.get(address)))
+        probes.append({"address": address, "interface": interface, "owners": owners.get(address, []),
+                       "known": known})
+    return probes
 
 
 def _warnings(intent, assignment):

@@ -261,7 +261,8 @@ def test_sdn48_failover_drops_the_unreachable_nodes_bucket():
     result = sdn48_plan(facts(node_b={"reachable": False}))
     assert result["problems"] == []
     assert result["nodes"]["node-b"] == {"inventory_host": "node-b", "host_ip": "10.0.0.3", "reachable": False,
-                                         "flows": [], "groups": [], "snat": [], "reject": [], "addresses": []}
+                                         "flows": [], "groups": [], "snat": [], "reject": [], "addresses": [],
+                                         "probes": []}
     node_c = result["nodes"]["node-c"]
     assert node_c["groups"] == [group(0, TUNNEL % "10.0.0.2"), group(3064846, TUNNEL % "10.0.0.2")]
     assert node_c["flows"][3] == flow("reg0=0x6f7936", "drop")      # one: its only node is gone
@@ -321,7 +322,8 @@ def test_compact_sdn48_phase_one_is_the_local_groups_and_their_flows():
         "group_id=3064846,type=select,bucket=actions=" + LOCAL % (MAC["node-a"], "0x102e440e")]
     assert node_a["groups_text"].splitlines()[2] == "group_id=7305526,type=select,bucket=actions=" + TUNNEL % "10.0.0.3"
     assert node_a["snat_masquerade"] is True
-    assert node_a["counts"] == {"flows": 4, "mark_flows": 2, "groups": 3, "mark_groups": 2, "snat": 2, "addresses": 2}
+    assert node_a["counts"] == {"flows": 4, "mark_flows": 2, "groups": 3, "mark_groups": 2, "snat": 2, "addresses": 2,
+                                "probes": 2}
     node_c = nodes_plan["node-c"]
     assert node_c["mark_flows_text"] == node_c["mark_groups_text"] == ""
     assert len(node_c["groups_text"].splitlines()) == 3
@@ -339,7 +341,7 @@ def test_compact_sdn3_keeps_its_keys_and_has_no_groups():
         "goto_table:101" % MAC["node-a"]]
     assert sorted(node_a) == sorted([
         "inventory_host", "host_ip", "reachable", "flows_text", "mark_flows_text", "groups_text", "mark_groups_text",
-        "snat_text", "snat_masquerade", "addresses", "named_addresses", "all_addresses", "counts"])
+        "snat_text", "snat_masquerade", "addresses", "named_addresses", "all_addresses", "counts", "probe_text"])
 
 
 def test_compact_phase_one_follows_the_layout_not_the_action_text():

@@ -314,7 +314,7 @@ def test_first_node_unreachable_second_ip_wins():
     assert result["problems"] == []
     nodes = result["nodes"]
     assert nodes["node-a"] == {"inventory_host": "node-a", "host_ip": "10.0.0.2", "reachable": False,
-                               "flows": [], "snat": [], "reject": [], "addresses": []}
+                               "flows": [], "snat": [], "reject": [], "addresses": [], "probes": []}
     assert nodes["node-b"]["flows"] == [flow("ip,reg0=0x64", LOCAL % ("0a:00:00:00:00:01", "0x64"))]
     assert nodes["node-c"]["flows"] == [flow("ip,reg0=0x64", TUNNEL % ("10.0.0.3", 1))]
     assert nodes["node-b"]["snat"] == [{"mark": "0x64", "egress_ip": "10.0.0.60", "name": "ha"}]
