@@ -151,6 +151,9 @@ options:
         exactly one interface's networks, else the problem names C(nodes[<node>].egress_ips).
       - "C(problems) (optional, a list of C({what, detail})) are what the node lacks; each one is a
         problem C(nodes[<node>]: lacks <what>: <detail>), so the run fails before any node changes."
+      - C(interfaces) (optional, a mapping of interface name to C(mac) and C(addresses), each C(A/P)) are the addresses
+        the node holds now; planned addresses among them are not new (not probed); without it every
+        planned address of the node counts as new.
     type: dict
     default: {}
   settings:
@@ -302,6 +305,12 @@ plan:
         - C(snat) - C({mark, egress_ip, name}) for every egress IP assigned to the node.
         - C(reject) - those egress IPs.
         - C(addresses) - C({address, interface, prefix}); C(interface) and C(prefix) only when known.
+        - C(probes) - C({address, interface, owners, known}) for each IPv4 address the node newly claims
+          (planned, not held per its C(interfaces) fact; empty on a warm run). C(interface) is the one the claim
+          uses when known, else null, C(owners) the namespaces that list it, C(known) the MACs of other reachable
+          nodes that hold it now and give it up in this run. Compact form C(probe_text), one
+          C(ADDRESS INTERFACE|- OWNER[,OWNER] [MAC,...]) per line (M(sdn.egress.garp_claim) O(probes_text)),
+          and C(counts.probes).
         - With O(compact=true) instead C({inventory_host, host_ip, reachable, flows_text,
           mark_flows_text, groups_text, mark_groups_text, snat_text, snat_masquerade,
           addresses, named_addresses, all_addresses, counts}).
@@ -316,7 +325,7 @@ plan:
           the node finds itself) and C(all_addresses) are comma-separated;
           C(named_addresses) is C([{interface, prefix, addresses}]) per interface the inventory
           names, C(prefix) only when all its addresses share one; C(counts) has the number of
-          C(flows), C(mark_flows), C(groups), C(mark_groups), C(snat) and C(addresses).
+          C(flows), C(mark_flows), C(groups), C(mark_groups), C(snat), C(addresses) and C(probes).
       type: dict
       sample:
         ocprouter01:

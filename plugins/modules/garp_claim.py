@@ -30,7 +30,7 @@ description:
   - With O(addresses) several addresses are announced together; each burst carries the frames of
     every address, so announcing many addresses takes O(count) bursts in all, not per address.
   - With O(probes_text) the module only probes (RFC 5227), many addresses in parallel, and
-    announces nothing: the read-only check the role M(sdn.egress.egress_plan) runs before any
+    announces nothing. This is the read-only check the role M(sdn.egress.egress_plan) runs before any
     node changes, for the addresses a node is about to claim. Every burst carries the probes of
     every address, so the run takes O(probe_count) - 1 times O(probe_interval) plus
     O(probe_listen) seconds (4 s with the defaults) however many addresses it probes. An answer
@@ -64,7 +64,7 @@ options:
         or, when none does, the one whose local network holds it (as M(sdn.egress.egress_addr)
         chooses). C(OWNER) names who declares the address (namespaces; C(-) for none), for
         the failure message. The optional MACs are other hosts of ours that hold the address
-        now and give it up in the same run: their answers are not conflicts.
+        now and give it up in the same run; their answers are not conflicts.
       - Cannot be combined with O(address), O(addresses), O(interface) or O(probe). An empty
         text probes nothing.
     type: str
