@@ -334,4 +334,4 @@ def probe_all(sockets, watch, count=PROBE_NUM, interval=PROBE_INTERVAL, listen=P
             if address is not None and address not in found:
                 found[address] = {"address": address, "interface": name, "mac": arp["sender_mac"],
                                   "op": "reply" if arp["op"] == OP_REPLY else "request"}
-    return sent, [found[address] for address in sorted(found, key=lambda a: socket.inet_aton(a))]
+    return sent, [found[address] for address in sorted(found, key=socket.inet_aton)]

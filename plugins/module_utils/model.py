@@ -585,7 +585,7 @@ def _fact_held(raw, path, problems):
         mac = entry.get("mac")
         for item in addresses:
             try:
-                ip = str(parse_ip(str(item).split("/")[0], "%s[%s].addresses" % (path, show(ifname))))
+                ip = str(parse_ip(str(item).split("/", 1)[0], "%s[%s].addresses" % (path, show(ifname))))
             except AddrError as exc:
                 problems.append(str(exc))
                 continue

@@ -309,7 +309,7 @@ plan:
           (planned, not held per its C(interfaces) fact; empty on a warm run). C(interface) is the one the claim
           uses when known, else null, C(owners) the namespaces that list it, C(known) the MACs of other reachable
           nodes that hold it now and give it up in this run. Compact form C(probe_text), one
-          C(ADDRESS INTERFACE|- OWNER[,OWNER] [MAC,...]) per line (M(sdn.egress.garp_claim) O(probes_text)),
+          C(ADDRESS INTERFACE|- OWNER[,OWNER] [MAC,...]) per line (M(sdn.egress.garp_claim) option C(probes_text)),
           and C(counts.probes).
         - With O(compact=true) instead C({inventory_host, host_ip, reachable, flows_text,
           mark_flows_text, groups_text, mark_groups_text, snat_text, snat_masquerade,
