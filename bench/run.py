@@ -761,6 +761,8 @@ def main():
                              "the largest N with the other namespace vars layout (--layout)")
     parser.add_argument("--garp-interval", default="default",
                         help="egress_garp_interval for our runs (default: the role's default)")
+    parser.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra variable for our runs (repeatable), e.g. egress_probe=false")
     parser.add_argument("--layout", choices=LAYOUTS, default="oc_json",
                         help="how the namespaces are declared: an `oc get -o json` dump (default, how a "
                              "cluster of thousands of namespaces is read), one list variable, one variable "
@@ -804,6 +806,7 @@ def main():
     subprocess.run([sys.executable, os.path.join(REPO, "lab", "lab.py"), "up"], check=True, cwd=REPO)
     top = tempfile.mkdtemp(prefix="sdn-egress-bench-")
     garp_vars = {"egress_garp_interval": args.garp_interval} if args.garp_interval != "default" else {}
+    garp_vars.update(item.split("=", 1) for item in args.var)
     data = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine_info(),
             "reps": reps, "garp_vars": garp_vars, "sizes": {}, "extra": {}, "quick": args.quick}
     log("machine: %s" % data["machine"])
