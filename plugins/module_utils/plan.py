@@ -75,6 +75,7 @@ def plan(raw, node_facts=None, settings=None, compact=False):
     nodes = {}
     missing = {}
     owners = _owners(assignment)
+    holders = _holders(intent.facts)
     for node in intent.nodes:
         facts = intent.facts[node.name]
         header = {"inventory_host": node.inventory_host,
@@ -85,7 +86,7 @@ def plan(raw, node_facts=None, settings=None, compact=False):
         else:
             objects = NodeObjects()
         missing.update(objects.missing)
-        probes = new_addresses(node.name, objects.addresses, intent.facts, owners)
+        probes = new_addresses(node.name, objects.addresses, intent.facts, owners, holders)
         if compact:
             nodes[node.name] = compact_node_plan(header, objects, layout, intent.settings)
             nodes[node.name]["probe_text"] = "\n".join(probe_line(p["address"], p["interface"], p["owners"], p["known"])
@@ -111,7 +112,18 @@ def _owners(assignment):
                 for ip, groups in assignment.ip_groups.items())
 
 
-def new_addresses(name, entries, facts, owners):
+def _holders(facts):
+    """{address text: [(node name, MAC)]} of what every reachable node holds now (preflight)."""
+    holders = {}
+    for name, fact in facts.items():
+        if fact.reachable and fact.held:
+            for address, mac in fact.held.items():
+                if mac:
+                    holders.setdefault(address, []).append((name, mac))
+    return holders
+
+
+def new_addresses(name, entries, facts, owners, holders=None):
     """The IPv4 addresses node ``name`` is about to newly claim: its planned address entries
     ({address, interface?}) minus the addresses its preflight says it holds (all of them when
     the preflight did not say), as [{address, interface, owners, known}] for an ARP probe
@@ -122,6 +134,8 @@ def new_addresses(name, entries, facts, owners):
     own = facts[name]
     if not own.reachable:
         return []
+    if holders is None:
+        holders = _holders(facts)
     held = own.held or {}
     probes = []
     for entry in entries:
@@ -134,9 +148,7 @@ def new_addresses(name, entries, facts, owners):
             holding = set(ifname for ifname, net in own.networks if ip in net)
             if len(holding) == 1:
                 interface = holding.pop()
-        known = sorted(set(other.held[address] for other_name, other in facts.items()
-                           if other_name != name and other.reachable and other.held
-                           and other.held.get(address)))
+        known = sorted(set(mac for other, mac in holders.get(address, ()) if other != name))
         probes.append({"address": address, "interface": interface, "owners": owners.get(address, []),
                        "known": known})
     return probes
