@@ -18,7 +18,7 @@ description:
     bridge over OpenFlow (a dead C(ovs-vswitchd) with the database still answering is found
     here), reads the addresses of every interface (IPv4 and IPv6), and reads the iptables tables
     whose chains the node phases write to, with the backend the role uses.
-  - Also returns, small and read-only, what the plan needs to find I(conflicts) before any change:
+  - Also returns, small and read-only, what the plan needs to find I(conflicts) before any change -
     the foreign rules of O(snat_chain) above the jump to O(snat_anchor) (RV(foreign_rules)), the
     foreign flows of the O(flow_tables) at or above O(flow_priority) (RV(foreign_flows)), and the
     names of the BFD monitor ports owned by O(cookie) (RV(owned_monitor_ports)). Only foreign
@@ -84,8 +84,8 @@ options:
   snat_chain:
     description:
       - The nat chain of our SNAT rules (M(sdn.egress.egress_snat) O(sdn.egress.egress_snat#module:chain));
-        its foreign rules above O(snat_anchor) are returned in RV(foreign_rules). It must exist (it
-        is read with O(nat_chains)). Unset, no rules are returned.
+        its foreign rules above O(snat_anchor) are returned in RV(foreign_rules). It must exist (it is
+        checked like the O(nat_chains)). Unset, no rules are returned.
     type: str
   snat_anchor:
     description:
