@@ -197,35 +197,41 @@ class _Conflicts:
             self._check_flows(node, facts.foreign_flows, objects.flows)
 
     def _check_flows(self, node, lines, flows):
-        settings = self.settings
-        key = tuple(lines)
-        cached = self._flows.get(key)
+        """Each of the node's flows against the node's foreign flows; the verdicts are cached per
+        set of foreign flows and flow key (nodes share both), so a node costs a lookup per flow."""
+        cached = self._flows.get(tuple(lines))
         if cached is None:
             existing = parse_dump_flows("\n".join(lines))
-            cached = self._flows[key] = (existing, {}, dict((flow_key(flow), flow) for flow in existing))
-        existing, found, same = cached
+            cached = self._flows[tuple(lines)] = (existing, dict((flow_key(flow), flow) for flow in existing), {})
+        existing, same, verdicts = cached
         for flow in flows:
-            ours = Flow(flow["table"], flow["priority"], flow["match"], flow["actions"], 0)
-            ours_key = flow_key(ours)
-            group = self.by_match.get(flow["match"])
-            taken = same.get(ours_key)
-            if taken is not None and not settings.flow_force:
-                self.intent.problems.add(
-                    "nodes[%s]" % show(node.name), format_flow(taken),
-                    "is a foreign flow with the table, priority and match of our flow for %s (nothing was changed; "
-                    "egress_flow_force: true replaces it)" % self._who(group))
-            if settings.flow_conflicts == "remove":
-                continue
-            hits = found.get(ours_key)
+            key = (flow["table"], flow["priority"], flow["match"])
+            hits = verdicts.get(key)
             if hits is None:
+                ours = Flow(key[0], key[1], key[2], flow["actions"], 0)
                 # the preflight returned foreign flows only: no cookie of theirs is None
-                hits = found[ours_key] = [(foreign, reason) for dummy, foreign, reason
-                                          in find_flow_conflicts([ours], existing, None)]
-            for foreign, reason in hits:
-                self._report(settings.flow_conflicts, node, format_flow(foreign),
-                             "is a foreign flow that takes the traffic of %s first (our flow: table=%d, "
-                             "priority=%d, %s): %s" % (self._who(group), ours.table, ours.priority, ours.match, reason),
-                             _FLOW_REMEDY)
+                hits = verdicts[key] = ([same[key]] if key in same else [],
+                                        [(foreign, reason) for dummy, foreign, reason
+                                         in find_flow_conflicts([ours], existing, None)])
+            if hits[0] or hits[1]:
+                self._report_flow(node, key, hits)
+
+    def _report_flow(self, node, key, hits):
+        settings = self.settings
+        table, priority, match = key
+        group = self.by_match.get(match)
+        if hits[0] and not settings.flow_force:
+            self.intent.problems.add(
+                "nodes[%s]" % show(node.name), format_flow(hits[0][0]),
+                "is a foreign flow with the table, priority and match of our flow for %s (nothing was changed; "
+                "egress_flow_force: true replaces it)" % self._who(group))
+        if settings.flow_conflicts == "remove":
+            return
+        for foreign, reason in hits[1]:
+            self._report(settings.flow_conflicts, node, format_flow(foreign),
+                         "is a foreign flow that takes the traffic of %s first (our flow: table=%d, "
+                         "priority=%d, %s): %s" % (self._who(group), table, priority, match, reason),
+                         _FLOW_REMEDY)
 
 
 def _node_entry(header, objects, layout):
