@@ -17,7 +17,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR, show
 from ansible_collections.sdn.egress.plugins.module_utils.marks import MARK_RULES
-from ansible_collections.sdn.egress.plugins.module_utils.model import DEFAULT_SETTINGS, FAILOVER_MODES
+from ansible_collections.sdn.egress.plugins.module_utils.model import CONFLICT_MODES, DEFAULT_SETTINGS, FAILOVER_MODES
 from ansible_collections.sdn.egress.plugins.module_utils.plan import LAYOUTS, plan
 from ansible_collections.sdn.egress.plugins.module_utils.sources import (
     from_inventory,
@@ -60,6 +60,13 @@ ARGUMENT_SPEC = {
             "strict": {"type": "bool", "default": False},
             "failover": {"type": "str", "choices": list(FAILOVER_MODES), "default": "run"},
             "failover_vni": {"type": "int"},
+            # what the plan does about a foreign rule/flow in a node's preflight that takes a
+            # declared namespace's traffic first: fail (a problem), warn (a warning), remove (nothing:
+            # the modules delete it); snat_remove_conflicts true is the older spelling of remove
+            "snat_conflicts": {"type": "str", "choices": list(CONFLICT_MODES), "default": "fail"},
+            "snat_remove_conflicts": {"type": "bool", "default": False},
+            "flow_conflicts": {"type": "str", "choices": list(CONFLICT_MODES), "default": "fail"},
+            "flow_force": {"type": "bool", "default": False},
         },
     },
 }

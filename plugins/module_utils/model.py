@@ -41,8 +41,13 @@ DEFAULT_SETTINGS = {
     "priority": 100,
     # mark_rule and table: the layout's (Layout.mark_rule, Layout.table) unless given
 }
-SETTING_KEYS = ("cluster_cidrs", "failover", "failover_vni", "layout", "mark_rule", "masquerade_bit", "priority",
-                "strict", "table")
+SETTING_KEYS = ("cluster_cidrs", "failover", "failover_vni", "flow_conflicts", "flow_force", "layout", "mark_rule",
+                "masquerade_bit", "priority", "snat_conflicts", "snat_remove_conflicts", "strict", "table")
+# settings.snat_conflicts / flow_conflicts: what a run does about a foreign rule or flow that takes
+# a declared namespace's traffic before ours (a conflict, found by the plan in the preflight's
+# data): fail (a plan problem, before any change), warn (a plan warning) or remove (the node
+# modules delete it); the modules egress_snat and ovs_flow take the same modes
+CONFLICT_MODES = ("fail", "warn", "remove")
 # settings.failover: run (a namespace moves to its next egress IP when the playbook runs) or
 # dataplane (OpenFlow fast-failover groups and BFD monitor ports switch by themselves; sdn3 only)
 FAILOVER_MODES = ("run", "dataplane")
@@ -118,7 +123,7 @@ class Settings:
     """Cluster-wide settings, defaults filled in (the layout's table and mark rule unless given)."""
 
     __slots__ = ("layout", "cluster_networks", "mark_rule", "masquerade_bit", "table", "priority", "failover",
-                 "failover_vni", "strict")
+                 "failover_vni", "strict", "snat_conflicts", "flow_conflicts", "flow_force")
 
     @property
     def mask(self):
@@ -128,7 +133,8 @@ class Settings:
         return {"cluster_cidrs": [str(net) for net in self.cluster_networks], "layout": self.layout,
                 "mark_rule": self.mark_rule, "masquerade_bit": self.masquerade_bit,
                 "table": self.table, "priority": self.priority, "failover": self.failover,
-                "failover_vni": self.failover_vni}
+                "failover_vni": self.failover_vni, "snat_conflicts": self.snat_conflicts,
+                "flow_conflicts": self.flow_conflicts, "flow_force": self.flow_force}
 
 
 # one declared NetNamespace: name, netid (int or None when invalid), egress_ips [IPAddress]
@@ -195,10 +201,12 @@ class NodeFacts:
     check).  ``networks``: [(interface name, IPNetwork)] the node reports, None when unknown;
     ``problems``: [(what, detail)] what the node lacks; ``held``: {address text: MAC of its
     interface} of every address the node has now (the preflight's ``interfaces``), None when
-    unknown."""
+    unknown; ``foreign_rules`` [(index, iptables-save line)] and ``foreign_flows`` [dump-flows
+    line] (None: not read, no conflict check) what the plan checks for conflicts;
+    ``owned_monitor_ports`` [name] (None: unknown)."""
 
     __slots__ = ("reachable", "unmanaged", "tun0_mac", "tun0_ofport", "vxlan_ofport", "networks", "problems",
-                 "held")
+                 "held", "foreign_rules", "foreign_flows", "owned_monitor_ports")
 
     def __init__(self):
         self.reachable = True
@@ -209,6 +217,9 @@ class NodeFacts:
         self.networks = None
         self.problems = []
         self.held = None
+        self.foreign_rules = None
+        self.foreign_flows = None
+        self.owned_monitor_ports = None
 
 
 class Intent:
@@ -388,6 +399,22 @@ def _settings(settings, layouts, problems):
         vni = values.integer(given["failover_vni"], "settings.failover_vni", 2, MAX_VNID)
         if vni is not None:
             result.failover_vni = vni
+    for key in ("snat_conflicts", "flow_conflicts"):
+        mode = given.get(key, "fail")
+        if mode not in CONFLICT_MODES:
+            problems.add("settings." + key, mode, "is not one of %s" % ", ".join(CONFLICT_MODES))
+            mode = "fail"
+        setattr(result, key, mode)
+    for key in ("snat_remove_conflicts", "flow_force"):
+        if not isinstance(given.get(key, False), bool):
+            problems.add("settings." + key, given[key], "is not a boolean")
+    result.flow_force = given.get("flow_force") is True
+    if given.get("snat_remove_conflicts") is True:
+        # the older spelling of snat_conflicts=remove (egress_snat remove_conflicts)
+        if result.snat_conflicts == "warn":
+            problems.add("settings.snat_remove_conflicts", True, "means snat_conflicts=remove, which contradicts "
+                         "snat_conflicts=warn")
+        result.snat_conflicts = "remove"
     return result
 
 
@@ -541,6 +568,10 @@ def _node_facts(node_facts, nodes, values, warnings, no_hostsubnet=frozenset()):
         facts.networks = _fact_networks(raw.get("networks"), path + ".networks", problems)
         facts.problems = _fact_problems(raw.get("problems"), path + ".problems", problems)
         facts.held = _fact_held(raw.get("interfaces"), path + ".interfaces", problems)
+        facts.foreign_rules = _fact_rules(raw.get("foreign_rules"), path + ".foreign_rules", problems)
+        facts.foreign_flows = _fact_lines(raw.get("foreign_flows"), path + ".foreign_flows", problems)
+        facts.owned_monitor_ports = _fact_lines(raw.get("owned_monitor_ports"), path + ".owned_monitor_ports",
+                                                problems)
         result[name] = facts
     return result, unmanaged
 
@@ -606,6 +637,41 @@ def _fact_problems(raw, path, problems):
             problems.add("%s[%d]" % (path, index), item, "is not a mapping with what and detail")
             continue
         result.append((item["what"], item.get("detail")))
+    return result
+
+
+def _fact_rules(raw, path, problems):
+    """[(index, line)] of a preflight's foreign_rules ([{index, rule}]); None when not given."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        problems.add(path, raw, "is not a list")
+        return None
+    result = []
+    for position, item in enumerate(raw):
+        rule = item.get("rule") if isinstance(item, dict) else None
+        index = item.get("index") if isinstance(item, dict) else None
+        if not isinstance(rule, str) or not rule.startswith("-A ") or not isinstance(index, int) \
+                or isinstance(index, bool) or index < 0:
+            problems.add("%s[%d]" % (path, position), item, "is not a mapping with index and rule (an iptables-save line)")
+            continue
+        result.append((index, rule))
+    return result
+
+
+def _fact_lines(raw, path, problems):
+    """A preflight's list of strings (foreign_flows, owned_monitor_ports); None when not given."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        problems.add(path, raw, "is not a list")
+        return None
+    result = []
+    for position, item in enumerate(raw):
+        if not isinstance(item, str):
+            problems.add("%s[%d]" % (path, position), item, "is not a string")
+            continue
+        result.append(item)
     return result
 
 

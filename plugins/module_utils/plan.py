@@ -23,6 +23,14 @@ from ansible_collections.sdn.egress.plugins.module_utils.layouts import NodeObje
 from ansible_collections.sdn.egress.plugins.module_utils.addr import IPAddress, show
 from ansible_collections.sdn.egress.plugins.module_utils.garp import probe_line
 from ansible_collections.sdn.egress.plugins.module_utils.model import build, warning_message
+from ansible_collections.sdn.egress.plugins.module_utils.ovs import (
+    Flow,
+    find_flow_conflicts,
+    flow_key,
+    format_flow,
+    parse_dump_flows,
+)
+from ansible_collections.sdn.egress.plugins.module_utils.snat import find_conflicts
 
 # settings.layout -> Layout class (layouts.py describes the interface); the first is the default
 LAYOUTS = {
@@ -52,7 +60,7 @@ def plan(raw, node_facts=None, settings=None, compact=False):
                          (load-balanced layouts also: active_ips, nodes; dataplane failover,
                          with a group: buckets [[ip, node, node host IP]] in failover order)}],
          "settings": {cluster_cidrs, layout, mark_rule, masquerade_bit, table, priority, failover,
-                      failover_vni},
+                      failover_vni, snat_conflicts, flow_conflicts, flow_force},
          "warnings": [{field, value, reason}],   (sorted by field)
          "allocation": {nodes: {node: [ip]}, declared: {node: [ip]}, changed: [node],
                         moved: [{ip, namespace, node, from, why}]}
@@ -63,9 +71,13 @@ def plan(raw, node_facts=None, settings=None, compact=False):
 
     ``warnings`` is the intent that is ignored or degrades a namespace (see ``_warnings``);
     with ``settings.strict`` each is also a problem ("strict: <warning>").
+    Conflicts (``_Conflicts``: foreign rules and flows of a node's preflight that take a declared
+    namespace's traffic before ours) are problems or warnings as settings.snat_conflicts /
+    flow_conflicts say.
 
     With ``compact`` each node is compact.compact_node_plan's strings instead, plus
-    ``probe_text`` (garp.probe_line per new address, "" on a warm run) and ``counts.probes``.
+    ``probe_text`` (garp.probe_line per new address, "" on a warm run) and ``counts.probes``;
+    and ``prune_monitor_ports`` (whether the node wants or has monitor ports of ours).
     The plan is computed even when there are problems; apply it only when there are none.
     """
     intent = build(raw, node_facts, settings, LAYOUTS)
@@ -76,6 +88,7 @@ def plan(raw, node_facts=None, settings=None, compact=False):
     missing = {}
     owners = _owners(assignment)
     holders = _holders(intent.facts)
+    conflicts = _Conflicts(intent, layout)
     for node in intent.nodes:
         facts = intent.facts[node.name]
         header = {"inventory_host": node.inventory_host,
@@ -87,18 +100,23 @@ def plan(raw, node_facts=None, settings=None, compact=False):
             objects = NodeObjects()
         missing.update(objects.missing)
         probes = new_addresses(node.name, objects.addresses, intent.facts, owners, holders)
+        if facts.reachable:
+            conflicts.check(node, facts, objects)
         if compact:
             nodes[node.name] = compact_node_plan(header, objects, layout, intent.settings)
             nodes[node.name]["probe_text"] = "\n".join(probe_line(p["address"], p["interface"], p["owners"], p["known"])
                                                        for p in probes)
             nodes[node.name]["counts"]["probes"] = len(probes)
+            # the monitor-port prune has nothing to do on a node that has no monitor port of
+            # ours (preflight; None: unknown) and wants none
+            nodes[node.name]["prune_monitor_ports"] = bool(objects.monitor_ports) or facts.owned_monitor_ports != []
         else:
             nodes[node.name] = _node_entry(header, objects, layout)
             nodes[node.name]["probes"] = probes
     problems = intent.problems
     problems.extend("node_facts[%s].%s: missing; needed because %s" % (name, fact, why)
                     for (name, fact), why in missing.items())
-    warnings = _warnings(intent, assignment)
+    warnings = _warnings(intent, assignment, conflicts.warnings)
     if intent.settings.strict:
         problems.extend("strict: %s" % warning_message(warning) for warning in warnings)
     return {"nodes": nodes, "namespaces": _rows(intent, assignment, layout),
@@ -154,11 +172,12 @@ def new_addresses(name, entries, facts, owners, holders=None):
     return probes
 
 
-def _warnings(intent, assignment):
+def _warnings(intent, assignment, more=()):
     """What the intent asks for and the plan does not do, sorted by field: hosts and nodes that
     are not both in the inventory and in the HostSubnets (from the model), nodes that did not
     answer, namespaces whose traffic is dropped, egress IPs of an active namespace that cannot
-    be used, and egress IPs of a node that no namespace lists."""
+    be used, egress IPs of a node that no namespace lists, and ``more`` (the conflicts left with
+    mode warn)."""
     warnings = intent.warnings
     unmanaged = set(intent.unmanaged)
     for node in intent.nodes:
@@ -184,8 +203,104 @@ def _warnings(intent, assignment):
                 warnings.add(path, ips, "are not all usable, namespace %s leaves only through %s: %s"
                              % (show(member.name), ", ".join(str(ip) for ip, dummy in status.online),
                                 "; ".join(status.unused)))
+    warnings.extend(more)
     warnings.sort(key=lambda warning: (warning["field"], warning_message(warning)))
     return list(warnings)
+
+
+# find_conflicts skips the rules of an owner; the preflight returned foreign rules only, and no
+# comment of an iptables-save line holds a newline
+_NO_OWNER = "\n"
+_SNAT_REMEDY = "egress_snat_conflicts: remove deletes it, warn leaves it"
+_FLOW_REMEDY = "egress_flow_conflicts: remove deletes it, warn leaves it"
+
+
+class _Conflicts:
+    """Foreign SNAT rules and flows (the preflight's ``foreign_rules`` / ``foreign_flows``) that
+    take a declared namespace's traffic before ours on a node, checked against the node's own
+    rules and flows (snat.find_conflicts, ovs.find_flow_conflicts, the functions the modules
+    egress_snat and ovs_flow run at apply time): settings.snat_conflicts / flow_conflicts fail
+    -> plan problems, warn -> warnings, remove -> nothing (the modules delete them).  A foreign
+    flow with the table, priority and match of one of ours is a problem unless
+    settings.flow_force (ovs_flow refuses it otherwise, whatever the mode).  Nodes without
+    preflight data (None) are not checked; the modules still are."""
+
+    def __init__(self, intent, layout):
+        self.intent, self.settings = intent, intent.settings
+        self.masquerade = layout.snat_masquerade
+        self.cidrs = [str(net) for net in intent.settings.cluster_networks]
+        self.by_mark = dict((group.mark, group) for group in intent.namespaces)
+        self.by_match = {}
+        for group in intent.namespaces:
+            for match in layout.reg0(group.vnid):
+                self.by_match[match] = group
+        self.warnings = []
+        self._flows = {}   # foreign lines -> ([Flow], {our flow key: [(Flow, reason)]}): nodes share them
+
+    def _who(self, group):
+        if group is None:
+            return "a declared namespace"
+        names = ", ".join(show(member.name) for member in group.members)
+        return "VNID %d (namespace%s %s)" % (group.vnid, "s" if len(group.members) > 1 else "", names)
+
+    def _report(self, mode, node, value, reason, remedy):
+        path = "nodes[%s]" % show(node.name)
+        if mode == "fail":
+            self.intent.problems.add(path, value, "%s (nothing was changed; %s)" % (reason, remedy))
+        elif mode == "warn":
+            self.warnings.append({"field": path, "value": value, "reason": "%s: left in place (warn)" % reason})
+
+    def check(self, node, facts, objects):
+        settings = self.settings
+        if facts.foreign_rules and objects.snat and settings.snat_conflicts != "remove":
+            marks = sorted(set((int(rule["mark"], 16), rule["mark"], rule["name"]) for rule in objects.snat))
+            lines = [line for dummy, line in facts.foreign_rules]
+            for conflict in find_conflicts(lines, _NO_OWNER, marks, self.cidrs, None, self.masquerade):
+                index = facts.foreign_rules[conflict.index][0]
+                self._report(settings.snat_conflicts, node, conflict.rule,
+                             "is a foreign rule (position %d of its chain) above our SNAT rules that catches the "
+                             "packets of mark %s, %s, first: %s"
+                             % (index + 1, conflict.mark, self._who(self.by_mark.get(conflict.mark)), conflict.reason),
+                             _SNAT_REMEDY)
+        if facts.foreign_flows and objects.flows:
+            self._check_flows(node, facts.foreign_flows, objects.flows)
+
+    def _check_flows(self, node, lines, flows):
+        """Each of the node's flows against the node's foreign flows; the verdicts are cached per
+        set of foreign flows and flow key (nodes share both), so a node costs a lookup per flow."""
+        cached = self._flows.get(tuple(lines))
+        if cached is None:
+            existing = parse_dump_flows("\n".join(lines))
+            cached = self._flows[tuple(lines)] = (existing, dict((flow_key(flow), flow) for flow in existing), {})
+        existing, same, verdicts = cached
+        for flow in flows:
+            key = (flow["table"], flow["priority"], flow["match"])
+            hits = verdicts.get(key)
+            if hits is None:
+                ours = Flow(key[0], key[1], key[2], flow["actions"], 0)
+                # the preflight returned foreign flows only: no cookie of theirs is None
+                hits = verdicts[key] = ([same[key]] if key in same else [],
+                                        [(foreign, reason) for dummy, foreign, reason
+                                         in find_flow_conflicts([ours], existing, None)])
+            if hits[0] or hits[1]:
+                self._report_flow(node, key, hits)
+
+    def _report_flow(self, node, key, hits):
+        settings = self.settings
+        table, priority, match = key
+        group = self.by_match.get(match)
+        if hits[0] and not settings.flow_force:
+            self.intent.problems.add(
+                "nodes[%s]" % show(node.name), format_flow(hits[0][0]),
+                "is a foreign flow with the table, priority and match of our flow for %s (nothing was changed; "
+                "egress_flow_force: true replaces it)" % self._who(group))
+        if settings.flow_conflicts == "remove":
+            return
+        for foreign, reason in hits[1]:
+            self._report(settings.flow_conflicts, node, format_flow(foreign),
+                         "is a foreign flow that takes the traffic of %s first (our flow: table=%d, "
+                         "priority=%d, %s): %s" % (self._who(group), table, priority, match, reason),
+                         _FLOW_REMEDY)
 
 
 def _node_entry(header, objects, layout):

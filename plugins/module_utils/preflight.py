@@ -5,7 +5,8 @@
 before any node changes (sdn.egress.egress_preflight).
 
     preflight(module, spec) -> {reachable, tun0_mac, tun0_ofport, vxlan_ofport, tun0_present,
-                                openflow, iptables, interfaces, networks, problems}
+                                openflow, iptables, interfaces, networks, problems,
+                                foreign_rules, foreign_flows, owned_monitor_ports}
 
 Reads only, through the runners of the files that own each tool: the SDN ports from OVSDB
 (ovs.VsCtl.ports, one ``ovs-vsctl``), whether the switch answers OpenFlow on the bridge
@@ -16,6 +17,15 @@ backend).  A tool that fails or a thing that is missing is a *problem* {what, de
 failure of the module: the plan fails the whole run naming the node and what it lacks, before
 any node is changed.
 
+It also returns what the plan needs to find *conflicts* before any change (snat.find_conflicts
+and ovs.find_flow_conflicts run on the controller against each node's desired rules and flows):
+the foreign rules of the SNAT chain above the anchor jump (``foreign_rules``, iptables-save
+lines with their place in the chain) and the foreign flows of the egress tables at or above our
+priority (``foreign_flows``, dump-flows lines; one ``dump-flows table=N`` per table, which also
+tells that the bridge answers OpenFlow).  Only foreign objects: never ours, so the result does
+not grow with the number of namespaces.  ``owned_monitor_ports`` names the BFD monitor ports
+carrying our owner (monitor.py), read in the same ``ovs-vsctl`` as the SDN ports.
+
 Which addresses define a node's networks is ipaddr's rule (primary, not host-scoped, not
 labelled as ours), for IPv6 also without link-local ones: the networks an egress IP can be
 claimed in without naming an interface.
@@ -25,10 +35,23 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+
 from ansible_collections.sdn.egress.plugins.module_utils.addr import AddrError, IPNetwork, parse_ip
 from ansible_collections.sdn.egress.plugins.module_utils.ipaddr import Ip, is_ours
-from ansible_collections.sdn.egress.plugins.module_utils.iptables import BINARIES, Iptables
-from ansible_collections.sdn.egress.plugins.module_utils.ovs import OfCtl, VsCtl
+from ansible_collections.sdn.egress.plugins.module_utils.iptables import BINARIES, Iptables, Rule
+from ansible_collections.sdn.egress.plugins.module_utils.monitor import OWNER_KEY
+from ansible_collections.sdn.egress.plugins.module_utils.ovs import (
+    VSCTL_TIMEOUT,
+    OfCtl,
+    VsCtl,
+    _ovsdb_rows,
+    format_flow,
+    parse_dump_flows,
+    parse_ovsdb_ports,
+    ports_query,
+    sort_key,
+)
 from ansible_collections.sdn.egress.plugins.module_utils.runner import CommandError
 
 FAMILIES = ("inet", "inet6")
@@ -107,6 +130,47 @@ def chain_problems(tables, wanted, backend):
     return problems
 
 
+def foreign_rules(lines, owner, anchor_target):
+    """[{index, rule}]: the rules of a chain (iptables-save lines, in order) that are not owned by
+    ``owner`` and sit above the first foreign rule jumping to ``anchor_target`` (where our SNAT
+    block goes; the whole chain without one), with their place in the chain (from 0). The same
+    walk as snat.find_conflicts, which the plan runs on them."""
+    found = []
+    for index, line in enumerate(lines):
+        rule = Rule(line)
+        if rule.owned(owner):
+            continue
+        if anchor_target and rule.target == anchor_target:
+            break
+        found.append({"index": index, "rule": line})
+    return found
+
+
+def foreign_flows(flows, cookie, min_priority=0):
+    """The flows (ovs.Flow) with another cookie than ``cookie`` at ``min_priority`` or above (a
+    lower one never takes our traffic first), as dump-flows lines (ovs.format_flow), in OVS order."""
+    return [format_flow(flow) for flow in sorted(flows, key=sort_key)
+            if flow.cookie != cookie and flow.priority >= min_priority]
+
+
+def owned_ports_query(owner):
+    """ovs-vsctl commands naming the interfaces whose external_ids carry our owner (monitor.py)."""
+    return ["--", "--columns=name", "find", "Interface", "external_ids:%s=%s" % (OWNER_KEY, json.dumps(owner))]
+
+
+def read_ports(vsctl, names, owner):
+    """(parse_ovsdb_ports of ``names``, sorted names of the interfaces owned by ``owner`` or None
+    without one): one ovs-vsctl process."""
+    commands = ports_query(names) + (owned_ports_query(owner) if owner else [])
+    out = vsctl.runner.run("timeout json commands", timeout=VSCTL_TIMEOUT, commands=commands).out
+    documents = [line for line in out.splitlines() if line.strip()]
+    expected = 4 if owner else 3
+    if len(documents) != expected:
+        raise ValueError("expected %d JSON documents from ovs-vsctl, got %d" % (expected, len(documents)))
+    owned = sorted(row["name"] for row in _ovsdb_rows(documents[3])) if owner else None
+    return parse_ovsdb_ports("\n".join(documents[:3])), owned
+
+
 def _missing(module, command, what, problems):
     """Whether ``command`` is not installed (a problem about ``what`` then): the runners
     fail the module for a missing binary, and the preflight reports instead."""
@@ -118,9 +182,14 @@ def _missing(module, command, what, problems):
 
 class Spec:
     """What to check: bridge, tun_port, tun_interface (its kernel side), vxlan_port, rundir,
-    protocol, backend, chains [(table, chain)], label_suffix."""
+    protocol, backend, chains [(table, chain)], label_suffix; for the conflicts: snat_chain (None:
+    no rules returned), snat_anchor, owner (of the rules), cookie (int, of the flows), port_owner (the
+    owner text of monitor ports; None: not read), flow_tables ([int]; empty: no flows returned, the
+    bridge is probed instead), flow_priority."""
 
-    __slots__ = ("bridge", "tun_port", "tun_interface", "vxlan_port", "rundir", "protocol", "backend", "chains", "label_suffix")
+    __slots__ = ("bridge", "tun_port", "tun_interface", "vxlan_port", "rundir", "protocol", "backend", "chains",
+                 "label_suffix", "snat_chain", "snat_anchor", "owner", "cookie", "port_owner", "flow_tables",
+                 "flow_priority")
 
     def __init__(self, **values):
         for key in self.__slots__:
@@ -130,13 +199,15 @@ class Spec:
 def preflight(module, spec):
     """The node's facts and problems (see the module doc); never raises for a node problem."""
     problems = []
-    result = {"reachable": True, "tun0_mac": None, "tun0_ofport": None, "vxlan_ofport": None}
+    result = {"reachable": True, "tun0_mac": None, "tun0_ofport": None, "vxlan_ofport": None,
+              "foreign_rules": None, "foreign_flows": None, "owned_monitor_ports": None}
 
     if _missing(module, "ovs-vsctl", OVSDB, problems):
         ports = None
     else:
         try:
-            ports = VsCtl(module, spec.rundir).ports([spec.tun_port, spec.vxlan_port])
+            ports, result["owned_monitor_ports"] = read_ports(VsCtl(module, spec.rundir),
+                                                              [spec.tun_port, spec.vxlan_port], spec.port_owner)
         except (CommandError, ValueError) as exc:
             ports = None
             problems.append(problem(OVSDB, "the Open vSwitch database does not answer: %s" % _one_line(exc)))
@@ -147,9 +218,16 @@ def preflight(module, spec):
 
     result["openflow"] = False
     if not _missing(module, "ovs-ofctl", OPENFLOW, problems):
+        ofctl = OfCtl(module, spec.protocol, spec.bridge, spec.rundir)
         try:
-            OfCtl(module, spec.protocol, spec.bridge, spec.rundir).run("command switch", command="probe",
-                                                                       switch=spec.bridge)
+            if spec.flow_tables:  # each dump also proves that the bridge answers OpenFlow
+                flows = []
+                for table in spec.flow_tables:
+                    flows.extend(parse_dump_flows(ofctl.run("no_stats command switch argument", command="dump-flows",
+                                                            switch=spec.bridge, argument="table=%d" % table).out))
+                result["foreign_flows"] = foreign_flows(flows, spec.cookie, spec.flow_priority or 0)
+            else:
+                ofctl.run("command switch", command="probe", switch=spec.bridge)
             result["openflow"] = True
         except CommandError as exc:
             problems.append(problem(OPENFLOW, "bridge %s does not answer OpenFlow (is ovs-vswitchd running?): %s"
@@ -188,5 +266,8 @@ def preflight(module, spec):
         problems.extend(chain_problems(tables, wanted, spec.backend))
         result["iptables"]["chains"] = ["%s/%s" % (table, chain) for table, chain in wanted
                                         if tables[table] is not None and tables[table].has_chain(chain)]
+    nat = tables.get("nat")
+    if spec.snat_chain and nat is not None and nat.has_chain(spec.snat_chain):
+        result["foreign_rules"] = foreign_rules(nat.rules[spec.snat_chain], spec.owner, spec.snat_anchor)
     result["problems"] = problems
     return result

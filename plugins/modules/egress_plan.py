@@ -146,11 +146,20 @@ options:
       - C(tun0_mac) is needed on a node that hosts an active egress IP (with O(settings.layout=sdn48)
         also C(tun0_ofport)), C(vxlan_ofport) on a node that tunnels to another node. A missing fact
         that is needed is a problem.
-      - C(networks) (optional, a mapping of interface name to a list of CIDRs) are the networks the node reports. An
+      - >-
+        C(networks) (optional, a mapping of interface name to a list of CIDRs) are the networks the node reports. An
         egress IP of the node's HostSubnet that no interface of the inventory places must lie inside
         exactly one interface's networks, else the problem names C(nodes[<node>].egress_ips).
-      - "C(problems) (optional, a list of C({what, detail})) are what the node lacks; each one is a
-        problem C(nodes[<node>]: lacks <what>: <detail>), so the run fails before any node changes."
+      - >-
+        C(problems) (optional, C([{what, detail}])) are what the node lacks; each one is a problem
+        C(nodes[<node>]: lacks <what>: <detail>), so the run fails before any node changes.
+      - C(foreign_rules) (optional, C([{index, rule}])) and C(foreign_flows) (optional, dump-flows
+        lines) are the foreign SNAT rules above our SNAT rules and the foreign flows of the egress
+        table the preflight read; the plan checks them against the node's own rules and flows
+        (I(conflicts), see O(settings.snat_conflicts) and O(settings.flow_conflicts)). Not given,
+        the node is not checked (the node modules still check when they change it).
+      - C(owned_monitor_ports) (optional, C([name])) are the BFD monitor ports of ours the node has;
+        with O(compact=true) they decide C(prune_monitor_ports).
       - C(interfaces) (optional, a mapping of interface name to C(mac) and C(addresses), each C(A/P)) are the addresses
         the node holds now; planned addresses among them are not new (not probed); without it every
         planned address of the node counts as new.
@@ -225,6 +234,38 @@ options:
             16777215, so check it against C(oc get netnamespaces) once.
         type: int
         default: 16777214
+      snat_conflicts:
+        description:
+          - What the plan does about a I(conflict) in O(node_facts) - a foreign rule above our SNAT
+            rules of a node that can catch the packets of one of the marks the node SNATs first
+            (the rule of M(sdn.egress.egress_snat)'s O(sdn.egress.egress_snat#module:conflicts),
+            snat.find_conflicts).
+          - C(fail) - a problem naming the node, the rule, its place in the chain, the mark, the
+            VNID and namespaces and the reason. C(warn) - a warning in RV(plan.warnings).
+            C(remove) - nothing; the node phase deletes it.
+        type: str
+        choices: [fail, warn, remove]
+        default: fail
+      snat_remove_conflicts:
+        description: The older spelling of O(settings.snat_conflicts=remove); V(true) with C(warn) is a problem.
+        type: bool
+        default: false
+      flow_conflicts:
+        description:
+          - What the plan does about a foreign flow in O(node_facts) that takes the traffic of one
+            of the node's flows first (the rule of M(sdn.egress.ovs_flow)'s
+            O(sdn.egress.ovs_flow#module:conflicts), ovs.find_flow_conflicts).
+          - C(fail) - a problem naming the node, the flow, the VNID and namespaces, our flow and the
+            reason. C(warn) - a warning. C(remove) - nothing; the node phase deletes it.
+        type: str
+        choices: [fail, warn, remove]
+        default: fail
+      flow_force:
+        description:
+          - A foreign flow with the table, priority and match of one of a node's flows is a problem
+            unless this is V(true) (the node phase then replaces it), whatever O(settings.flow_conflicts) says.
+        type: bool
+        default: false
 attributes:
   check_mode:
     support: full
@@ -325,7 +366,9 @@ plan:
           the node finds itself) and C(all_addresses) are comma-separated;
           C(named_addresses) is C([{interface, prefix, addresses}]) per interface the inventory
           names, C(prefix) only when all its addresses share one; C(counts) has the number of
-          C(flows), C(mark_flows), C(groups), C(mark_groups), C(snat), C(addresses) and C(probes).
+          C(flows), C(mark_flows), C(groups), C(mark_groups), C(snat), C(addresses) and C(probes);
+          C(prune_monitor_ports) is false when the node wants no monitor port and its preflight
+          found none of ours (O(node_facts) C(owned_monitor_ports)), so the role skips that prune.
       type: dict
       sample:
         ocprouter01:
@@ -380,6 +423,8 @@ plan:
           that no HostSubnet describes (nothing planned for it; what the collection owns there is removed).
         - C(namespaces[NS].egress_ips) - the namespace's traffic is dropped (with the reason), or some of
           its egress IPs cannot be used (with the reason per IP).
+        - C(nodes[N]) with a rule or flow as C(value) - a conflict left in place
+          (O(settings.snat_conflicts=warn), O(settings.flow_conflicts=warn)).
         - User strings in C(field) and C(reason) are escaped (a control character is shown JSON-escaped).
       type: list
       elements: dict

@@ -18,6 +18,11 @@ description:
     bridge over OpenFlow (a dead C(ovs-vswitchd) with the database still answering is found
     here), reads the addresses of every interface (IPv4 and IPv6), and reads the iptables tables
     whose chains the node phases write to, with the backend the role uses.
+  - Also returns, small and read-only, what the plan needs to find I(conflicts) before any change -
+    the foreign rules of O(snat_chain) above the jump to O(snat_anchor) (RV(foreign_rules)), the
+    foreign flows of the O(flow_tables) at or above O(flow_priority) (RV(foreign_flows)), and the
+    names of the BFD monitor ports owned by O(cookie) (RV(owned_monitor_ports)). Only foreign
+    objects are returned, never our own, so the result does not grow with the number of namespaces.
   - Returns the node's facts for M(sdn.egress.egress_plan) and a list of RV(problems). A problem
     does B(not) fail this module - the plan fails the whole run, naming the node and what it
     lacks, before any node is changed.
@@ -76,6 +81,44 @@ options:
         Addresses carrying it do not define a network of the node (see RV(networks)).
     type: str
     default: sdne
+  snat_chain:
+    description:
+      - The nat chain of our SNAT rules (M(sdn.egress.egress_snat) O(sdn.egress.egress_snat#module:chain));
+        its foreign rules above O(snat_anchor) are returned in RV(foreign_rules). It must exist (it is
+        checked like the O(nat_chains)). Unset, no rules are returned.
+    type: str
+  snat_anchor:
+    description:
+      - Our SNAT rules go right above the first rule jumping to this chain
+        (M(sdn.egress.egress_snat) O(sdn.egress.egress_snat#module:anchor_target)); only the rules
+        above it are returned.
+    type: str
+    default: OPENSHIFT-MASQUERADE-2
+  owner:
+    description:
+      - The owner comment of our rules (M(sdn.egress.egress_snat) O(sdn.egress.egress_snat#module:owner));
+        rules carrying it are ours and are not returned.
+    type: str
+    default: sdn.egress
+  cookie:
+    description:
+      - The cookie of our flows (M(sdn.egress.ovs_flow) O(sdn.egress.ovs_flow#module:cookie)); flows
+        with it are ours and are not returned. Also the owner of our BFD monitor ports
+        (M(sdn.egress.ovs_monitor_ports) O(sdn.egress.ovs_monitor_ports#module:owner)), as given.
+    type: str
+    default: "0x65677265"
+  flow_tables:
+    description:
+      - The OpenFlow tables whose foreign flows are returned (the tables our flows use; sdn3 100,
+        sdn48 101), one C(ovs-ofctl dump-flows table=N) each, which also stands for the OpenFlow
+        probe. Empty, no flows are returned and the bridge is probed with C(ovs-ofctl probe).
+    type: list
+    elements: int
+    default: []
+  flow_priority:
+    description: Foreign flows below this priority never take our flows' traffic first and are not returned.
+    type: int
+    default: 0
 attributes:
   check_mode:
     support: full
@@ -92,8 +135,8 @@ requirements:
   - ovs-vsctl and ovs-ofctl (Open vSwitch 2.8 or later), ip (iproute2 with C(-j)) and iptables 1.8 on the managed host
   - netaddr (python3-netaddr) on the managed host
 notes:
-  - Five short processes per node (C(ovs-vsctl), C(ovs-ofctl probe), C(ip -j addr show), and
-    C(iptables-save -t) per table read), all in one module run.
+  - Five short processes per node (C(ovs-vsctl), C(ovs-ofctl probe) or C(dump-flows) per flow
+    table, C(ip -j addr show), and C(iptables-save -t) per table read), all in one module run.
 seealso:
   - module: sdn.egress.ovs_ports
   - module: sdn.egress.egress_plan
@@ -166,6 +209,35 @@ iptables:
   returned: always
   type: dict
   sample: {backend: nft, chains: ["nat/OPENSHIFT-MASQUERADE", "filter/OPENSHIFT-FIREWALL-ALLOW"]}
+foreign_rules:
+  description:
+    - The rules of O(snat_chain) not owned by O(owner) above the first (foreign) rule jumping to
+      O(snat_anchor), as iptables-save prints them, with their place in the chain (C(index), from 0).
+    - Null when O(snat_chain) is not set or cannot be read.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {index: 0, rule: "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x2ec40e -j SNAT --to-source 192.0.2.13"}
+foreign_flows:
+  description:
+    - The flows of O(flow_tables) with another cookie than O(cookie) at O(flow_priority) or above,
+      as C(ovs-ofctl --no-stats --no-names dump-flows) prints them.
+    - Null when O(flow_tables) is empty or the bridge does not answer.
+  returned: always
+  type: list
+  elements: str
+  sample: ["cookie=0x99, table=100, priority=200,ip,reg0=0x6f7936 actions=drop"]
+owned_monitor_ports:
+  description:
+    - Names of the interfaces whose C(external_ids:sdn-egress-owner) is O(cookie) (our BFD monitor
+      ports, M(sdn.egress.ovs_monitor_ports)); the role skips the monitor-port prune when there are
+      none and none are wanted.
+    - Null when OVSDB cannot be read.
+  returned: always
+  type: list
+  elements: str
+  sample: ["sdne-c000020b"]
 problems:
   description:
     - What the node lacks, one entry each; empty when the node can be planned and changed.
@@ -179,8 +251,9 @@ problems:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR
-from ansible_collections.sdn.egress.plugins.module_utils.iptables import BINARIES, check_chain_name
+from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR, AddrError
+from ansible_collections.sdn.egress.plugins.module_utils.iptables import BINARIES, check_chain_name, check_comment_text
+from ansible_collections.sdn.egress.plugins.module_utils.ovs import parse_cookie
 from ansible_collections.sdn.egress.plugins.module_utils.preflight import Spec, preflight
 
 
@@ -201,6 +274,12 @@ def main():
             nat_chains=dict(type='list', elements='str', default=['OPENSHIFT-MASQUERADE']),
             filter_chains=dict(type='list', elements='str', default=[]),
             label_suffix=dict(type='str', default='sdne'),
+            snat_chain=dict(type='str'),
+            snat_anchor=dict(type='str', default='OPENSHIFT-MASQUERADE-2'),
+            owner=dict(type='str', default='sdn.egress'),
+            cookie=dict(type='str', default='0x65677265'),
+            flow_tables=dict(type='list', elements='int', default=[]),
+            flow_priority=dict(type='int', default=0),
             rundir=dict(type='path'),
         ),
         supports_check_mode=True,
@@ -221,10 +300,34 @@ def main():
             except ValueError as exc:
                 module.fail_json(msg='%s[%d]: %s' % (field, index, exc))
             chains.append((table, chain))
+    for field in ('snat_chain', 'snat_anchor'):
+        if params[field] is not None:
+            try:
+                check_chain_name(params[field])
+            except ValueError as exc:
+                module.fail_json(msg='%s: %s' % (field, exc))
+    if params['snat_chain'] and ('nat', params['snat_chain']) not in chains:
+        chains.append(('nat', params['snat_chain']))  # its rules are read with the nat table
+    try:
+        check_comment_text(params['owner'], False)
+    except ValueError as exc:
+        module.fail_json(msg='owner: %s' % exc)
+    try:
+        cookie = parse_cookie(params['cookie'])
+    except AddrError as exc:
+        module.fail_json(msg=str(exc))
+    for index, table in enumerate(params['flow_tables']):
+        if not 0 <= table <= 254:
+            module.fail_json(msg='flow_tables[%d]: %d is not an OpenFlow table (0-254)' % (index, table))
+    if not 0 <= params['flow_priority'] <= 65535:
+        module.fail_json(msg='flow_priority: %d is not a flow priority (0-65535)' % params['flow_priority'])
     spec = Spec(bridge=params['bridge'], tun_port=params['tun_port'], tun_interface=params['tun_interface'],
                 vxlan_port=params['vxlan_port'],
                 rundir=params['rundir'], protocol=params['protocol'], backend=params['backend'],
-                chains=chains, label_suffix=params['label_suffix'])
+                chains=chains, label_suffix=params['label_suffix'], snat_chain=params['snat_chain'],
+                snat_anchor=params['snat_anchor'], owner=params['owner'], cookie=cookie,
+                port_owner=params['cookie'], flow_tables=params['flow_tables'],
+                flow_priority=params['flow_priority'])
     module.exit_json(changed=False, **preflight(module, spec))
 
 

@@ -252,9 +252,11 @@ def test_run_failing_halfway_through_a_failover_leaks_nothing_and_the_next_run_c
     try:
         failed = playbook("inventories/lab")
         assert failed["rc"] != 0
-        # the read-only flow check at the start of phase 1 refuses it, before any node changes
-        mark = task_results(failed, "Check for foreign flows")["router02"]
-        assert mark.get("failed") and "0x99" in mark["msg"], mark
+        # the plan refuses it (router02's preflight read the flow), before any node changes
+        planned = list(task_results(failed, "Plan every node's flows").values())
+        assert len(planned) == 1 and planned[0].get("failed"), planned
+        assert ("nodes[router02]: cookie=0x99, table=100, priority=100,ip,reg0=0x6f7936 actions=drop is a foreign "
+                "flow with the table, priority and match of our flow for VNID 7305526") in planned[0]["msg"], planned
         assert task_results(failed, "Claim and announce") == {}  # phase 1 changed nothing
         assert task_results(failed, "Converge this node's owned") == {}  # phase 2 never started
         node_ips = {"192.0.2.11", "192.0.2.12", "192.0.2.13"}
@@ -350,12 +352,24 @@ def test_foreign_snat_rule_shadowing_a_namespace_fails_the_run_before_any_change
         for check_mode in (True, False):
             failed = playbook("inventories/lab", check=check_mode)
             assert failed["rc"] != 0
-            found = task_results(failed, "Check for foreign SNAT rules")["router02"]
-            assert found.get("failed"), found
-            assert "-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x2ec40e -j SNAT --to-source 192.0.2.13" \
-                in found["msg"] and "(egress-test3)" in found["msg"], found["msg"]
+            # the plan finds it in router02's preflight: nothing is applied anywhere
+            found = list(task_results(failed, "Plan every node's flows").values())
+            assert len(found) == 1 and found[0].get("failed"), found
+            assert ("nodes[router02]: -A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x2ec40e -j SNAT "
+                    "--to-source 192.0.2.13 is a foreign rule (position 1 of its chain) above our SNAT rules that "
+                    "catches the packets of mark 0x2ec40e, VNID 3064846 (namespace egress-test3), first: same mark"
+                    ) in found[0]["msg"], found[0]["msg"]
             assert task_results(failed, "Claim and announce") == {}
             assert {node: full_dump(node) for node in before} == before   # nothing changed anywhere
+        # warn: the run goes on, the rule stays, and the end of the run says so (not silent)
+        warned = playbook("inventories/lab", "-e", "egress_snat_conflicts=warn", check=True)
+        assert warned["rc"] == 0, warned
+        tasks = [task for play in warned["plays"] for task in play["tasks"]]
+        report = list(tasks[-1]["hosts"].values())[0]
+        assert any(w.startswith("nodes[router02]: -A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark 0x2ec40e -j "
+                                "SNAT --to-source 192.0.2.13 is a foreign rule") and w.endswith("left in place (warn)")
+                   for w in report["warnings"]), report
+        assert {node: full_dump(node) for node in before} == before   # check mode: still nothing changed
         fixed = playbook("inventories/lab", "-e", "egress_snat_conflicts=remove")
         assert fixed["rc"] == 0, fixed
         rows = check("egress-test3")

@@ -139,8 +139,18 @@ def test_the_lab_passes_its_preflight_and_converges(lab):
     preflight = task_results(doc, "Preflight")
     assert set(preflight) == set(NODES) and all(not r["problems"] and r["openflow"] for r in preflight.values())
     assert not any(r.get("changed") for r in preflight.values())
+    # the conflict data is foreign objects only: nothing of ours (cookie, owner comment)
+    for result in preflight.values():
+        assert result["foreign_rules"] is not None and result["foreign_flows"] is not None, result
+        assert not any("sdn.egress" in r["rule"] for r in result["foreign_rules"]), result["foreign_rules"]
+        assert not any("0x65677265" in line for line in result["foreign_flows"]), result["foreign_flows"]
+        assert result["owned_monitor_ports"] == [], result   # failover: run, no monitor port anywhere
     again = playbook("inventories/lab")
     assert again["rc"] == 0 and set(s["changed"] for s in again["stats"].values()) == {0}, again["stats"]
+    # no monitor port of ours anywhere and none wanted: the prune is skipped on every node
+    pruned = task_results(again, "Remove BFD monitor ports")
+    assert set(pruned) == set(NODES) and all(r.get("skipped") for r in pruned.values()), pruned
+    assert task_results(again, "Check for foreign") == {}   # the plan checks conflicts, no extra module runs
 
 
 def test_egress_ip_outside_every_network_of_its_node_fails_at_plan_and_changes_nothing(lab, tmp_path):

@@ -97,3 +97,36 @@ def test_every_missing_piece_is_named(ovs, netns, ansible):
     whats = [p['what'] for p in other.last['problems']]
     assert 'OpenFlow' in whats and 'tun0' in whats, other.last['problems']  # tun0 is on br0, not br9
     assert node_dump(netns, ovs) == before
+
+
+def test_returns_foreign_rules_and_flows_and_our_monitor_ports_only(ovs, netns, ansible):
+    """What the plan checks conflicts against, read from the real tools: the rules above the
+    anchor jump that are not ours, the flows of table 100 at our priority or above with another
+    cookie, and the monitor ports carrying our owner - never our own rules or flows."""
+    lay_out(netns)
+    nat = ['iptables', '-t', 'nat']
+    netns.run(nat + ['-N', 'OPENSHIFT-MASQUERADE-2'])
+    netns.run(nat + ['-A', 'OPENSHIFT-MASQUERADE', '-s', '10.128.0.0/14', '-m', 'mark', '--mark', '0x2ec40e',
+                     '-j', 'SNAT', '--to-source', '192.0.2.13'])
+    netns.run(nat + ['-A', 'OPENSHIFT-MASQUERADE', '-s', '10.128.0.0/14', '-m', 'mark', '--mark', '0x6f7936',
+                     '-m', 'comment', '--comment', 'sdn.egress egress-test', '-j', 'SNAT', '--to-source', '192.0.2.51'])
+    netns.run(nat + ['-A', 'OPENSHIFT-MASQUERADE', '-s', '10.128.0.0/14', '-j', 'OPENSHIFT-MASQUERADE-2'])
+    netns.run(nat + ['-A', 'OPENSHIFT-MASQUERADE', '-j', 'ACCEPT'])  # below the anchor: not returned
+    ovs.ofctl('add-flows', 'br0', '-', input='\n'.join([
+        'cookie=0x99,table=100,priority=200,ip,actions=drop',
+        'cookie=0x99,table=100,priority=50,ip,actions=drop',           # below our priority
+        'cookie=0x65677265,table=100,priority=100,ip,reg0=0x7,actions=drop',  # ours
+        'cookie=0x99,table=101,priority=300,ip,actions=drop']) + '\n')  # another table
+    ovs.vsctl('add-port', 'br0', 'sdne-c000020b', '--', 'set', 'Interface', 'sdne-c000020b', 'type=vxlan',
+              'options:remote_ip=192.0.2.11', 'options:key=16777214', 'external_ids:sdn-egress-owner="0x65677265"')
+    before = node_dump(netns, ovs)
+    res = ansible([task(ovs, snat_chain='OPENSHIFT-MASQUERADE', flow_tables=[100], flow_priority=100)],
+                  check=True, netns=netns)
+    assert res.rc == 0 and not res.changed, res
+    out = res.last
+    assert out['problems'] == [] and out['openflow'] is True, out
+    assert out['foreign_rules'] == [{'index': 0, 'rule': '-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark '
+                                                          '0x2ec40e -j SNAT --to-source 192.0.2.13'}]
+    assert out['foreign_flows'] == ['cookie=0x99, table=100, priority=200,ip actions=drop']
+    assert out['owned_monitor_ports'] == ['sdne-c000020b']
+    assert node_dump(netns, ovs) == before

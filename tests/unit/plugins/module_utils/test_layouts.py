@@ -285,7 +285,8 @@ def test_sdn48_explicit_mark_rule_and_table_win():
     assert {entry["table"] for entry in node_a["flows"]} == {99}
     assert result["settings"] == {"cluster_cidrs": ["10.128.0.0/14"], "layout": "sdn48", "mark_rule": "3.x",
                                   "masquerade_bit": 0, "table": 99, "priority": 100,
-                                  "failover": "run", "failover_vni": 0xFFFFFE}
+                                  "failover": "run", "failover_vni": 0xFFFFFE,
+                                  "snat_conflicts": "fail", "flow_conflicts": "fail", "flow_force": False}
 
 
 def test_sdn48_missing_facts_are_named_with_the_reason():
@@ -341,7 +342,8 @@ def test_compact_sdn3_keeps_its_keys_and_has_no_groups():
         "goto_table:101" % MAC["node-a"]]
     assert sorted(node_a) == sorted([
         "inventory_host", "host_ip", "reachable", "flows_text", "mark_flows_text", "groups_text", "mark_groups_text",
-        "snat_text", "snat_masquerade", "addresses", "named_addresses", "all_addresses", "counts", "probe_text"])
+        "snat_text", "snat_masquerade", "addresses", "named_addresses", "all_addresses", "counts", "probe_text",
+        "prune_monitor_ports"])
 
 
 def test_compact_phase_one_follows_the_layout_not_the_action_text():

@@ -258,7 +258,8 @@ def test_seed_plan_reproduces_the_flows_of_the_notes():
     assert [row["name"] for row in result["namespaces"]] == sorted(rows)
     assert result["settings"] == {"cluster_cidrs": ["10.128.0.0/14"], "layout": "sdn3", "mark_rule": "3.x",
                                   "masquerade_bit": 0, "table": 100, "priority": 100,
-                                  "failover": "run", "failover_vni": 0xFFFFFE}
+                                  "failover": "run", "failover_vni": 0xFFFFFE,
+                                  "snat_conflicts": "fail", "flow_conflicts": "fail", "flow_force": False}
 
 
 def test_seed_plan_is_the_same_from_every_shape_and_order():
@@ -283,8 +284,8 @@ def test_settings_table_priority_and_4_8_marks():
 def test_cookie_is_not_a_plan_setting():
     """The plan used to accept and ignore a cookie; the flow module's cookie is the role's."""
     assert validate(from_oc_json(load_seed()), seed_facts(), {"cookie": "0x65677265"}) == [
-        "settings: unknown key cookie (known: cluster_cidrs, failover, failover_vni, layout, mark_rule, masquerade_bit, "
-        "priority, strict, table)"]
+        "settings: unknown key cookie (known: cluster_cidrs, failover, failover_vni, flow_conflicts, flow_force, layout, "
+        "mark_rule, masquerade_bit, priority, snat_conflicts, snat_remove_conflicts, strict, table)"]
 
 
 # ----------------------------------------------------------------------------- failover
@@ -525,8 +526,9 @@ def test_unreachable_nodes_need_no_facts():
                                       "settings.table: 255 is out of range 0..254"]),
     ({"cluster_cidrs": ["10.128.0.0/33"]},
      ["settings.cluster_cidrs: 10.128.0.0/33 is not an IPv4 CIDR"]),
-    ({"bridge": "br0"}, ["settings: unknown key bridge (known: cluster_cidrs, failover, failover_vni, layout, "
-                         "mark_rule, masquerade_bit, priority, strict, table)"]),
+    ({"bridge": "br0"}, ["settings: unknown key bridge (known: cluster_cidrs, failover, failover_vni, flow_conflicts, "
+                         "flow_force, layout, mark_rule, masquerade_bit, priority, snat_conflicts, "
+                         "snat_remove_conflicts, strict, table)"]),
     ("x", ["settings: x is not a mapping"]),
 ])
 def test_settings_problems(settings, expected):
