@@ -12,13 +12,23 @@
 State and run directories live in .cache/lab under the repository root. Needs root.
 """
 import argparse
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from labcommon.cli import add_common, run_common  # noqa: E402
 from sdnlab import cluster, topology  # noqa: E402
+
+
+def status_lines(st):
+    fmt = "%-10s %-12s %-15s %-12s %-10s %-10s %-8s %s"
+    yield "built: %s  layout: %s  iptables: %s  nodes down: %s" % (
+        st["built"], st["layout"] or "-", st["iptables"], ", ".join(st["nodes_down"]) or "-")
+    yield fmt % ("NODE", "HOST IP", "MGMT IP", "OVSDB", "VSWITCHD", "SSHD", "IPT", "SUBNET")
+    for n in st["nodes"]:
+        yield fmt % (n["name"], n["host_ip"], n["mgmt_ip"], n["ovsdb_server"] or "-", n["ovs_vswitchd"] or "-",
+                     n["sshd"] or "-", n["iptables"], n["subnet"])
 
 
 def main(argv=None):
@@ -35,12 +45,7 @@ def main(argv=None):
                    help="openshift-sdn layout the nodes simulate: sdn3 (3.x-4.7) or sdn48 (4.8+ tables 99-101 "
                         "and select groups); default %s, env SDNLAB_LAYOUT" % topology.DEFAULT_LAYOUT)
     p.add_argument("--rebuild", action="store_true", help="tear down and rebuild even when healthy")
-    sub.add_parser("down", help="tear the lab down")
-    p = sub.add_parser("status", help="show the lab's state")
-    p.add_argument("--json", action="store_true")
-    for name in ("node-down", "node-up"):
-        p = sub.add_parser(name)
-        p.add_argument("node", choices=[n.name for n in topology.NODES])
+    add_common(sub, [n.name for n in topology.NODES], "lab")
     p = sub.add_parser("check", help="probe egress from every pod to the external server")
     p.add_argument("--json", action="store_true")
     p.add_argument("--timeout", type=float, default=3.0, help="per-connection timeout in seconds")
@@ -72,30 +77,9 @@ def main(argv=None):
               % ("reused" if res["reused"] else "built", res["seconds"], res["layout"],
                  os.path.relpath(cluster.CLIENT_KEY, topology.REPO_ROOT)))
         return 0
-    if args.cmd == "down":
-        cluster.down()
-        return 0
-    if args.cmd == "status":
-        st = cluster.status()
-        if args.json:
-            print(json.dumps(st, indent=1))
-        else:
-            print("healthy: %s%s" % (st["healthy"], "" if st["healthy"] else " (%s)" % "; ".join(st["problems"])))
-            print("built: %s  layout: %s  iptables: %s  nodes down: %s"
-                  % (st["built"], st["layout"] or "-", st["iptables"], ", ".join(st["nodes_down"]) or "-"))
-            fmt = "%-10s %-12s %-15s %-12s %-10s %-10s %-8s %s"
-            print(fmt % ("NODE", "HOST IP", "MGMT IP", "OVSDB", "VSWITCHD", "SSHD", "IPT", "SUBNET"))
-            for n in st["nodes"]:
-                print(fmt % (n["name"], n["host_ip"], n["mgmt_ip"], n["ovsdb_server"] or "-", n["ovs_vswitchd"] or "-",
-                             n["sshd"] or "-", n["iptables"], n["subnet"]))
-            print("echo server: %s" % (st["echo_server"] or "not running"))
-        return 0 if st["healthy"] else 1
-    if args.cmd == "node-down":
-        cluster.node_down(args.node)
-        return 0
-    if args.cmd == "node-up":
-        cluster.node_up(args.node)
-        return 0
+    done = run_common(args, cluster, status_lines)
+    if done is not None:
+        return done
     if args.cmd == "check":
         from sdnlab import check
         if args.connections is not None and not 1 <= args.connections <= 1000:

@@ -20,7 +20,17 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from labcommon.cli import add_common, run_common  # noqa: E402
 from ovnlab import cluster, topology  # noqa: E402
+
+
+def status_lines(st):
+    fmt = "%-8s %-15s %-15s %-14s %-8s %-8s %s"
+    yield "NB %s  SB %s  central pids %s" % (st["nb_db"], st["sb_db"], st["central"])
+    yield fmt % ("NODE", "HOST IP", "SUBNET", "MGMT PORT IP", "OVSDB", "VSWITCHD", "OVN-CONTROLLER")
+    for n in st["nodes"]:
+        yield fmt % (n["name"], n["host_ip"], n["subnet"], n["mgmt_ip"], n["ovsdb_server"] or "-",
+                     n["ovs_vswitchd"] or "-", n["ovn_controller"] or "-")
 
 
 def main(argv=None):
@@ -29,14 +39,9 @@ def main(argv=None):
     p = sub.add_parser("up", help="build the OVN lab (reuse it when it is healthy)")
     p.add_argument("--rebuild", action="store_true")
     p.add_argument("--ipv6", action="store_true", help="dual-stack pods, nodes and server, and the IPv6 service six/web6")
-    sub.add_parser("down", help="tear the OVN lab down")
-    p = sub.add_parser("status")
-    p.add_argument("--json", action="store_true")
+    add_common(sub, [n.name for n in topology.NODES], "OVN lab")
     sub.add_parser("announce", help="route each LB IP to the node labelled for its service")
     sub.add_parser("dump", help="write and print the path of the cluster as Kubernetes objects (oc get -o json)")
-    for name in ("node-down", "node-up"):
-        p = sub.add_parser(name)
-        p.add_argument("node", choices=[n.name for n in topology.NODES])
     p = sub.add_parser("check", help="probe egress from every pod to the echo server")
     p.add_argument("--json", action="store_true")
     p.add_argument("--timeout", type=float, default=3.0)
@@ -53,35 +58,15 @@ def main(argv=None):
             return 1
         print("OVN lab %s in %.1fs; NB %s" % ("reused" if res["reused"] else "built", res["seconds"], cluster.NB_DB))
         return 0
-    if args.cmd == "down":
-        cluster.down()
-        return 0
-    if args.cmd == "status":
-        st = cluster.status()
-        if args.json:
-            print(json.dumps(st, indent=1))
-        else:
-            print("healthy: %s%s" % (st["healthy"], "" if st["healthy"] else " (%s)" % "; ".join(st["problems"])))
-            print("NB %s  SB %s  central pids %s" % (st["nb_db"], st["sb_db"], st["central"]))
-            fmt = "%-8s %-15s %-15s %-14s %-8s %-8s %s"
-            print(fmt % ("NODE", "HOST IP", "SUBNET", "MGMT PORT IP", "OVSDB", "VSWITCHD", "OVN-CONTROLLER"))
-            for n in st["nodes"]:
-                print(fmt % (n["name"], n["host_ip"], n["subnet"], n["mgmt_ip"], n["ovsdb_server"] or "-",
-                             n["ovs_vswitchd"] or "-", n["ovn_controller"] or "-"))
-            print("echo server: %s" % (st["echo_server"] or "not running"))
-        return 0 if st["healthy"] else 1
+    done = run_common(args, cluster, status_lines)
+    if done is not None:
+        return done
     if args.cmd == "announce":
         held = cluster.announce()
         print(json.dumps(held, sort_keys=True))
         return 0
     if args.cmd == "dump":
         print(cluster.dump())
-        return 0
-    if args.cmd == "node-down":
-        cluster.node_down(args.node)
-        return 0
-    if args.cmd == "node-up":
-        cluster.node_up(args.node)
         return 0
     if args.cmd == "check":
         from ovnlab import check

@@ -14,7 +14,6 @@ stopped by the PID in its pidfile; the system's OVN services are never used.
 """
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +21,8 @@ import time
 
 from sdnlab.netns import IP, Netns, exists, ip_batch, run, veth_between
 from sdnlab.ovs import Ovs, running
+from labcommon import procs
+from labcommon.procs import Processes
 
 from . import topology as topo
 
@@ -49,20 +50,8 @@ def log(msg):
     sys.stderr.flush()
 
 
-def load_json(path, default):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return default
-
-
-def save_json(path, data):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+load_json = procs.load_json
+save_json = procs.save_json
 
 
 def netns_obj(name):
@@ -79,52 +68,14 @@ def ovn_env(rundir):
 
 
 # ---------------------------------------------------------------- processes
-def _read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _ours(pid):
-    """True when `pid` is alive and was started by this lab (its argv names the state dir)."""
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            cmdline = f.read().decode(errors="replace")
-    except OSError:
-        return False
-    return topo.STATE_DIR in cmdline and running(pid)
-
-
-def pid_alive(path):
-    pid = _read_pid(path)
-    return pid if pid and _ours(pid) else None
-
-
-def stop_pidfile(path, timeout=5.0):
-    pid = pid_alive(path)
-    if pid:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _ours(pid):
-            time.sleep(0.02)
-        if _ours(pid):
-            os.kill(pid, signal.SIGKILL)
-    if os.path.exists(path):
-        os.unlink(path)
+PROCESSES = Processes(topo.STATE_DIR, alive=running)   # a zombie daemon counts as stopped
+_ours = PROCESSES.ours
+pid_alive = PROCESSES.pid_alive
+stop_pidfile = PROCESSES.stop_pidfile
 
 
 def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise RuntimeError("timed out after %.0fs waiting for %s" % (timeout, what))
+    procs.wait_for(cond, timeout, what, poll=0.05)
 
 
 def nbctl(*args):
@@ -199,17 +150,9 @@ def northbound_topology(ipv6=False):
 
 
 # ---------------------------------------------------------------- build
-def _sysctl(ns, pairs):
-    run([IP, "netns", "exec", ns, "sysctl", "-q", "-w"] + ["%s=%s" % kv for kv in pairs])
-
-
-def _tx_off(ns, ifname):
-    run([IP, "netns", "exec", ns, "ethtool", "-K", ifname, "tx", "off"])
-
-
-def _ovs_port_sysctls(ifname):
-    return [("net.ipv4.conf.%s.arp_ignore" % ifname, 8), ("net.ipv4.conf.%s.forwarding" % ifname, 0),
-            ("net.ipv6.conf.%s.disable_ipv6" % ifname, 1)]
+_sysctl = procs.sysctl
+_tx_off = procs.tx_off
+_ovs_port_sysctls = procs.ovs_port_sysctls
 
 
 def build_switch_and_ext(ipv6=False):
@@ -422,21 +365,7 @@ def up(rebuild=False, ipv6=False):
     return {"reused": False, "seconds": seconds}
 
 
-def stop_netns_processes(name, timeout=5.0):
-    pids = [int(word) for word in run([IP, "netns", "pids", name], check=False).stdout.split()
-            if word.isdigit() and int(word) != os.getpid()]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(os.path.exists("/proc/%d" % pid) for pid in pids):
-            time.sleep(0.02)
-        pids = [pid for pid in pids if os.path.exists("/proc/%d" % pid)]
-        if not pids:
-            return
+stop_netns_processes = procs.stop_netns_processes
 
 
 def down(quiet=False):
@@ -449,13 +378,7 @@ def down(quiet=False):
         stop_pidfile(path)
     stop_pidfile(SERVER_PIDFILE)
     stop_pidfile(SERVER6_PIDFILE)
-    names = set(topo.all_netns())
-    if os.path.isdir("/run/netns"):
-        names |= {n for n in os.listdir("/run/netns") if n.startswith(topo.PREFIX)}
-    for name in sorted(names, key=lambda n: (not n.startswith(topo.PREFIX + "pod-"), n)):
-        if exists(name):
-            stop_netns_processes(name)
-            run([IP, "netns", "del", name], check=False)
+    procs.delete_namespaces(topo.all_netns(), topo.PREFIX)
     for path in (STATE_FILE, LABELS_FILE, RECORDED_LABELS_FILE, DUMP_FILE):
         if os.path.exists(path):
             os.unlink(path)

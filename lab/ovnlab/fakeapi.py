@@ -10,9 +10,8 @@ holder label a converge sets and removes), which changes the served Node. Plain 
 """
 
 import copy
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from labcommon.fakeapi import ApiServer, status
 
 # (group or "" for core, version) -> {plural: (kind, namespaced)}
 RESOURCES = {
@@ -30,31 +29,11 @@ def _resource_list(group, version):
                           for plural, (kind, namespaced) in sorted(RESOURCES[(group, version)].items())]}
 
 
-def _status(code, reason, message):
-    return code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason,
-                  "message": message, "code": code}
-
-
-class FakeKubeApi:
+class FakeKubeApi(ApiServer):
     """``with FakeKubeApi(document, token) as api:`` serves at ``api.url`` until the block ends."""
 
     def __init__(self, document, token):
-        self.items = copy.deepcopy(list(document.get("items", [])))
-        self.token = token
-        self.requests = []
-        self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
+        super().__init__(copy.deepcopy(list(document.get("items", []))), token)
 
     def node(self, name):
         with self.lock:
@@ -85,20 +64,20 @@ class FakeKubeApi:
             if len(parts) == 2:
                 versions = [v for g, v in RESOURCES if g == group]
                 if not versions:
-                    return _status(404, "NotFound", "no group %s" % group)
+                    return status(404, "NotFound", "no group %s" % group)
                 gv = {"groupVersion": "%s/%s" % (group, versions[0]), "version": versions[0]}
                 return 200, {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": [gv],
                              "preferredVersion": gv}
             version, rest = parts[2], parts[3:]
         else:
-            return _status(404, "NotFound", path)
+            return status(404, "NotFound", path)
         if (group, version) not in RESOURCES:
-            return _status(404, "NotFound", path)
+            return status(404, "NotFound", path)
         if not rest:
             return 200, _resource_list(group, version)
         plural = rest[0]
         if plural not in RESOURCES[(group, version)]:
-            return _status(404, "NotFound", path)
+            return status(404, "NotFound", path)
         kind, _namespaced = RESOURCES[(group, version)][plural]
         with self.lock:
             items = [copy.deepcopy(i) for i in self.items if i.get("kind") == kind]
@@ -107,21 +86,21 @@ class FakeKubeApi:
                          "metadata": {"resourceVersion": "1"}, "items": items}
         if kind == "Node" and len(rest) == 2:
             found = [i for i in items if i["metadata"]["name"] == rest[1]]
-            return (200, found[0]) if found else _status(404, "NotFound", "nodes %s not found" % rest[1])
-        return _status(404, "NotFound", path)
+            return (200, found[0]) if found else status(404, "NotFound", "nodes %s not found" % rest[1])
+        return status(404, "NotFound", path)
 
     def _patch(self, path, body, content_type):
         parts = path.split("?")[0].strip("/").split("/")
         if parts[:3] != ["api", "v1", "nodes"] or len(parts) != 4:
-            return _status(405, "MethodNotAllowed", "only Node labels can be patched here")
+            return status(405, "MethodNotAllowed", "only Node labels can be patched here")
         if "merge-patch" not in content_type and "strategic-merge-patch" not in content_type:
-            return _status(415, "UnsupportedMediaType", content_type)
+            return status(415, "UnsupportedMediaType", content_type)
         labels = ((body or {}).get("metadata") or {}).get("labels") or {}
         dry_run = "dryRun=" in path
         with self.lock:
             node = next((i for i in self.items if i.get("kind") == "Node" and i["metadata"]["name"] == parts[3]), None)
             if node is None:
-                return _status(404, "NotFound", "nodes %s not found" % parts[3])
+                return status(404, "NotFound", "nodes %s not found" % parts[3])
             if dry_run:                                  # server-side dry run: answer, change nothing
                 node = copy.deepcopy(node)
             current = node["metadata"].setdefault("labels", {})
@@ -131,42 +110,3 @@ class FakeKubeApi:
                 else:
                     current[key] = value
             return 200, copy.deepcopy(node)
-
-    def _handler(self):
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _reply(self, status, body):
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _authorised(self, method):
-                ok = self.headers.get("Authorization") == "Bearer %s" % api.token
-                api.requests.append((method, self.path, ok))
-                if not ok:
-                    self._reply(*_status(401, "Unauthorized", "Unauthorized"))
-                return ok
-
-            def do_GET(self):
-                if self._authorised("GET"):
-                    self._reply(*api._get(self.path))
-
-            def do_PATCH(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                if self._authorised("PATCH"):
-                    try:
-                        body = json.loads(raw or b"{}")
-                    except ValueError:
-                        self._reply(*_status(400, "BadRequest", "not JSON"))
-                        return
-                    self._reply(*api._patch(self.path, body, self.headers.get("Content-Type", "")))
-
-            def log_message(self, *args):
-                pass
-
-        return Handler

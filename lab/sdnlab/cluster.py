@@ -8,10 +8,8 @@
         203.0.113.0/25 (.1); srv ns (sdnlab-srv): the echo server at 203.0.113.10
     root ns: bridge sdnlab-mgmt 203.0.113.129/25 + one veth per node (management only)
 """
-import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +19,8 @@ from . import sdn
 from . import topology as topo
 from .netns import IP, Netns, exists, ip_batch, run, veth_between
 from .ovs import Ovs
+from labcommon import procs
+from labcommon.procs import Processes
 
 STATE_FILE = os.path.join(topo.STATE_DIR, "state.json")
 SSH_DIR = os.path.join(topo.STATE_DIR, "ssh")
@@ -41,19 +41,11 @@ def log(msg):
 
 # ---------------------------------------------------------------- state
 def load_state():
-    try:
-        with open(STATE_FILE) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
+    return procs.load_json(STATE_FILE, {})
 
 
 def save_state(state):
-    os.makedirs(topo.STATE_DIR, exist_ok=True)
-    tmp = STATE_FILE + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(state, f, indent=1, sort_keys=True)
-    os.replace(tmp, STATE_FILE)
+    procs.save_json(STATE_FILE, state)
 
 
 def nodes_down():
@@ -90,52 +82,11 @@ def node_backend(node):
 
 
 # ---------------------------------------------------------------- processes
-def _read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _ours(pid):
-    """True when `pid` is alive and was started by this lab (its argv names the state dir)."""
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            cmdline = f.read().decode(errors="replace")
-    except OSError:
-        return False
-    return topo.STATE_DIR in cmdline
-
-
-def pid_alive(path):
-    pid = _read_pid(path)
-    return pid if pid and _ours(pid) else None
-
-
-def stop_pidfile(path, timeout=5.0):
-    pid = pid_alive(path)
-    if pid:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _ours(pid):
-            time.sleep(0.02)
-        if _ours(pid):
-            os.kill(pid, signal.SIGKILL)
-    if os.path.exists(path):
-        os.unlink(path)
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise RuntimeError("timed out after %.0fs waiting for %s" % (timeout, what))
+PROCESSES = Processes(topo.STATE_DIR)
+_ours = PROCESSES.ours
+pid_alive = PROCESSES.pid_alive
+stop_pidfile = PROCESSES.stop_pidfile
+wait_for = procs.wait_for
 
 
 # ---------------------------------------------------------------- ssh
@@ -189,17 +140,9 @@ def start_sshd(node):
 
 
 # ---------------------------------------------------------------- build
-def _sysctl(ns, pairs):
-    run([IP, "netns", "exec", ns, "sysctl", "-q", "-w"] + ["%s=%s" % kv for kv in pairs])
-
-
-def _tx_off(ns, ifname):
-    run([IP, "netns", "exec", ns, "ethtool", "-K", ifname, "tx", "off"])
-
-
-def _ovs_port_sysctls(ifname):
-    return [("net.ipv4.conf.%s.arp_ignore" % ifname, 8), ("net.ipv4.conf.%s.forwarding" % ifname, 0),
-            ("net.ipv6.conf.%s.disable_ipv6" % ifname, 1)]
+_sysctl = procs.sysctl
+_tx_off = procs.tx_off
+_ovs_port_sysctls = procs.ovs_port_sysctls
 
 
 def build_switch_and_ext():
@@ -388,24 +331,7 @@ def up(backend="nft", rebuild=False, node_backends=None, layout=topo.DEFAULT_LAY
     return {"reused": False, "seconds": seconds, "layout": layout}
 
 
-def stop_netns_processes(name, timeout=5.0):
-    """Stop, by PID, whatever still runs in the lab namespace `name` before it is deleted: an
-    SSH session outlives the sshd that accepted it, and once its namespace is gone it has no
-    link left to learn that its client went away."""
-    pids = [int(word) for word in run([IP, "netns", "pids", name], check=False).stdout.split()
-            if word.isdigit() and int(word) != os.getpid()]
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and any(os.path.exists("/proc/%d" % pid) for pid in pids):
-            time.sleep(0.02)
-        pids = [pid for pid in pids if os.path.exists("/proc/%d" % pid)]
-        if not pids:
-            return
+stop_netns_processes = procs.stop_netns_processes
 
 
 def down(quiet=False):
@@ -417,14 +343,7 @@ def down(quiet=False):
         if any(pid and _ours(pid) for pid in ovs.pids().values()):
             ovs.stop()
     stop_pidfile(SERVER_PIDFILE)
-    names = set(topo.all_netns())
-    if os.path.isdir("/run/netns"):
-        names |= {n for n in os.listdir("/run/netns") if n.startswith(topo.PREFIX)}
-    # pods first, node namespaces last (their veth peers go away with them)
-    for name in sorted(names, key=lambda n: (not n.startswith(topo.PREFIX + "pod-"), n)):
-        if exists(name):
-            stop_netns_processes(name)
-            run([IP, "netns", "del", name], check=False)
+    procs.delete_namespaces(topo.all_netns(), topo.PREFIX)
     for ifname in [n.mgmt_root_if for n in topo.NODES] + [topo.MGMT_BRIDGE]:
         if os.path.exists("/sys/class/net/%s" % ifname):
             run([IP, "link", "del", ifname], check=False)

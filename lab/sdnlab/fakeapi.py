@@ -10,8 +10,8 @@ token matched) so a test can tell what the client did.
 """
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from labcommon.fakeapi import ApiServer, status
 
 GROUP = "network.openshift.io"
 VERSION = "v1"
@@ -30,27 +30,12 @@ def _resource_list():
     }
 
 
-class FakeApi:
+class FakeApi(ApiServer):
     """``with FakeApi(document, token) as api:`` serves at ``api.url`` until the block ends."""
 
     def __init__(self, document, token):
-        self.items = list(document.get("items", []))
-        self.token = token
-        self.requests = []
+        super().__init__(list(document.get("items", [])), token)
         self.patches = []      # (plural, name, merge patch) in order
-        handler = self._handler()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(10)
 
     def listed(self, plural):
         """How many authorised list requests reached ``plural``."""
@@ -58,7 +43,7 @@ class FakeApi:
         return sum(1 for method, seen, authorised in self.requests
                    if method == "GET" and seen.split("?")[0] == path and authorised)
 
-    def _answer(self, path):
+    def _get(self, path):
         """(status, body) for a GET of ``path`` (query string ignored)."""
         path = path.split("?")[0].rstrip("/")
         if path == "/version":
@@ -87,8 +72,7 @@ class FakeApi:
             return 200, {"kind": list_kind, "apiVersion": "%s/%s" % (GROUP, VERSION),
                          "metadata": {"resourceVersion": "1"},
                          "items": [item for item in self.items if item.get("kind") == kind]}
-        return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
-                     "message": "the server could not find the requested resource", "code": 404}
+        return status(404, "NotFound", "the server could not find the requested resource")
 
     def _object(self, path):
         """The stored object a path ``/apis/<group>/<version>/<plural>/<name>`` names, or None."""
@@ -104,12 +88,11 @@ class FakeApi:
                 return item
         return None
 
-    def _patch(self, path, body):
+    def _patch(self, path, body, content_type=None):
         """Apply a JSON merge patch (RFC 7386, top-level keys: what egress_write_back sends)."""
         item = self._object(path)
         if item is None:
-            return 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
-                         "message": "not found", "code": 404}
+            return status(404, "NotFound", "not found")
         if "dryRun=" in path:   # a server-side dry run (check mode): the result, nothing stored
             item = json.loads(json.dumps(item))
         else:
@@ -123,44 +106,3 @@ class FakeApi:
                 item[key] = value
         item["metadata"]["resourceVersion"] = str(int(item["metadata"].get("resourceVersion", "1")) + 1)
         return 200, item
-
-    def _handler(self):
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                authorised = self.headers.get("Authorization") == "Bearer %s" % api.token
-                api.requests.append(("GET", self.path, authorised))
-                if not authorised:
-                    status, body = 401, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                         "reason": "Unauthorized", "message": "Unauthorized", "code": 401}
-                else:
-                    status, body = api._answer(self.path)
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_PATCH(self):
-                authorised = self.headers.get("Authorization") == "Bearer %s" % api.token
-                api.requests.append(("PATCH", self.path, authorised))
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b"{}"
-                if not authorised:
-                    status, body = 401, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                         "reason": "Unauthorized", "message": "Unauthorized", "code": 401}
-                else:
-                    status, body = api._patch(self.path, json.loads(raw or b"{}"))
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        return Handler

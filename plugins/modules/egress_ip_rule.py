@@ -122,6 +122,7 @@ rendered:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.sdn.egress.plugins.module_utils import iprule
 from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR
+from ansible_collections.sdn.egress.plugins.module_utils.results import exit_converged, validated
 from ansible_collections.sdn.egress.plugins.module_utils.runner import CommandError
 
 
@@ -142,10 +143,7 @@ def main():
     )
     if not HAS_NETADDR:
         module.fail_json(msg=missing_required_lib("netaddr"), exception=NETADDR_IMPORT_ERROR)
-    try:
-        protocol, state, want = iprule.validate(module.params)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
+    protocol, state, want = validated(module, iprule.validate)
     if state == "rendered":
         module.exit_json(changed=False, rendered=["-%d %s" % (k[0], iprule.line("add", k, protocol))
                                                   for k in sorted(want)])
@@ -157,15 +155,7 @@ def main():
         result = iprule.converge(protocol, state, want, cli, module.check_mode)
     except (iprule.IpRuleError, CommandError) as exc:
         module.fail_json(**exc.fail_args())
-    if module._diff:
-        result["diff"] = dict(before="".join(l + "\n" for l in result["before"]),
-                              after="".join(l + "\n" for l in result["after"]),
-                              before_header="ip rule (protocol %d)" % protocol,
-                              after_header="ip rule (protocol %d)" % protocol)
-    if not module.params["return_state"]:
-        result.pop("before", None)
-        result.pop("after", None)
-    module.exit_json(**result)
+    exit_converged(module, result, "ip rule (protocol %d)" % protocol)
 
 
 if __name__ == "__main__":

@@ -150,6 +150,7 @@ rendered:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.sdn.egress.plugins.module_utils import nft
 from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR
+from ansible_collections.sdn.egress.plugins.module_utils.results import exit_converged, validated
 from ansible_collections.sdn.egress.plugins.module_utils.runner import CommandError
 
 
@@ -175,10 +176,7 @@ def main():
     )
     if not HAS_NETADDR:
         module.fail_json(msg=missing_required_lib("netaddr"), exception=NETADDR_IMPORT_ERROR)
-    try:
-        spec = nft.validate(module.params)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
+    spec = validated(module, nft.validate)
     if spec.state == "rendered":
         module.exit_json(changed=False, rendered=nft.rendered(spec))
     cli = nft.Nft(module)
@@ -188,15 +186,7 @@ def main():
         result = nft.converge(spec, cli, module.check_mode)
     except (nft.NftError, CommandError) as exc:
         module.fail_json(**exc.fail_args())
-    if module._diff:
-        where = "nft table inet %s (owner %s)" % (spec.table, spec.owner)
-        result["diff"] = dict(before="".join(l + "\n" for l in result["before"]),
-                              after="".join(l + "\n" for l in result["after"]),
-                              before_header=where, after_header=where)
-    if not module.params["return_state"]:
-        result.pop("before", None)
-        result.pop("after", None)
-    module.exit_json(**result)
+    exit_converged(module, result, "nft table inet %s (owner %s)" % (spec.table, spec.owner))
 
 
 if __name__ == "__main__":

@@ -453,8 +453,9 @@ after:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.sdn.egress.plugins.module_utils import snat
-from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR
 from ansible_collections.sdn.egress.plugins.module_utils.iptables import BINARIES, Iptables
+from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR
+from ansible_collections.sdn.egress.plugins.module_utils.results import exit_converged, validated
 from ansible_collections.sdn.egress.plugins.module_utils.runner import CommandError
 
 
@@ -491,10 +492,7 @@ def main():
     )
     if not HAS_NETADDR:
         module.fail_json(msg=missing_required_lib("netaddr"), exception=NETADDR_IMPORT_ERROR)
-    try:
-        spec = snat.validate(module.params)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
+    spec = validated(module, snat.validate)
     if spec.state == "rendered":
         module.exit_json(changed=False, rendered=snat.rendered(spec))
 
@@ -510,15 +508,9 @@ def main():
     except ValueError as exc:  # iptables-save output that cannot be parsed
         module.fail_json(msg=str(exc))
 
-    if module._diff:
-        where = ", ".join("%s %s" % (table, chain) for table, chain in
-                          (("nat", spec.chain), ("filter", spec.reject_chain)) if table in result["before"])
-        result["diff"] = dict(before=snat.diff_text(result["before"]), after=snat.diff_text(result["after"]),
-                              before_header="iptables (%s)" % where, after_header="iptables (%s)" % where)
-    if not module.params["return_state"]:
-        result.pop("before", None)
-        result.pop("after", None)
-    module.exit_json(**result)
+    where = ", ".join("%s %s" % (table, chain) for table, chain in
+                      (("nat", spec.chain), ("filter", spec.reject_chain)) if table in result["before"])
+    exit_converged(module, result, "iptables (%s)" % where, snat.diff_text)
 
 
 if __name__ == "__main__":

@@ -200,6 +200,7 @@ rendered:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.sdn.egress.plugins.module_utils import ovn
 from ansible_collections.sdn.egress.plugins.module_utils.addr import HAS_NETADDR, NETADDR_IMPORT_ERROR
+from ansible_collections.sdn.egress.plugins.module_utils.results import exit_converged, validated
 from ansible_collections.sdn.egress.plugins.module_utils.runner import CommandError
 
 
@@ -229,10 +230,7 @@ def main():
     )
     if not HAS_NETADDR:
         module.fail_json(msg=missing_required_lib("netaddr"), exception=NETADDR_IMPORT_ERROR)
-    try:
-        spec = ovn.validate(module.params)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
+    spec = validated(module, ovn.validate)
     if spec.state == "rendered":
         module.exit_json(changed=False, rendered=ovn.rendered(spec))
     p = module.params
@@ -243,14 +241,7 @@ def main():
         result = ovn.converge(spec, cli, module.check_mode)
     except (ovn.OvnError, CommandError) as exc:
         module.fail_json(**exc.fail_args())
-    if module._diff:
-        where = "OVN router %s, owner %s" % (spec.router, spec.owner)
-        result["diff"] = dict(before=ovn.diff_text(result["before"]), after=ovn.diff_text(result["after"]),
-                              before_header=where, after_header=where)
-    if not p["return_state"]:
-        result.pop("before", None)
-        result.pop("after", None)
-    module.exit_json(**result)
+    exit_converged(module, result, "OVN router %s, owner %s" % (spec.router, spec.owner), ovn.diff_text)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import yaml
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "lab"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # labplay, what the lab test files share
 
 from sdnlab.netns import Netns  # noqa: E402
 from sdnlab.ovs import Ovs  # noqa: E402

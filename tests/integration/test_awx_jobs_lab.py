@@ -10,25 +10,21 @@ playbook_on_stats event's artifact_data (what set_stats published, the job's art
 
 The lab is one per machine: the module holds the lab lock file (do not wrap it in flock).
 """
-import fcntl
 import glob
-import importlib.util
 import json
 import os
 import subprocess
-import sys
 
 import ansible_runner
 import jinja2
 import pytest
 import yaml
 
-from sdnlab.fakeapi import FakeApi  # conftest puts lab/ on the path
+from sdnlab.fakeapi import FakeApi  # conftest puts lab/ and this directory on the path
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.path.dirname(sys.executable)
-LAB = [sys.executable, os.path.join(ROOT, "lab", "lab.py")]
-LOCK = "/tmp/sdnlab-dev.lock"
+import labplay
+from labplay import BIN, LAB, ROOT
+
 TOKEN = "sdnlab-awx-token-7"
 
 
@@ -44,24 +40,7 @@ def awx_objects():
         return yaml.load(handle, Loader=AwxVarsLoader)  # nosec - our own file, a SafeLoader
 
 
-def lab_document():
-    """The lab's cluster as the API lists it (the same function the playbook tests use)."""
-    spec = importlib.util.spec_from_file_location("egress_playbook_tests",
-                                                  os.path.join(os.path.dirname(__file__), "test_egress_playbook.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.oc_dump()
-
-
-@pytest.fixture(scope="module")
-def lab():
-    with open(LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        subprocess.run(LAB + ["up", "--rebuild"], check=True, capture_output=True, timeout=300)
-        try:
-            yield
-        finally:
-            subprocess.run(LAB + ["down"], check=False, capture_output=True, timeout=300)
+lab = labplay.lab_fixture()
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +126,7 @@ def job(top, name, api=None, survey=None):
 
 
 def test_job_templates_run_through_ansible_runner_as_awx_runs_them(lab, project):
-    with FakeApi(lab_document(), TOKEN) as api:
+    with FakeApi(labplay.oc_dump(), TOKEN) as api:
         drift, stats, stdout = job(project, "sdn.egress drift report", api)
         assert drift.rc == 0 and drift.status == "successful", stdout[-4000:]
         assert api.listed("netnamespaces") == 1 and api.listed("hostsubnets") == 1, api.requests  # the injected token

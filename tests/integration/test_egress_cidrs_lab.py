@@ -11,39 +11,23 @@ echo server sees the same egress IP; the external router's neighbour entry follo
 ARP). router01 back -> the next run gives it its share again. The lab lock is held for the
 module; the lab is built fresh and brought down at the end.
 """
-import fcntl
 import json
-import os
 import subprocess
-import sys
 
-import pytest
-
-from sdnlab import check as labcheck  # conftest puts lab/ on the path
+from sdnlab import check as labcheck  # conftest puts lab/ and this directory on the path
 from sdnlab import topology as topo
 from sdnlab.fakeapi import FakeApi
 from sdnlab.ocdump import oc_list
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.path.dirname(sys.executable)
-LAB = [sys.executable, os.path.join(ROOT, "lab", "lab.py")]
-LOCK = "/tmp/sdnlab-dev.lock"
+import labplay
+from labplay import LAB, in_node, task_results
+
 TOKEN = "sdnlab-cidrs-token"
 CIDRS = ["198.51.100.0/24"]
 ONLY = "198.51.100.51"          # egress-test2's single egress IP
 NODE_IPS = set(node.host_ip for node in topo.NODES)
 
-
-@pytest.fixture(scope="module")
-def lab():
-    with open(LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        subprocess.run(LAB + ["up", "--rebuild"], check=True, capture_output=True, timeout=300)
-        try:
-            yield
-        finally:
-            subprocess.run(LAB + ["node-up", "router01"], check=False, capture_output=True, timeout=60)
-            subprocess.run(LAB + ["down"], check=False, capture_output=True, timeout=300)
+lab = labplay.lab_fixture(before_down=[("node-up", "router01")])
 
 
 def cluster_document():
@@ -63,21 +47,9 @@ def cluster_document():
 
 
 def playbook(api, *args, check=False):
-    argv = [os.path.join(BIN, "ansible-playbook"), os.path.join(ROOT, "playbooks", "egress.yml")]
-    argv += ["--check", "--diff"] if check else []
-    argv += ["-i", os.path.join(ROOT, "inventories", "lab"), "-e", "egress_source=k8s",
-             "-e", "egress_k8s_host=%s" % api.url, "-e", "egress_k8s_api_key=%s" % TOKEN,
-             "-e", "egress_k8s_validate_certs=false", "-e", "egress_write_back=true"] + list(args)
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"))
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)
-    try:
-        doc = json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("no JSON from ansible-playbook (rc=%d):\n%s\n%s"
-                             % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
-    doc["rc"] = proc.returncode
-    return doc
+    return labplay.playbook("-e", "egress_source=k8s", "-e", "egress_k8s_host=%s" % api.url,
+                            "-e", "egress_k8s_api_key=%s" % TOKEN, "-e", "egress_k8s_validate_certs=false",
+                            "-e", "egress_write_back=true", *args, check=check)
 
 
 def failures(doc):
@@ -87,32 +59,20 @@ def failures(doc):
             if result.get("failed") or result.get("unreachable")]
 
 
-def task_results(doc, name_part):
-    out = {}
-    for play in doc["plays"]:
-        for task in play["tasks"]:
-            if name_part in task["task"]["name"]:
-                out.update(task["hosts"])
-    return out
-
-
 def the_plan(doc):
     return list(task_results(doc, "Plan every node").values())[0]["plan"]
 
 
 def changed(doc):
-    return {host: stats["changed"] for host, stats in doc["stats"].items() if host != "localhost"}
+    return labplay.changed(doc, exclude=("localhost",))
 
 
 def addresses(node):
-    out = subprocess.run(["ip", "netns", "exec", "sdnlab-" + node, "ip", "-o", "-4", "addr", "show"],
-                         capture_output=True, text=True, check=True).stdout
-    return sorted(line.split()[3].split("/")[0] for line in out.splitlines() if ":sdne" in line)
+    return sorted(address.split("/")[0] for address in labplay.egress_addresses(node))
 
 
 def mac_of(node, ifname="eth1"):
-    out = subprocess.run(["ip", "netns", "exec", "sdnlab-" + node, "ip", "-j", "link", "show", ifname],
-                         capture_output=True, text=True, check=True).stdout
+    out = in_node(node, "ip", "-j", "link", "show", ifname)
     return json.loads(out)[0]["address"]
 
 

@@ -7,23 +7,18 @@ egress-test lists 192.0.2.51 (router01) then 192.0.2.52 (router02); egress-test2
 which records the source address and time of every datagram. The lab lock is held for the
 module, the lab is built fresh and brought down at the end.
 """
-import fcntl
 import json
 import os
 import shlex
 import subprocess
-import sys
 import time
 
-import pytest
-
-from sdnlab import topology as topo  # conftest puts lab/ on the path
+from sdnlab import topology as topo  # conftest puts lab/ and this directory on the path
 from sdnlab.stream import Streams, first
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.path.dirname(sys.executable)
-LAB = [sys.executable, os.path.join(ROOT, "lab", "lab.py")]
-LOCK = "/tmp/sdnlab-dev.lock"
+import labplay
+from labplay import LAB, ROOT, in_node, ovs
+
 NODE_IPS = set(node.host_ip for node in topo.NODES)
 FIRST, SECOND, ONLY = "192.0.2.51", "192.0.2.52", "198.51.100.51"
 SOURCES = [("sdnlab-pod-egress-test-master01", "egress-test-master01"),
@@ -32,31 +27,11 @@ SOURCES = [("sdnlab-pod-egress-test-master01", "egress-test-master01"),
            ("sdnlab-pod-egress-test2-router02", "egress-test2-router02")]
 
 
-@pytest.fixture(scope="module")
-def lab():
-    with open(LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        subprocess.run(LAB + ["up", "--rebuild"], check=True, capture_output=True, timeout=300)
-        try:
-            yield
-        finally:
-            subprocess.run(LAB + ["node-up", "router01"], check=False, capture_output=True, timeout=60)
-            subprocess.run(LAB + ["down"], check=False, capture_output=True, timeout=300)
+lab = labplay.lab_fixture(before_down=[("node-up", "router01")])
 
 
 def playbook(*args):
-    argv = [os.path.join(BIN, "ansible-playbook"), os.path.join(ROOT, "playbooks", "egress.yml"),
-            "-i", os.path.join(ROOT, "inventories", "lab"), "-e", "egress_failover=dataplane"] + list(args)
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"))
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)
-    try:
-        doc = json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("no JSON from ansible-playbook (rc=%d):\n%s\n%s"
-                             % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
-    doc["rc"] = proc.returncode
-    return doc
+    return labplay.playbook("-e", "egress_failover=dataplane", *args)
 
 
 def changed_tasks(doc):
@@ -68,11 +43,6 @@ def changed_tasks(doc):
                 if result.get("changed"):
                     out.setdefault(host, []).append((task["task"]["name"], result.get("commands")))
     return out
-
-
-def ovs(node, *args):
-    env = dict(os.environ, OVS_RUNDIR=os.path.join(ROOT, ".cache", "lab", node, "ovs"))
-    return subprocess.run(list(args), capture_output=True, text=True, env=env, check=True).stdout
 
 
 def pod_to_pod(tmp_path, name):
@@ -137,8 +107,7 @@ def test_dataplane_failover_without_a_run(lab, tmp_path):
         # leaves with the second IP
         drift = playbook("--check", "--diff")
         assert drift["rc"] == 0, drift["stats"]
-        assert {host: stats["changed"] for host, stats in drift["stats"].items() if host != "router01"} == \
-            {"master01": 0, "router02": 0}, changed_tasks(drift)
+        assert labplay.changed(drift, exclude=("router01",)) == {"master01": 0, "router02": 0}, changed_tasks(drift)
         report = json.load(open(os.path.join(ROOT, "reports", "egress-report.json")))
         rows = dict((row["name"], row) for row in report["namespaces"])
         assert report["check_mode"] and not report["nodes"]["router01"]["reachable"]
@@ -164,18 +133,14 @@ def flush_ours(node):
     """What a reboot takes from an egress node and the next run restores: our flows and groups
     (first: they go at once with the node), then our SNAT rules and addresses; OVSDB (the
     monitor ports) stays, as it does across a reboot."""
-    env = dict(os.environ, OVS_RUNDIR=os.path.join(ROOT, ".cache", "lab", node, "ovs"))
-    subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "del-flows", "br0", "cookie=0x65677265/-1"], check=True, env=env)
-    netns = ["ip", "netns", "exec", "sdnlab-" + node]
-    nat = subprocess.run(netns + ["iptables-save", "-t", "nat"], capture_output=True, text=True, check=True).stdout
-    for line in nat.splitlines():
+    ovs(node, "ovs-ofctl", "-O", "OpenFlow13", "del-flows", "br0", "cookie=0x65677265/-1")
+    for line in in_node(node, "iptables-save", "-t", "nat").splitlines():
         if line.startswith("-A ") and "sdn.egress" in line:
-            subprocess.run(netns + ["iptables", "-t", "nat", "-D"] + shlex.split(line)[1:], check=True)
-    addrs = subprocess.run(netns + ["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=True).stdout
-    for line in addrs.splitlines():
+            in_node(node, "iptables", "-t", "nat", "-D", *shlex.split(line)[1:])
+    for line in in_node(node, "ip", "-o", "-4", "addr", "show").splitlines():
         fields = line.split()
         if ":sdne" in line:
-            subprocess.run(netns + ["ip", "addr", "del", fields[3], "dev", fields[1]], check=True)
+            in_node(node, "ip", "addr", "del", fields[3], "dev", fields[1])
 
 
 def test_rebooted_egress_node_gets_no_traffic_until_a_run_restores_it(lab, tmp_path):

@@ -8,71 +8,26 @@ away drops its bucket, and what the external server sees (lab/lab.py check). The
 with molecule and the demo: the module holds the lab lock file, builds the lab fresh and brings
 it down at the end.
 """
-import fcntl
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from sdnlab import cluster, sdn  # conftest puts lab/ on the path
+from sdnlab import cluster, sdn  # conftest puts lab/ and this directory on the path
 from sdnlab import topology as topo
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.path.dirname(sys.executable)
-LAB = [sys.executable, os.path.join(ROOT, "lab", "lab.py")]
-LOCK = "/tmp/sdnlab-dev.lock"
-OVS_RUNDIR = os.path.join(ROOT, ".cache", "lab", "{node}", "ovs")
-COOKIE = "cookie=0x65677265"
-NODES = ("master01", "router01", "router02")
+import labplay
+from labplay import COOKIE, NODES, changed, in_node, lab_cli, ovs
+
 # the lab inventory: egress-test 7305526 (0x6f7936) 192.0.2.51 router01 + 192.0.2.52 router02,
 # egress-test2 14640467 (0xdf6553) 198.51.100.51 router01, egress-test3 3064846 (0x2ec40e)
 # 198.51.100.53 router02; 4.8 marks 0x6f7936, 0x1df6552, 0x102e440e (bit 15 -> bit 28)
 TEST, TEST2, TEST3 = 7305526, 14640467, 3064846
 
-
-def lab_cli(*args):
-    proc = subprocess.run(LAB + list(args), capture_output=True, text=True, timeout=300, check=False)
-    return proc
-
-
-@pytest.fixture(scope="module")
-def lab():
-    with open(LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        proc = lab_cli("up", "--rebuild", "--layout", "sdn48")
-        assert proc.returncode == 0, proc.stderr
-        try:
-            yield
-        finally:
-            lab_cli("down")
+lab = labplay.lab_fixture("--layout", "sdn48")
 
 
 def playbook(*args, check=False):
-    argv = [os.path.join(BIN, "ansible-playbook"), os.path.join(ROOT, "playbooks", "egress.yml"),
-            "-i", "inventories/lab", "-e", "egress_layout=sdn48"]
-    argv += ["--check", "--diff"] if check else []
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"))
-    proc = subprocess.run(argv + list(args), capture_output=True, text=True, env=env, cwd=ROOT,
-                          timeout=600, check=False)
-    try:
-        doc = json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("no JSON from ansible-playbook (rc=%d):\n%s\n%s"
-                             % (proc.returncode, proc.stdout[-3000:], proc.stderr[-3000:]))
-    doc["rc"] = proc.returncode
-    return doc
-
-
-def changed(doc):
-    return {host: stats["changed"] for host, stats in doc["stats"].items()}
-
-
-def ovs(node, *argv):
-    env = dict(os.environ, OVS_RUNDIR=OVS_RUNDIR.format(node=node))
-    return subprocess.run(list(argv), capture_output=True, text=True, env=env, check=True).stdout
+    return labplay.playbook("-e", "egress_layout=sdn48", *args, check=check)
 
 
 def iptables(node, tool="iptables"):
@@ -84,8 +39,7 @@ def node_state(node):
     """What we own on a node, read independently of the modules."""
     flows = ovs(node, "ovs-ofctl", "-O", "OpenFlow13", "--no-stats", "dump-flows", "br0")
     groups = ovs(node, "ovs-ofctl", "-O", "OpenFlow13", "dump-groups", "br0")
-    nat = subprocess.run(["ip", "netns", "exec", "sdnlab-" + node, iptables(node, "iptables-save"), "-t", "nat"],
-                         capture_output=True, text=True, check=True).stdout
+    nat = in_node(node, iptables(node, "iptables-save"), "-t", "nat")
     return {"flows": sorted(line.strip() for line in flows.splitlines() if COOKIE in line),
             "groups": sorted(line.strip() for line in groups.splitlines() if "group_id=" in line),
             "snat": sorted(line for line in nat.splitlines() if "sdn.egress" in line)}
@@ -145,8 +99,7 @@ def test_converge_writes_the_48_objects(converged):
     record = ovs("master01", "ovs-vsctl", "get", "Bridge", "br0", "external_ids")
     assert "sdn-egress-groups-65677265" in record and str(TEST) in record, record
     # SNAT by the 4.8 mark with the MASQUERADE rule for cluster traffic right above it
-    nat = subprocess.run(["ip", "netns", "exec", "sdnlab-router02", iptables("router02"), "-t", "nat", "-S", "OPENSHIFT-MASQUERADE"],
-                         capture_output=True, text=True, check=True).stdout.splitlines()
+    nat = in_node("router02", iptables("router02"), "-t", "nat", "-S", "OPENSHIFT-MASQUERADE").splitlines()
     ours = [r for r in nat if "--mark 0x102e440e" in r]
     assert len(ours) == 2, nat
     assert "-d 10.128.0.0/14" in ours[0] and ours[0].endswith("-j MASQUERADE"), ours

@@ -14,33 +14,28 @@ The OVN lab is one per machine: run this file under `flock /tmp/ovnlab-dev.lock`
 import json
 import os
 import subprocess
-import sys
 
-import pytest
-
-from ovnlab import cluster
+from ovnlab import cluster  # conftest puts lab/ and this directory on the path
 from ovnlab import topology as topo
 
+import labplay
+from labplay import BIN, OVNLAB
+
 ROOT = topo.REPO_ROOT
-LAB = [sys.executable, os.path.join(ROOT, "lab", "ovnlab.py")]
-PLAYBOOK = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
-            os.path.join(ROOT, "playbooks", "egress_service.yml"), "-i", os.path.join(ROOT, "inventories", "ovnlab")]
-ENV = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-           ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"), ANSIBLE_STDOUT_CALLBACK="json")
+INVENTORY = os.path.join(ROOT, "inventories", "ovnlab")
+PLAYBOOK = [os.path.join(BIN, "ansible-playbook"), os.path.join(ROOT, "playbooks", "egress_service.yml"), "-i", INVENTORY]
+ENV = labplay.playbook_env()
+
+lab = labplay.lab_fixture(lab=OVNLAB, lock=None, check_down=True)  # run under flock of the OVN lab's lock
 
 
 def lab_cli(*args, check_rc=True):
-    proc = subprocess.run(LAB + list(args), capture_output=True, text=True, timeout=300, check=False)
-    if check_rc and proc.returncode != 0:
-        raise AssertionError("ovnlab.py %s rc=%d\n%s%s" % (" ".join(args), proc.returncode, proc.stdout, proc.stderr))
-    return proc
+    return labplay.lab_cli(*args, lab=OVNLAB, check_rc=check_rc)
 
 
 def converge(*extra, check=False):
-    argv = PLAYBOOK + list(extra) + (["--check"] if check else [])
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=ENV, check=False)
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr
-    doc = json.loads(proc.stdout)
+    doc = labplay.playbook(*extra, play="egress_service.yml", inventory=INVENTORY, check=check, diff=False)
+    assert doc["rc"] == 0, json.dumps(doc)[-6000:]
     changed = sum(h.get("changed", 0) for h in doc["stats"].values())
     plan = next(r for play in doc["plays"] for t in play["tasks"] for h, r in t["hosts"].items()
                 if t["task"]["name"] == "Plan (validate, choose holders, render)")
@@ -55,13 +50,6 @@ def seen(fail_closed=False):
 
 def nb_policies():
     return cluster.nbctl("lr-policy-list", topo.ROUTER)
-
-
-@pytest.fixture(scope="module")
-def lab():
-    lab_cli("up", "--rebuild")
-    yield
-    lab_cli("down")
 
 
 def test_converge_traffic_idempotence_failover_fail_closed(lab):

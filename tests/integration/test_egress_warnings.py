@@ -8,16 +8,16 @@ Holds the lab lock file for the whole module, builds the lab fresh and brings it
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
-from sdnlab.ocdump import oc_list  # conftest puts lab/ on the path
+from sdnlab.ocdump import oc_list  # conftest puts lab/ and this directory on the path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_egress_playbook import OVS_RUNDIR, ROOT, lab, oc_dump, playbook  # noqa: E402,F401 (lab: the module's fixture) pylint: disable=unused-import
+import labplay
+from labplay import BIN, NODES, ROOT, in_node, oc_dump, ovs, playbook, playbook_env
 
-NODES = ("master01", "router01", "router02")
+lab = labplay.lab_fixture()
+
 # "lost" lists an egress IP no HostSubnet has; "far" one only the HostSubnet of ghost01 has, a
 # node that is not in the inventory; "esc\x1bns" (a control character in its name) is dropped too
 EXTRA_NAMESPACES = [("lost", 0x51a1, ["192.0.2.91"]), ("far", 0x51a2, ["192.0.2.92"]),
@@ -30,23 +30,17 @@ def full_state():
     iptables-save (counters and comment lines left out) and every address."""
     state = {}
     for node in NODES:
-        env = dict(os.environ, OVS_RUNDIR=OVS_RUNDIR.format(node=node))
-
-        def run(argv, env=None):
-            return subprocess.run(argv, capture_output=True, text=True, env=env, check=True).stdout
-
-        netns = ["ip", "netns", "exec", "sdnlab-" + node]
         state[node] = {
-            "flows": sorted(run(["ovs-ofctl", "-O", "OpenFlow13", "--no-stats", "dump-flows", "br0"], env).splitlines()),
-            "groups": sorted(run(["ovs-ofctl", "-O", "OpenFlow13", "dump-groups", "br0"], env).splitlines()),
-            "iptables": [line for line in run(netns + ["iptables-save"]).splitlines() if not line.startswith("#")],
-            "addrs": sorted(run(netns + ["ip", "-o", "addr", "show"]).splitlines()),
+            "flows": sorted(ovs(node, "ovs-ofctl", "-O", "OpenFlow13", "--no-stats", "dump-flows", "br0").splitlines()),
+            "groups": sorted(ovs(node, "ovs-ofctl", "-O", "OpenFlow13", "dump-groups", "br0").splitlines()),
+            "iptables": [line for line in in_node(node, "iptables-save").splitlines() if not line.startswith("#")],
+            "addrs": sorted(in_node(node, "ip", "-o", "addr", "show").splitlines()),
         }
     return state
 
 
 @pytest.fixture(scope="module")
-def dump_with_faults(lab, tmp_path_factory):  # noqa: F811
+def dump_with_faults(lab, tmp_path_factory):
     document = oc_dump()
     extra = oc_list(EXTRA_NAMESPACES, [GHOST])
     document["items"] = document["items"] + extra["items"]
@@ -105,9 +99,8 @@ def test_warnings_are_the_last_output_and_in_the_report(dump_with_faults):
 
     # the terminal of an operator (default callback): the warnings come after the report task,
     # right before the recap, escaped
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_STDOUT_CALLBACK="default", ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".cache", "collections"))
-    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"),
+    env = playbook_env(ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="default")
+    proc = subprocess.run([os.path.join(BIN, "ansible-playbook"),
                            os.path.join(ROOT, "playbooks", "egress.yml"), "-i", "inventories/lab", "--check"]
                           + dump_with_faults, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,  # one stream, in order
                           text=True, env=env, cwd=ROOT, timeout=600, check=False)

@@ -6,35 +6,21 @@ run's token, times and version; the same from the collection installed from its 
 The lab is one per machine: the module holds the lab lock file, builds the lab fresh and brings
 it down at the end (do not wrap this file in flock: the fixture takes the lock itself).
 """
-import fcntl
 import json
 import os
 import subprocess
-import sys
 
-import pytest
+import labplay  # conftest puts this directory on the path
+from labplay import BIN, ROOT, playbook_env
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.path.dirname(sys.executable)
-LAB = [sys.executable, os.path.join(ROOT, "lab", "lab.py")]
-LOCK = "/tmp/sdnlab-dev.lock"
-
-
-@pytest.fixture(scope="module")
-def lab():
-    with open(LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        subprocess.run(LAB + ["up", "--rebuild"], check=True, capture_output=True, timeout=300)
-        try:
-            yield
-        finally:
-            subprocess.run(LAB + ["down"], check=False, capture_output=True, timeout=300)
+lab = labplay.lab_fixture()
 
 
 def run(argv, state, callback="default", cwd=ROOT, collections=None, **env_extra):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_STDOUT_CALLBACK=callback, ANSIBLE_SHOW_CUSTOM_STATS="1", XDG_STATE_HOME=str(state),
-               ANSIBLE_COLLECTIONS_PATH=collections or os.path.join(ROOT, ".cache", "collections"), **env_extra)
+    env = playbook_env(ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK=callback, ANSIBLE_SHOW_CUSTOM_STATS="1",
+                       XDG_STATE_HOME=str(state), **env_extra)
+    if collections:
+        env["ANSIBLE_COLLECTIONS_PATH"] = collections
     return subprocess.run([os.path.join(BIN, "ansible-playbook")] + argv, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd, timeout=600, check=False)
 

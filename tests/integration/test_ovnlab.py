@@ -12,36 +12,24 @@ and that removing the policy puts the pod back on its node IP. Tears the lab dow
 The OVN lab is one per machine: run this file under `flock /tmp/ovnlab-dev.lock`.
 """
 import json
-import os
 import subprocess
-import sys
 
-import pytest
-
-from ovnlab import check, cluster
+from ovnlab import check, cluster  # conftest puts lab/ and this directory on the path
 from ovnlab import topology as topo
 
-ROOT = topo.REPO_ROOT
-LAB = [sys.executable, os.path.join(ROOT, "lab", "ovnlab.py")]
+import labplay
+from labplay import OVNLAB
+
+lab = labplay.lab_fixture(lab=OVNLAB, lock=None, check_down=True)  # run under flock of the OVN lab's lock
 
 
 def lab_cli(*args, check_rc=True):
-    proc = subprocess.run(LAB + list(args), capture_output=True, text=True, timeout=300, check=False)
-    if check_rc and proc.returncode != 0:
-        raise AssertionError("ovnlab.py %s failed rc=%d\n%s%s" % (" ".join(args), proc.returncode, proc.stdout, proc.stderr))
-    return proc
+    return labplay.lab_cli(*args, lab=OVNLAB, check_rc=check_rc)
 
 
 def in_node(node, *argv):
     return subprocess.run(["ip", "netns", "exec", node.netns] + list(argv), capture_output=True, text=True,
                           check=True).stdout
-
-
-@pytest.fixture(scope="module")
-def lab():
-    lab_cli("up", "--rebuild")
-    yield
-    lab_cli("down")
 
 
 def seen(rows, pod):
