@@ -102,7 +102,13 @@ def build_lab(k):
         pss = [m[daemon]["pss_kib"] for m in mem.values() if daemon in m and m[daemon]["pss_kib"] is not None]
         per[daemon] = {"rss_kib": round(sum(rss) / len(rss)) if rss else None,
                        "pss_kib": round(sum(pss) / len(pss)) if pss else None}
+    # what an idle node burns (its OVS daemons and sshd): node CPU over a 5 s window
+    lab.configure([node.name for node in topo.NODES], [])
+    ticks = cpu_snapshot()
+    time.sleep(5)
+    idle = {name: (node_cpu_ticks(name) - value) / float(CLK) / 5 for name, value in ticks.items()}
     return {"k": k, "build_seconds": round(seconds, 2), "mem_available_drop_kib": before - after,
+            "idle_node_cpu_per_s": round(sum(idle.values()) / len(idle), 4),
             "per_node_daemons": per, "namespaces": len(topo.all_netns()), "nodes": mem}
 
 
