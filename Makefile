@@ -17,7 +17,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(COLL)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: all bootstrap test unit integration sanity lint molecule demo demo-sdn demo-ovn lab-up lab-down lab-check ovnlab-up ovnlab-down ovnlab-check bench bench-failover bench-ovn build ee changelog clean
+.PHONY: all bootstrap test unit integration sanity lint molecule demo demo-sdn demo-ovn lab-up lab-down lab-check ovnlab-up ovnlab-down ovnlab-check bench bench-nodes bench-failover bench-ovn build ee changelog clean
 
 all: test
 
@@ -88,6 +88,12 @@ demo-ovn: bootstrap
 
 bench: bootstrap
 	$(PY) bench/run.py
+
+# the node axis: K = 3, 10, 30 lab nodes at 1000 namespaces (bench/README.md "Node axis");
+# e.g. make bench-nodes BENCH_NODES_ARGS="--nodes 3,10 --namespaces 100"
+BENCH_NODES_ARGS ?=
+bench-nodes: bootstrap
+	$(PY) bench/nodes.py $(BENCH_NODES_ARGS)
 
 # dataplane failover (fast-failover groups + BFD) against run-based failover, in the lab
 bench-failover: bootstrap

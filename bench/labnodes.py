@@ -32,6 +32,19 @@ COUNTED = ("ovs-ofctl", "ovs-vsctl", "ip", "iptables", "iptables-save", "iptable
            "iptables-legacy", "iptables-legacy-save", "iptables-legacy-restore")
 
 
+def configure(nodes, egress_nodes):
+    """Point every helper here at a lab of more nodes (`lab.py up --nodes K`, bench/nodes.py):
+    `nodes` all node names, `egress_nodes` the ones holding the bench's egress IPs (on eth1,
+    with a host address in BENCH_NET each). The three-node defaults above stay for bench/run.py."""
+    global NODES, ROUTERS, NODE_IP, BENCH_HOST_ADDR
+    from sdnlab import topology
+    topology.configure(len(nodes))
+    NODES = tuple(nodes)
+    ROUTERS = tuple(egress_nodes)
+    NODE_IP = {n.name: n.host_ip for n in topology.NODES}
+    BENCH_HOST_ADDR = {name: "198.18.0.%d" % (10 + topology.NODE_BY_NAME[name].index) for name in ROUTERS}
+
+
 def netns(node):
     return "sdnlab-%s" % node
 
@@ -60,9 +73,10 @@ def run_in(node, argv, data=None, env=None, check=True):
     return proc
 
 
-def parallel(func, nodes=NODES):
+def parallel(func, nodes=None):
     """func(node) on every node at once (like Ansible's forks); re-raises the first error."""
     errors = []
+    nodes = NODES if nodes is None else nodes
 
     def worker(node):
         try:

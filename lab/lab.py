@@ -2,7 +2,8 @@
 """sdn.egress built-in lab: an openshift-sdn-like cluster in network namespaces on one machine.
 
     lab/lab.py up [--layout sdn3|sdn48] [--iptables nft|legacy] [--iptables-node NODE=legacy] [--rebuild]
-                                                          build (or reuse a healthy) lab
+                  [--nodes K]                             build (or reuse a healthy) lab of K nodes
+                                                          (3: master01 router01 router02; more: node04..)
     lab/lab.py down                                       remove every namespace/process
     lab/lab.py status [--json]                            processes, nodes, health
     lab/lab.py node-down NODE | node-up NODE              simulate a node failure / recovery
@@ -45,6 +46,10 @@ def main(argv=None):
                    help="openshift-sdn layout the nodes simulate: sdn3 (3.x-4.7) or sdn48 (4.8+ tables 99-101 "
                         "and select groups); default %s, env SDNLAB_LAYOUT" % topology.DEFAULT_LAYOUT)
     p.add_argument("--rebuild", action="store_true", help="tear down and rebuild even when healthy")
+    p.add_argument("--nodes", type=int, default=int(os.environ.get("SDNLAB_NODES", topology.DEFAULT_NODES)),
+                   metavar="K", help="number of nodes, %d..%d: master01, router01, router02, then node04.. (egress-"
+                   "capable workers, listed in inventories/lab/generated_nodes.yml); default %d, env SDNLAB_NODES"
+                   % (topology.DEFAULT_NODES, topology.MAX_NODES, topology.DEFAULT_NODES))
     add_common(sub, [n.name for n in topology.NODES], "lab")
     p = sub.add_parser("check", help="probe egress from every pod to the external server")
     p.add_argument("--json", action="store_true")
@@ -58,23 +63,30 @@ def main(argv=None):
     if os.geteuid() != 0:
         ap.error("the lab needs root (network namespaces, OVS, iptables)")
     if args.cmd == "up":
+        try:
+            topology.check_node_count(args.nodes)
+        except ValueError as exc:
+            ap.error("--nodes: %s" % exc)
+        names = [n.name for n in topology.NAMED_NODES] + [topology.extra_node(i).name
+                                                          for i in range(topology.DEFAULT_NODES + 1, args.nodes + 1)]
         overrides = {}
         for item in args.iptables_node:
             node, dummy, backend = item.partition("=")
-            if node not in topology.NODE_BY_NAME or backend not in ("nft", "legacy"):
+            if node not in names or backend not in ("nft", "legacy"):
                 ap.error("--iptables-node wants NODE=nft|legacy with NODE one of %s, not %r"
-                         % (", ".join(topology.NODE_BY_NAME), item))
+                         % (", ".join(names), item))
             overrides[node] = backend
         try:
-            res = cluster.up(backend=args.iptables, rebuild=args.rebuild, node_backends=overrides, layout=args.layout)
+            res = cluster.up(backend=args.iptables, rebuild=args.rebuild, node_backends=overrides, layout=args.layout,
+                             nodes=args.nodes)
         except (RuntimeError, OSError) as exc:
             sys.stderr.write("lab: up failed: %s\nlab: run `lab/lab.py down` to clean up the partial lab\n" % exc)
             return 1
         down = sorted(cluster.nodes_down())
         if down:
             sys.stderr.write("lab: nodes still down: %s (lab/lab.py node-up NODE)\n" % ", ".join(down))
-        print("lab %s in %.1fs, layout %s; inventory: inventories/lab (ssh key %s)"
-              % ("reused" if res["reused"] else "built", res["seconds"], res["layout"],
+        print("lab %s in %.1fs, layout %s, %d nodes; inventory: inventories/lab (ssh key %s)"
+              % ("reused" if res["reused"] else "built", res["seconds"], res["layout"], res["nodes"],
                  os.path.relpath(cluster.CLIENT_KEY, topology.REPO_ROOT)))
         return 0
     done = run_common(args, cluster, status_lines)

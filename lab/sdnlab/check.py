@@ -49,6 +49,16 @@ def load_inventory(inventory_dir=topo.INVENTORY_DIR):
         name = os.path.splitext(os.path.basename(path))[0]
         if isinstance(data.get("egress_hostsubnet"), dict):
             hostsubnets[name] = data["egress_hostsubnet"]
+    # the extra nodes of `lab.py up --nodes K` (inline host variables of the generated inventory)
+    try:
+        with open(os.path.join(inventory_dir, os.path.basename(topo.GENERATED_INVENTORY))) as f:
+            data = yaml.safe_load(f) or {}
+    except OSError:
+        data = {}
+    hosts = (((data.get("all") or {}).get("children") or {}).get("sdn_nodes") or {}).get("hosts") or {}
+    for name, hostvars in hosts.items():
+        if isinstance((hostvars or {}).get("egress_hostsubnet"), dict):
+            hostsubnets.setdefault(name, hostvars["egress_hostsubnet"])
     return namespaces, hostsubnets
 
 

@@ -72,7 +72,11 @@ class Project:
     def __init__(self, name, vnid, nodes):
         self.name = name
         self.vnid = vnid
-        self.nodes = nodes                # node names with one pod of this project
+        self._nodes = nodes               # node names with one pod of this project, None: all
+
+    @property
+    def nodes(self):
+        return [n.name for n in NODES] if self._nodes is None else list(self._nodes)
 
 
 class Pod:
@@ -89,18 +93,69 @@ class Pod:
         self.name = "%s-%s" % (project.name, node.name)
 
 
-NODES = [
+NAMED_NODES = [
     Node("master01", 1, "192.0.2.11", "10.128.0.0/23", "203.0.113.131"),
     Node("router01", 2, "192.0.2.12", "10.129.0.0/23", "203.0.113.132", eth1="198.51.100.12/24"),
     Node("router02", 3, "192.0.2.13", "10.130.0.0/23", "203.0.113.133", eth1="198.51.100.13/24"),
 ]
-NODE_BY_NAME = {n.name: n for n in NODES}
 
-_ALL = [n.name for n in NODES]
+# Extra nodes (`lab.py up --nodes K`, K > 3): node04 .. nodeK, index i = 4..K. Each is an
+# egress-capable worker like the routers: node IP 192.0.2.(10+i), eth1 198.51.100.(10+i),
+# management 203.0.113.(130+i), pod subnet 10.128.(2*(i-3)).0/23 (the /23s after master01's
+# inside 10.128.0.0/16, clear of router01/router02's 10.129/10.130 and of 10.131.0.0/16, the
+# OVN lab's pod network). MAX_NODES keeps the node IPs below the egress IPs the tests use
+# (192.0.2.50 and up) and eth1 below 198.51.100.50 (and the OVN lab's 198.51.100.64/27).
+DEFAULT_NODES = len(NAMED_NODES)
+MAX_NODES = 39
+NODES_FILE = os.path.join(STATE_DIR, "nodes")
+# the extra nodes' part of the lab inventory, written by `lab.py up --nodes K` (K > 3) next to
+# hosts.yml so that `-i inventories/lab` lists every node (git-ignored; removed by `down`)
+GENERATED_INVENTORY = os.path.join(INVENTORY_DIR, "generated_nodes.yml")
+
+
+def extra_node(index):
+    if not DEFAULT_NODES < index <= MAX_NODES:
+        raise ValueError("extra node index must be %d..%d, not %r" % (DEFAULT_NODES + 1, MAX_NODES, index))
+    return Node("node%02d" % index, index, "192.0.2.%d" % (10 + index), "10.128.%d.0/23" % (2 * (index - 3)),
+                "203.0.113.%d" % (130 + index), eth1="198.51.100.%d/24" % (10 + index))
+
+
+def check_node_count(count):
+    if not isinstance(count, int) or isinstance(count, bool) or not DEFAULT_NODES <= count <= MAX_NODES:
+        raise ValueError("the lab has %d..%d nodes, not %r" % (DEFAULT_NODES, MAX_NODES, count))
+    return count
+
+
+NODES = []
+NODE_BY_NAME = {}
+
+
+def configure(count):
+    """Make the plan describe a lab of `count` nodes: the three named ones, then node04..
+    (NODES and NODE_BY_NAME change in place, so every importer sees the new plan)."""
+    check_node_count(count)
+    NODES[:] = NAMED_NODES + [extra_node(i) for i in range(DEFAULT_NODES + 1, count + 1)]
+    NODE_BY_NAME.clear()
+    NODE_BY_NAME.update((n.name, n) for n in NODES)
+    return NODES
+
+
+def recorded_node_count():
+    """The node count the lab in STATE_DIR was built with (3 when none is recorded)."""
+    try:
+        with open(NODES_FILE) as f:
+            return check_node_count(int(f.read().strip()))
+    except (OSError, ValueError):
+        return DEFAULT_NODES
+
+
+configure(recorded_node_count())
+
+ALL_NODES = None                          # Project.nodes: a pod on every node of the lab
 PROJECTS = [
-    Project("egress-test", 7305526, _ALL),
-    Project("egress-test2", 14640467, _ALL),
-    Project("egress-test3", 3064846, _ALL),
+    Project("egress-test", 7305526, ALL_NODES),
+    Project("egress-test2", 14640467, ALL_NODES),
+    Project("egress-test3", 3064846, ALL_NODES),
     Project("plain", 1234567, ["master01", "router01"]),
 ]
 PROJECT_BY_NAME = {p.name: p for p in PROJECTS}

@@ -1,0 +1,323 @@
+#!/usr/bin/env python3
+"""`make bench-nodes`: the node axis - what a converge costs as the lab grows from 3 to K nodes.
+
+    bench/nodes.py [--nodes 3,10,30] [--namespaces 1000] [--reps 1] [--forks 20] [--lab-cost-only]
+
+For every K: `lab/lab.py up --nodes K --rebuild` (build seconds, memory per node), N namespaces
+with one egress IP each on eth1 of a fifth of the nodes (at least two: router01, router02,
+node04, ...), then per rep: cold (after a direct reset), warm, and `--check --diff` of our
+playbook, and the lower bound (per node one `ovs-ofctl add-flows`, one `iptables-restore
+--noflush`, one `ip -batch`, precomputed, each over one SSH connection to the node, at most
+`--forks` nodes at once). Per run: wall seconds, controller CPU (rusage of the reaped children:
+ansible-playbook, its workers and ssh clients), node CPU (utime+stime+cutime+cstime of every
+process in the node's network namespace, before and after: module runs are reaped inside the
+node by its sshd), module runs and counted commands per node (bench/labnodes.py wrappers).
+Takes /tmp/sdnlab-dev.lock for the whole run (waits for it); brings the lab down at the end.
+Writes bench/results/nodes-<date>.json and prints a table. See bench/README.md "Node axis".
+"""
+import argparse
+import datetime
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import run as bench  # noqa: E402  (puts lab/ on the path; labnodes, Runner, take_lock, reset)
+from run import REPO, log  # noqa: E402
+
+lab = bench.lab
+from sdnlab import topology as topo  # noqa: E402
+
+CLK = os.sysconf("SC_CLK_TCK")
+LAB = [sys.executable, os.path.join(REPO, "lab", "lab.py")]
+SSH_KEY = os.path.join(REPO, ".cache", "lab", "ssh", "id_ed25519")
+SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
+
+
+def egress_nodes(names):
+    """A fifth of the nodes, at least two, in lab order (router01, router02, node04, ...)."""
+    count = max(2, int(round(len(names) / 5.0)))
+    return [n for n in names if n != "master01"][:count]
+
+
+# ---------------------------------------------------------------------------------------
+# what a node costs
+
+
+def _proc_kib(pid, key, path="status"):
+    try:
+        with open("/proc/%d/%s" % (pid, path)) as handle:
+            for line in handle:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def node_memory():
+    """{node: {daemon: {rss_kib, pss_kib}}} of the node's ovsdb-server, ovs-vswitchd and sshd."""
+    from sdnlab import cluster
+    out = {}
+    for node in topo.NODES:
+        pids = dict(cluster.node_ovs(node).pids())
+        pids["sshd"] = cluster.pid_alive(cluster.sshd_pidfile(node))
+        out[node.name] = {daemon: {"rss_kib": _proc_kib(pid, "VmRSS"),
+                                   "pss_kib": _proc_kib(pid, "Pss", "smaps_rollup")}
+                          for daemon, pid in pids.items() if pid}
+    return out
+
+
+def mem_available_kib():
+    with open("/proc/meminfo") as handle:
+        for line in handle:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1])
+    return None
+
+
+def build_lab(k):
+    subprocess.run(LAB + ["down"], check=True, capture_output=True, timeout=600)
+    before = mem_available_kib()
+    start = time.monotonic()
+    proc = subprocess.run(LAB + ["up", "--rebuild", "--nodes", str(k)], capture_output=True, text=True,
+                          timeout=1800)
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        raise RuntimeError("lab.py up --nodes %d failed: %s" % (k, proc.stderr[-2000:]))
+    time.sleep(2)             # let the daemons settle before reading their memory (not a test)
+    after = mem_available_kib()
+    topo.configure(k)
+    mem = node_memory()
+    per = {}
+    for daemon in ("ovsdb-server", "ovs-vswitchd", "sshd"):
+        rss = [m[daemon]["rss_kib"] for m in mem.values() if daemon in m]
+        pss = [m[daemon]["pss_kib"] for m in mem.values() if daemon in m and m[daemon]["pss_kib"] is not None]
+        per[daemon] = {"rss_kib": round(sum(rss) / len(rss)) if rss else None,
+                       "pss_kib": round(sum(pss) / len(pss)) if pss else None}
+    # what an idle node burns (its OVS daemons and sshd): node CPU over a 5 s window
+    lab.configure([node.name for node in topo.NODES], [])
+    ticks = cpu_snapshot()
+    time.sleep(5)
+    idle = {name: (node_cpu_ticks(name) - value) / float(CLK) / 5 for name, value in ticks.items()}
+    return {"k": k, "build_seconds": round(seconds, 2), "mem_available_drop_kib": before - after,
+            "idle_node_cpu_per_s": round(sum(idle.values()) / len(idle), 4),
+            "per_node_daemons": per, "namespaces": len(topo.all_netns()), "nodes": mem}
+
+
+# ---------------------------------------------------------------------------------------
+# node CPU: every process in a node's network namespace
+
+
+def netns_pids(node):
+    out = subprocess.run(["ip", "netns", "pids", lab.netns(node)], capture_output=True, text=True).stdout
+    return [int(word) for word in out.split() if word.isdigit()]
+
+
+def node_cpu_ticks(node):
+    total = 0
+    for pid in netns_pids(node):
+        try:
+            with open("/proc/%d/stat" % pid) as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])    # utime stime cutime cstime
+    return total
+
+
+def cpu_snapshot():
+    return {node: node_cpu_ticks(node) for node in lab.NODES}
+
+
+def measured(func):
+    """Run func(); add controller CPU seconds (children's rusage) and node CPU seconds."""
+    nodes_before = cpu_snapshot()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = func()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    nodes_after = cpu_snapshot()
+    result["controller_cpu"] = round(after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime, 3)
+    result["node_cpu"] = {n: round((nodes_after[n] - nodes_before[n]) / float(CLK), 3) for n in lab.NODES}
+    return result
+
+
+# ---------------------------------------------------------------------------------------
+# the bench inventory: the lab inventory (with its generated extra nodes) and N namespaces
+
+
+class NodesBench:
+    def __init__(self, top, n, egress, wrap):
+        self.top, self.n = top, n
+        self.inv = os.path.join(top, "inventories", "lab")
+        if not os.path.exists(os.path.join(top, ".cache")):
+            os.symlink(os.path.join(REPO, ".cache"), os.path.join(top, ".cache"))
+        subprocess.run(["rm", "-rf", self.inv], check=True)
+        os.makedirs(os.path.dirname(self.inv), exist_ok=True)
+        subprocess.run(["cp", "-r", os.path.join(REPO, "inventories", "lab"), self.inv], check=True)
+        gv = os.path.join(self.inv, "group_vars", "all")
+        for name in os.listdir(gv):
+            if name.startswith("netnamespace_"):
+                os.remove(os.path.join(gv, name))
+        self.namespaces = []
+        for i in range(n):
+            vnid = bench.FIRST_VNID + i
+            node = egress[i % len(egress)]
+            self.namespaces.append({
+                "name": "bench-%04d" % i, "netid": vnid, "vnid_hex": "0x%x" % vnid,
+                "mark": bench.marks.vnid_to_mark(vnid), "ip": str(lab.BENCH_NET.network_address + 256 + i),
+                "prefix": lab.BENCH_NET.prefixlen, "iface": lab.BENCH_IFACE, "node": node,
+                "node_ip": lab.NODE_IP[node]})
+        bench.write_namespaces(gv, self.namespaces, "list")
+        ips = {node: [ns["ip"] for ns in self.namespaces if ns["node"] == node] for node in lab.NODES}
+        import yaml
+        for node in lab.NODES:
+            interp = os.path.join(wrap, node, "python3")
+            path = os.path.join(self.inv, "host_vars", "%s.yml" % node)
+            if os.path.exists(path):
+                with open(path) as handle:
+                    data = yaml.safe_load(handle)
+                data["egress_hostsubnet"]["egress_ips"] = ips[node]
+                if "egress_interfaces" in data and node in lab.BENCH_HOST_ADDR:
+                    data["egress_interfaces"].append({"name": lab.BENCH_IFACE, "cidr": "%s/%d" % (
+                        lab.BENCH_HOST_ADDR[node], lab.BENCH_NET.prefixlen)})
+                data["ansible_python_interpreter"] = interp
+                with open(path, "w") as handle:
+                    yaml.safe_dump(data, handle)
+        gen = os.path.join(self.inv, os.path.basename(topo.GENERATED_INVENTORY))
+        if os.path.exists(gen):
+            with open(gen) as handle:
+                data = yaml.safe_load(handle)
+            for node, hostvars in data["all"]["children"]["sdn_nodes"]["hosts"].items():
+                hostvars["egress_hostsubnet"]["egress_ips"] = ips[node]
+                hostvars["ansible_python_interpreter"] = os.path.join(wrap, node, "python3")
+            with open(gen, "w") as handle:
+                yaml.safe_dump(data, handle)
+        self.reports = os.path.join(top, "reports")
+
+
+def lower_over_ssh(files, wrap, forks):
+    """The lower bound's commands, each node over one SSH connection, `forks` nodes at once."""
+    def apply(node):
+        paths = files[node]
+        script = ("export PATH=%s:$PATH OVS_RUNDIR=%s; ovs-ofctl -O OpenFlow13 add-flows br0 %s && "
+                  "iptables-%s-restore --noflush < %s" % (os.path.join(wrap, node, "bin"), lab.rundir(node),
+                                                          paths["flows"], lab.backend(node), paths["ipt"]))
+        if os.path.getsize(paths["batch"]) > 1:
+            script += " && ip -batch %s" % paths["batch"]
+        host = topo.NODE_BY_NAME[node].mgmt_ip
+        proc = subprocess.run(["ssh", "-i", SSH_KEY] + SSH_OPTS + ["root@%s" % host, script],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError("lower bound on %s: %s" % (node, proc.stderr.strip()))
+
+    lab.clear_counts(wrap)
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=forks) as pool:
+        list(pool.map(apply, lab.NODES))
+    return {"seconds": round(time.monotonic() - start, 3), "rc": 0, "procs": lab.read_counts(wrap)}
+
+
+def measure_k(k, n, reps, forks, top, record):
+    res = record.setdefault(str(k), {"runs": {}})
+    res["lab"] = build_lab(k)
+    log("K=%d lab built in %.1fs, MemAvailable -%d MiB" % (k, res["lab"]["build_seconds"],
+                                                          res["lab"]["mem_available_drop_kib"] // 1024))
+    names = [node.name for node in topo.NODES]
+    egress = egress_nodes(names)
+    lab.configure(names, egress)
+    res["egress_nodes"] = egress
+    lab.add_bench_network()
+    runner = bench.Runner(os.path.join(top, "k%d" % k), {})
+    nb = NodesBench(os.path.join(top, "k%d" % k), n, egress, runner.wrap)
+    extra = ["-f", str(forks)]
+    macs = {node: lab.tun0_mac(node) for node in lab.NODES}
+    files = lab.lower_bound_files(runner.top, nb.namespaces, macs)
+    runs = res["runs"]
+    for rep in range(reps):
+        lab.reset_all()
+        runs.setdefault("cold", []).append(measured(lambda: runner.ours(nb, "cold", extra)))
+        runs.setdefault("warm", []).append(measured(lambda: runner.ours(nb, "warm", extra)))
+        runs.setdefault("check", []).append(measured(lambda: runner.ours(nb, "check", extra + ["--check", "--diff"])))
+        res.setdefault("state", bench.state_all())
+        lab.reset_all()
+        runs.setdefault("lower", []).append(measured(lambda: lower_over_ssh(files, runner.wrap, forks)))
+        log("K=%d N=%d rep %d: %s" % (k, n, rep + 1, ", ".join(
+            "%s %.2fs" % (name, runs[name][-1]["seconds"]) for name in ("cold", "warm", "check", "lower"))))
+    lab.reset_all()
+    lab.remove_bench_network()
+
+
+def summary(record, forks):
+    lines = ["| K | run | wall s | controller CPU s (per node) | node CPU s per node (median, max) | module runs per node | commands per node |",
+             "|---|---|---|---|---|---|---|"]
+    for k, res in sorted(record.items(), key=lambda kv: int(kv[0])):
+        k = int(k)
+        for name in ("cold", "warm", "check", "lower"):
+            runs = [r for r in res["runs"].get(name, []) if r.get("rc") == 0]
+            if not runs:
+                continue
+            wall = bench.med([r["seconds"] for r in runs])
+            ctl = bench.med([r["controller_cpu"] for r in runs])
+            cpu = sorted(bench.med([r["node_cpu"][node] for r in runs]) for node in runs[0]["node_cpu"])
+            mods = sorted(r["procs"][node].get("python3", 0) for r in runs[:1] for node in r["procs"])
+            cmds = sorted(r["procs"][node]["total"] for r in runs[:1] for node in r["procs"])
+            lines.append("| %d | %s | %.2f | %.2f (%.3f) | %.3f, %.3f | %d-%d | %d-%d |" % (
+                k, name, wall, ctl, ctl / k, cpu[len(cpu) // 2], cpu[-1], mods[0], mods[-1], cmds[0], cmds[-1]))
+    lines.append("")
+    lines.append("forks %d; lab build: %s" % (forks, "; ".join(
+        "K=%s %.1fs, MemAvailable -%d MiB" % (k, r["lab"]["build_seconds"], r["lab"]["mem_available_drop_kib"] // 1024)
+        for k, r in sorted(record.items(), key=lambda kv: int(kv[0])))))
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nodes", default="3,10,30", help="node counts K (default 3,10,30)")
+    ap.add_argument("--namespaces", type=int, default=1000, help="N namespaces (default 1000)")
+    ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--forks", type=int, default=20, help="Ansible forks and lower-bound parallelism (default 20)")
+    ap.add_argument("--lab-cost-only", action="store_true", help="only build the lab at each K and measure it")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        ap.error("needs root (the lab)")
+    ks = [int(k) for k in args.nodes.split(",")]
+    for k in ks:
+        topo.check_node_count(k)
+    lock = bench.take_lock()
+    record = {}
+    started = datetime.datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
+    meta = {"started": started, "uptime_before": open("/proc/loadavg").read().strip(), "namespaces": args.namespaces,
+            "forks": args.forks, "reps": args.reps, "machine": None}
+    top = tempfile.mkdtemp(prefix="sdne-bench-nodes-")
+    try:
+        for k in ks:
+            if args.lab_cost_only:
+                record[str(k)] = {"runs": {}, "lab": build_lab(k)}
+                log("K=%d: %s" % (k, json.dumps(record[str(k)]["lab"]["per_node_daemons"])))
+                continue
+            measure_k(k, args.namespaces, args.reps, args.forks, top, record)
+        meta["machine"] = bench.machine_info()
+    finally:
+        meta["uptime_after"] = open("/proc/loadavg").read().strip()
+        subprocess.run(LAB + ["down"], check=False, capture_output=True, timeout=600)
+        lock.close()
+        os.makedirs(bench.RESULTS, exist_ok=True)
+        path = os.path.join(bench.RESULTS, "nodes-%s.json" % started)
+        with open(path, "w") as handle:
+            json.dump({"meta": meta, "record": record}, handle, indent=1)
+        log("wrote %s" % path)
+    print(summary(record, args.forks))
+    print("load before %s, after %s" % (meta["uptime_before"], meta["uptime_after"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
