@@ -509,10 +509,19 @@ def render_dot(namespaces):
     return "\n".join(out + edges + ["}"]) + "\n"
 
 
-def operator_summary(check_mode, namespaces, nodes, paths=None, run=None, warnings=None):
+# namespace rows and addresses per node in the run summary (a task result: see operator_summary)
+SUMMARY_LIMIT = 50
+
+
+def operator_summary(check_mode, namespaces, nodes, paths=None, run=None, warnings=None, limit=SUMMARY_LIMIT):
     """What an operator needs at the end of a run, as plain data (published with set_stats):
     per namespace with egress IPs the IPs in use, their nodes and the state; per node whether it
-    answered and what changed; the report paths; the run's token, times and version."""
+    answered and what changed; the report paths; the run's token, times and version.
+
+    At most ``limit`` namespace rows (those not active first, then by name) and ``limit``
+    addresses per node and direction: the summary is a task result that Ansible copies and
+    prints, so it must not grow with the namespaces (design.md, scale rule). ``namespaces_total``
+    and ``states`` count them all; the report files list every one."""
     run = run or {}
     rows = []
     no_egress = 0
@@ -524,20 +533,30 @@ def operator_summary(check_mode, namespaces, nodes, paths=None, run=None, warnin
         rows.append({"name": _text(ns.get("name")), "state": _text(ns.get("state")),
                      "ips_in_use": [_text(ip) for ip, dummy in in_use],
                      "nodes": [_text(host) for dummy, host in in_use if host]})
+    states = {}
+    for row in rows:
+        states[row["state"]] = states.get(row["state"], 0) + 1
+    total = len(rows)
+    if total > limit:
+        rows = sorted(rows, key=lambda row: (row["state"] == "active", row["name"]))[:limit]
     per_node = {}
     for name in sorted(nodes):
         node = nodes[name]
         per_node[name] = {
             "reachable": bool(node["reachable"]), "changed": bool(node["changed"]),
-            "addresses_claimed": [_text(e.get("address") if isinstance(e, dict) else e) for e in node["addresses_claimed"]],
+            "addresses_claimed": [_text(e.get("address") if isinstance(e, dict) else e)
+                                  for e in node["addresses_claimed"][:limit]],
             "addresses_released": [_text(e.get("address") if isinstance(e, dict) else e)
-                                   for e in node["addresses_released"]],
+                                   for e in node["addresses_released"][:limit]],
+            "addresses_claimed_count": len(node["addresses_claimed"]),
+            "addresses_released_count": len(node["addresses_released"]),
             "flow_commands": len(node["flow_commands"]), "iptables_commands": len(node["iptables_commands"]),
         }
     return plain({
         "run_token": run.get("token"), "started": run.get("started"), "finished": run.get("finished"),
         "collection_version": run.get("collection_version"), "check_mode": bool(check_mode),
-        "namespaces": rows, "namespaces_without_egress": no_egress, "nodes": per_node,
+        "namespaces": rows, "namespaces_total": total, "states": states,
+        "namespaces_without_egress": no_egress, "nodes": per_node,
         "reports": dict(paths or {}), "picture_note": (run.get("picture") or {}).get("note"),
         "warnings": warning_lines(warnings),
     })
@@ -556,6 +575,10 @@ def summary_lines(data):
         else:
             where = "no egress IP in use"
         out.append("namespace %s: %s (%s)" % (_text(row["name"]), where, row["state"]))
+    more = data.get("namespaces_total", 0) - len(data.get("namespaces") or [])
+    if more > 0:
+        out.append("... and %d more namespaces with egress IPs (all: %s; every one is in the report)" % (
+            more, ", ".join("%s %d" % (_text(state), count) for state, count in sorted(data["states"].items()))))
     if data.get("namespaces_without_egress"):
         out.append("namespaces without egress IPs: %d" % data["namespaces_without_egress"])
     for name, node in sorted((data.get("nodes") or {}).items()):
@@ -567,14 +590,23 @@ def summary_lines(data):
             out.append("node %s: unchanged" % _text(name))
             continue
         out.append("node %s: %s - addresses claimed %s, released %s, %d flow commands, %d iptables lines" % (
-            _text(name), verb, ", ".join(node["addresses_claimed"]) or "-",
-            ", ".join(node["addresses_released"]) or "-", node["flow_commands"], node["iptables_commands"]))
+            _text(name), verb, _some(node["addresses_claimed"], node.get("addresses_claimed_count")),
+            _some(node["addresses_released"], node.get("addresses_released_count")), node["flow_commands"],
+            node["iptables_commands"]))
     for kind in ("markdown", "json", "svg", "png"):
         if (data.get("reports") or {}).get(kind):
             out.append("report (%s): %s" % (kind, data["reports"][kind]))
     if data.get("picture_note"):
         out.append("picture: %s" % data["picture_note"])
     return out
+
+
+def _some(listed, count):
+    """The listed addresses, and how many more there are."""
+    text = ", ".join(listed) or "-"
+    if count is not None and count > len(listed):
+        text += " and %d more" % (count - len(listed))
+    return text
 
 
 def warning_lines(warnings):

@@ -428,7 +428,8 @@ def test_summary_is_printed_and_published_as_set_stats(tmp_path):
                                      "nodes": ["router-01"]}
     assert data["nodes"]["router02"] == {"reachable": True, "changed": True, "addresses_claimed": ["198.51.100.60"],
                                          "addresses_released": ["192.0.2.99"], "flow_commands": 0,
-                                         "iptables_commands": 1}
+                                         "iptables_commands": 1, "addresses_claimed_count": 1,
+                                         "addresses_released_count": 1}
     assert data["reports"] == result["paths"]
     json.dumps(data)  # plain data, as AWX stores it
 
@@ -627,3 +628,21 @@ def test_markdown_shows_the_dataplane_column():
     assert "| state | dataplane (BFD, now) |" in text
     assert "| active | serving via 192.0.2.52 (router02) because router01 is down (BFD) |" in text
     assert "| - | - | no-egress | - |" in text  # a row without buckets: a dash
+
+
+def test_the_summary_does_not_grow_with_the_namespaces():
+    """Past the limit the summary keeps the namespaces that are not active first and counts the
+    rest; the addresses per node likewise (a task result Ansible copies and prints)."""
+    namespaces = [{"name": "ns-%04d" % i, "egress_ips": ["192.0.2.%d" % (i % 200 + 1)], "state": "active",
+                   "active_ip": "192.0.2.%d" % (i % 200 + 1), "node": "n1"} for i in range(300)]
+    namespaces[250] = dict(namespaces[250], state="dropped", active_ip=None, node=None)
+    nodes = {"n1": {"reachable": True, "changed": True, "flow_commands": [], "iptables_commands": [],
+                    "addresses_claimed": ["192.0.2.%d/24" % (i + 1) for i in range(120)], "addresses_released": []}}
+    data = report.operator_summary(False, namespaces, nodes, limit=10)
+    assert len(data["namespaces"]) == 10 and data["namespaces_total"] == 300
+    assert data["namespaces"][0]["name"] == "ns-0250" and data["namespaces"][0]["state"] == "dropped"
+    assert data["states"] == {"active": 299, "dropped": 1}
+    assert len(data["nodes"]["n1"]["addresses_claimed"]) == 10 and data["nodes"]["n1"]["addresses_claimed_count"] == 120
+    lines = report.summary_lines(data)
+    assert "... and 290 more namespaces with egress IPs (all: active 299, dropped 1; every one is in the report)" in lines
+    assert any(line.endswith("and 110 more, released -, 0 flow commands, 0 iptables lines") for line in lines), lines
