@@ -377,9 +377,12 @@ stop_netns_processes = procs.stop_netns_processes
 
 def down(quiet=False):
     """Stop every lab process (by pidfile, then whatever is left in a lab namespace) and
-    delete every lab namespace and link."""
+    delete every lab namespace and link, and the egress node locks a killed run left in the
+    nodes' state directories (inventories/lab egress_lock_path): the nodes they belonged to
+    are gone."""
     for node in topo.NODES:
         stop_pidfile(sshd_pidfile(node))
+        shutil.rmtree(os.path.join(topo.STATE_DIR, node.name, "sdn-egress.lock"), ignore_errors=True)
         ovs = node_ovs(node)
         if any(pid and _ours(pid) for pid in ovs.pids().values()):
             ovs.stop()
