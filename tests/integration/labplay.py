@@ -36,7 +36,7 @@ def lab_cli(*args, lab=None, check_rc=False, timeout=300):
     proc = subprocess.run(argv + list(args), capture_output=True, text=True, timeout=timeout, check=False)
     if check_rc and proc.returncode != 0:
         raise AssertionError("%s %s rc=%d\n%s%s" % (os.path.basename(argv[-1]), " ".join(args), proc.returncode,
-                                                   proc.stdout, proc.stderr))
+                                                    proc.stdout, proc.stderr))
     return proc
 
 

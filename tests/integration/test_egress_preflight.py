@@ -126,7 +126,7 @@ def test_returns_foreign_rules_and_flows_and_our_monitor_ports_only(ovs, netns, 
     out = res.last
     assert out['problems'] == [] and out['openflow'] is True, out
     assert out['foreign_rules'] == [{'index': 0, 'rule': '-A OPENSHIFT-MASQUERADE -s 10.128.0.0/14 -m mark --mark '
-                                                          '0x2ec40e -j SNAT --to-source 192.0.2.13'}]
+                                                         '0x2ec40e -j SNAT --to-source 192.0.2.13'}]
     assert out['foreign_flows'] == ['cookie=0x99, table=100, priority=200,ip actions=drop']
     assert out['owned_monitor_ports'] == ['sdne-c000020b']
     assert node_dump(netns, ovs) == before

@@ -320,8 +320,8 @@ def test_layout_sdn48_compact_plan():
     planned = result["plan"]
     assert planned["settings"] == {"cluster_cidrs": ["10.128.0.0/14"], "layout": "sdn48", "mark_rule": "4.8",
                                    "masquerade_bit": 0, "table": 101, "priority": 100,
-                                  "failover": "run", "failover_vni": 0xFFFFFE,
-                                  "snat_conflicts": "fail", "flow_conflicts": "fail", "flow_force": False}
+                                   "failover": "run", "failover_vni": 0xFFFFFE,
+                                   "snat_conflicts": "fail", "flow_conflicts": "fail", "flow_force": False}
     n1, n2 = planned["nodes"]["n1"], planned["nodes"]["n2"]
     assert n1["mark_flows_text"] == n1["flows_text"] == "table=101,priority=100,ip,reg0=0x2ec40e,actions=group:3064846"
     assert n1["mark_groups_text"] == n1["groups_text"] == (
