@@ -31,7 +31,9 @@ lab = labplay.lab_fixture(before_down=[("node-up", "router01")])
 
 
 def playbook(*args):
-    return labplay.playbook("-e", "egress_failover=dataplane", *args)
+    # the report where the assertions below read it (the default is the user's state directory)
+    return labplay.playbook("-e", "egress_failover=dataplane", "-e", "egress_report_dir=" + os.path.join(ROOT, "reports"),
+                            *args)
 
 
 def changed_tasks(doc):
