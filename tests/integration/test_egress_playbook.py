@@ -309,7 +309,7 @@ def test_no_node_answering_fails_the_run_instead_of_planning_every_node_down(con
     so beats a run that reports success having done nothing."""
     doc = playbook("inventories/lab", "-e", "ansible_host=203.0.113.250")
     assert doc["rc"] != 0
-    lock = task_results(doc, "Lock the node against a concurrent run")
+    lock = task_results(doc, "Lock the node against a concurrent run (first try")
     assert all(result.get("unreachable") for result in lock.values()) and len(lock) == 3, lock
     stop = task_results(doc, "Stop when no node answered")
     assert [result.get("failed") for result in stop.values()] == [True], stop
