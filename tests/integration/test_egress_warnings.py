@@ -46,7 +46,7 @@ def dump_with_faults(lab, tmp_path_factory):
     document["items"] = document["items"] + extra["items"]
     path = tmp_path_factory.mktemp("warn") / "cluster.json"
     path.write_text(json.dumps(document))
-    first = playbook("inventories/lab")
+    first = playbook()
     assert first["rc"] == 0, first
     return ["-e", "egress_source=oc_json", "-e", "egress_oc_json=%s" % path]
 
@@ -66,7 +66,7 @@ def expected_warnings():
 
 def test_strict_fails_before_any_change_naming_each_warning(dump_with_faults):
     before = full_state()
-    doc = playbook("inventories/lab", *dump_with_faults, "-e", "egress_strict=true")
+    doc = playbook(*dump_with_faults, "-e", "egress_strict=true")
     assert doc["rc"] != 0
     plan = [result for play in doc["plays"] for task in play["tasks"] if "Plan every node" in task["task"]["name"]
             for result in task["hosts"].values()]
@@ -78,7 +78,7 @@ def test_strict_fails_before_any_change_naming_each_warning(dump_with_faults):
 
 
 def test_warnings_are_the_last_output_and_in_the_report(dump_with_faults):
-    doc = playbook("inventories/lab", *dump_with_faults)
+    doc = playbook(*dump_with_faults)
     assert doc["rc"] == 0, doc
     tasks = [task for play in doc["plays"] for task in play["tasks"]]
     last = tasks[-1]
