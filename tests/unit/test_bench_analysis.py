@@ -61,6 +61,23 @@ def test_pair_study_leaves_out_failed_runs(bench):
     assert study["pairs"] == 6 and study["interval_ms"][1] < 1.0
 
 
+def test_pair_study_takes_the_lower_bound_measured_within_each_pair(bench):
+    """Pairs that carry their own lower-bound runs are compared with those (same load), not with
+    the separate lower-bound runs; the ratio is the median slope over the median lower slope."""
+    lower_slopes = [0.1, 0.2, 0.3, 0.4, 0.9]
+    pairs = [{"10": {"rc": 0, "seconds": 8.0, "lower": 0.05},
+              "3000": {"rc": 0, "seconds": 8.0 + 2990 * (i + 1) * 0.0002, "lower": 0.05 + 2.99 * lower}}
+             for i, lower in enumerate(lower_slopes)]
+    study = bench.pair_study({"lo": 10, "hi": 3000, "pairs": pairs, "lower": {"10": [0.01], "3000": [9.0]}})
+    assert study["lower_within_pairs"] is True
+    assert study["lower_ms"] == pytest.approx(0.3 / 1000 * 1000, abs=1e-3)
+    assert study["median_ms"] == pytest.approx(0.6, abs=1e-3)
+    assert study["ratio"] == 2.0 and study["met"]
+    mixed = pairs[:4] + [{"10": {"rc": 0, "seconds": 8.0}, "3000": {"rc": 0, "seconds": 9.0}}]
+    assert bench.pair_study({"lo": 10, "hi": 3000, "pairs": mixed,
+                             "lower": {"10": [0.01], "3000": [9.0]}})["lower_within_pairs"] is False
+
+
 def test_slope_is_the_least_squares_slope(bench):
     rng = random.Random(7)
     points = [(n, 8 + n * 0.0003 + rng.gauss(0, 0.2)) for n in (10, 100, 1000) for dummy in range(5)]
