@@ -202,32 +202,36 @@ def cpu_snapshot():
     return {node: node_cpu_ticks(node) for node in lab.NODES}
 
 
-def is_ssh_master(argv, hosts):
-    """An ssh client left running by ControlPersist for one of `hosts` (its argv, as a list)."""
-    if not argv or os.path.basename(argv[0]) != "ssh":
-        return False
-    if not any("ControlPersist" in word for word in argv):
-        return False
-    return any(word in hosts or word.endswith("@" + host) for word in argv for host in hosts)
+def ssh_pids_to(ss_text, hosts, port=22):
+    """Pids of the `ssh` processes that `ss -Htnp state established` shows connected to one of
+    `hosts` on `port`. OpenSSH retitles a ControlPersist master (`ssh: <path> [mux]`), so its
+    command line does not name the host: its connection does."""
+    import re
+    peers = set("%s:%d" % (host, port) for host in hosts)
+    pids = set()
+    for line in ss_text.splitlines():
+        words = line.split()
+        if not peers.intersection(words):
+            continue
+        for name, pid in re.findall(r'\("([^"]*)",pid=(\d+),', line):
+            if name == "ssh":
+                pids.add(int(pid))
+    return pids
 
 
 def ssh_master_ticks(hosts):
-    """{pid: utime+stime} of the ControlPersist ssh masters to `hosts` (controller side). They
-    outlive the run that started them and are nobody's reaped child, so rusage misses them."""
+    """{pid: utime+stime} of the ssh clients connected to `hosts` (controller side) at this
+    moment: between runs, the ControlPersist masters. They outlive the run that started them and
+    are nobody's reaped child, so rusage misses them."""
+    proc = subprocess.run(["ss", "-Htnp", "state", "established"], capture_output=True, text=True)
     out = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in ssh_pids_to(proc.stdout, hosts):
         try:
-            with open("/proc/%s/cmdline" % entry, "rb") as handle:
-                argv = [w.decode(errors="replace") for w in handle.read().split(b"\0") if w]
-            if not is_ssh_master(argv, hosts):
-                continue
-            with open("/proc/%s/stat" % entry) as handle:
+            with open("/proc/%d/stat" % pid) as handle:
                 fields = handle.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        out[int(entry)] = int(fields[11]) + int(fields[12])
+        out[pid] = int(fields[11]) + int(fields[12])
     return out
 
 

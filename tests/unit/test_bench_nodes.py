@@ -58,18 +58,24 @@ def test_mitogen_strategy_dir_points_at_the_installed_plugin_or_says_how_to_inst
     assert version
 
 
-MASTER = ["ssh", "-C", "-o", "ControlMaster=auto", "-o", "ControlPersist=60s", "-o", "User=\"root\"",
-          "-o", "ControlPath=\"/root/.ansible/cp/abc\"", "203.0.113.132", "/bin/sh -c 'echo ~'"]
+# `ss -Htnp state established` on a controller with two ControlPersist masters to lab nodes, an ssh
+# to another host, a second process sharing a master's socket, and a python client on port 22
+SS = """\
+0      0      203.0.113.129:41234 203.0.113.132:22 users:(("ssh",pid=4101,fd=3))
+0      0      203.0.113.129:41240 203.0.113.131:22 users:(("ssh",pid=4102,fd=3),("ssh",pid=4110,fd=3))
+0      0      192.0.2.7:50000 198.51.100.9:22 users:(("ssh",pid=4200,fd=3))
+0      0      203.0.113.129:41250 203.0.113.133:22 users:(("python3",pid=4300,fd=7))
+0      0      203.0.113.129:41260 203.0.113.132:2222 users:(("ssh",pid=4400,fd=3))
+"""
 
 
-def test_ssh_master_recognised_by_controlpersist_and_host(nodes):
-    hosts = ["203.0.113.131", "203.0.113.132"]
-    assert nodes.is_ssh_master(MASTER, hosts)
-    assert nodes.is_ssh_master(["/usr/bin/ssh"] + MASTER[1:-2] + ["root@203.0.113.131"], hosts)
-    assert not nodes.is_ssh_master(MASTER, ["203.0.113.133"])                  # another host
-    assert not nodes.is_ssh_master([w for w in MASTER if "ControlPersist" not in w], hosts)  # no master
-    assert not nodes.is_ssh_master(["sshd"] + MASTER[1:], hosts)
-    assert not nodes.is_ssh_master([], hosts)
+def test_ssh_pids_are_those_connected_to_the_hosts_ssh_port(nodes):
+    hosts = ["203.0.113.131", "203.0.113.132", "203.0.113.133"]
+    assert nodes.ssh_pids_to(SS, hosts) == {4101, 4102, 4110}
+    assert nodes.ssh_pids_to(SS, ["203.0.113.132"]) == {4101}
+    assert nodes.ssh_pids_to(SS, ["203.0.113.13"]) == set()      # a prefix of an address is not it
+    assert nodes.ssh_pids_to(SS, ["203.0.113.132"], port=2222) == {4400}
+    assert nodes.ssh_pids_to("", hosts) == set()
 
 
 def test_master_delta_counts_growth_and_new_masters_whole(nodes):
