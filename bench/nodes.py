@@ -106,6 +106,16 @@ def variant_env(name, strategy_dir=None):
     raise ValueError("unknown variant %r" % (name,))
 
 
+def env_record(env):
+    """A variant's environment as the results file records it: the strategy plugin directory
+    relative to the package, not this machine's path."""
+    out = dict(env)
+    path = out.get("ANSIBLE_STRATEGY_PLUGINS")
+    if path and "ansible_mitogen" in path:
+        out["ANSIBLE_STRATEGY_PLUGINS"] = "<site-packages>/ansible_mitogen" + path.split("ansible_mitogen", 1)[1]
+    return out
+
+
 def egress_nodes(names):
     """A fifth of the nodes, at least two, in lab order (router01, router02, node04, ...)."""
     count = max(2, int(round(len(names) / 5.0)))
@@ -359,7 +369,7 @@ def measure_k(k, n, reps, forks, top, record, variants=("default",), envs=None):
 
     for rep in range(reps):
         for variant in variants:
-            vres = res["variants"].setdefault(variant, {"env": envs.get(variant, {}), "runs": {}})
+            vres = res["variants"].setdefault(variant, {"env": env_record(envs.get(variant, {})), "runs": {}})
             runs = vres["runs"]
             lab.reset_all()
             runs.setdefault("cold", []).append(measured(ours(variant, "cold", extra)))

@@ -48,6 +48,13 @@ def test_variant_environments(nodes):
         nodes.variant_env("fast")
 
 
+def test_env_record_names_no_path_of_the_machine(nodes):
+    env = nodes.variant_env("mitogen", "/opt/venv/lib/python3.11/site-packages/ansible_mitogen/plugins/strategy")
+    assert nodes.env_record(env) == {"ANSIBLE_STRATEGY_PLUGINS": "<site-packages>/ansible_mitogen/plugins/strategy",
+                                     "ANSIBLE_STRATEGY": "mitogen_linear"}
+    assert nodes.env_record({"ANSIBLE_PIPELINING": "False"}) == {"ANSIBLE_PIPELINING": "False"}
+
+
 def test_mitogen_strategy_dir_points_at_the_installed_plugin_or_says_how_to_install(nodes):
     if importlib.util.find_spec("ansible_mitogen") is None:
         with pytest.raises(RuntimeError, match="pip install mitogen=="):
