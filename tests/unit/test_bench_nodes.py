@@ -116,8 +116,8 @@ def test_rows_of_an_older_result_read_as_the_default_variant(nodes):
 
 
 def test_summary_line_medians_per_node_and_failed_runs_left_out(nodes):
-    line = nodes.summary_line(3, "mitogen", "warm", [run(4.0, 6.0, 0.5), run(2.0, 3.0, 0.3),
-                                                   run(99.0, 99.0, rc=2)])
+    runs = [run(4.0, 6.0, 0.5), run(2.0, 3.0, 0.3), run(99.0, 99.0, rc=2)]
+    line = nodes.summary_line(3, "mitogen", "warm", runs)
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert cells[:3] == ["3", "mitogen", "warm"]
     assert float(cells[3]) == pytest.approx(3.0)                  # median wall of the two good runs
