@@ -2,6 +2,7 @@
 """`make bench-nodes`: the node axis - what a converge costs as the lab grows from 3 to K nodes.
 
     bench/nodes.py [--nodes 3,10,30] [--namespaces 1000] [--reps 1] [--forks 20] [--lab-cost-only]
+                   [--variant default|mitogen|no-pipelining|no-controlpersist ...]
 
 For every K: `lab/lab.py up --nodes K --rebuild` (build seconds, memory per node), N namespaces
 with one egress IP each on eth1 of a fifth of the nodes (at least two: router01, router02,
@@ -12,11 +13,18 @@ playbook, and the lower bound (per node one `ovs-ofctl add-flows`, one `iptables
 ansible-playbook, its workers and ssh clients), node CPU (utime+stime+cutime+cstime of every
 process in the node's network namespace, before and after: module runs are reaped inside the
 node by its sshd), module runs and counted commands per node (bench/labnodes.py wrappers).
+`--variant` (repeatable, or comma-separated) runs cold/warm/check once per variant, back to back
+at the same K, N and rep: `default` (ansible.cfg: pipelining, ControlPersist), `no-pipelining`,
+`no-controlpersist` (ssh without a control master) and `mitogen` (the mitogen_linear strategy of
+the optional PyPI package `mitogen`). The lower bound runs once per rep.
 Takes /tmp/sdnlab-dev.lock for the whole run (waits for it); brings the lab down at the end.
-Writes bench/results/nodes-<date>.json and prints a table. See bench/README.md "Node axis".
+Writes bench/results/nodes-<date>.json and prints a table. See bench/README.md "Node axis" and
+"Strategy, pipelining, ControlPersist".
 """
 import argparse
 import datetime
+import importlib.metadata
+import importlib.util
 import json
 import os
 import resource
@@ -39,6 +47,73 @@ LAB = [sys.executable, os.path.join(REPO, "lab", "lab.py")]
 SSH_KEY = os.path.join(REPO, ".cache", "lab", "ssh", "id_ed25519")
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
             "-o", "BatchMode=yes", "-o", "ConnectTimeout=5"]
+
+
+# ---------------------------------------------------------------------------------------
+# variants: how Ansible reaches the nodes
+
+VARIANTS = ("default", "mitogen", "no-pipelining", "no-controlpersist")
+# ansible.cfg leaves ssh_args at Ansible's default (-C -o ControlMaster=auto -o ControlPersist=60s);
+# without ControlPersist in ssh_args Ansible adds no ControlPath, and ControlPath=none makes sure
+# no master left by an earlier run is used
+NO_CONTROLPERSIST_SSH_ARGS = "-C -o ControlMaster=no -o ControlPath=none"
+MITOGEN_STRATEGY = "mitogen_linear"
+
+
+def parse_variants(values):
+    """The --variant values (each possibly comma-separated) in order, duplicates dropped;
+    ["default"] when none. ValueError names an unknown one."""
+    out = []
+    for value in values or ["default"]:
+        for name in value.split(","):
+            name = name.strip()
+            if not name:
+                continue
+            if name not in VARIANTS:
+                raise ValueError("unknown variant %r (one of %s)" % (name, ", ".join(VARIANTS)))
+            if name not in out:
+                out.append(name)
+    return out or ["default"]
+
+
+def mitogen_strategy_dir():
+    """(strategy plugin directory, mitogen version) of the installed `mitogen` package;
+    RuntimeError when it is not installed."""
+    spec = importlib.util.find_spec("ansible_mitogen")
+    if spec is None or not spec.origin:
+        raise RuntimeError("variant mitogen: the PyPI package mitogen is not installed in this Python "
+                           "(pip install mitogen==0.3.54, see bench/README.md)")
+    path = os.path.join(os.path.dirname(spec.origin), "plugins", "strategy")
+    try:
+        version = importlib.metadata.version("mitogen")
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    return path, version
+
+
+def variant_env(name, strategy_dir=None):
+    """The environment a variant adds to ansible-playbook's (on top of ansible.cfg)."""
+    if name == "default":
+        return {}
+    if name == "no-pipelining":
+        return {"ANSIBLE_PIPELINING": "False"}
+    if name == "no-controlpersist":
+        return {"ANSIBLE_SSH_ARGS": NO_CONTROLPERSIST_SSH_ARGS}
+    if name == "mitogen":
+        if not strategy_dir:
+            raise ValueError("variant mitogen needs the strategy plugin directory")
+        return {"ANSIBLE_STRATEGY_PLUGINS": strategy_dir, "ANSIBLE_STRATEGY": MITOGEN_STRATEGY}
+    raise ValueError("unknown variant %r" % (name,))
+
+
+def env_record(env):
+    """A variant's environment as the results file records it: the strategy plugin directory
+    relative to the package, not this machine's path."""
+    out = dict(env)
+    path = out.get("ANSIBLE_STRATEGY_PLUGINS")
+    if path and "ansible_mitogen" in path:
+        out["ANSIBLE_STRATEGY_PLUGINS"] = "<site-packages>/ansible_mitogen" + path.split("ansible_mitogen", 1)[1]
+    return out
 
 
 def egress_nodes(names):
@@ -137,14 +212,59 @@ def cpu_snapshot():
     return {node: node_cpu_ticks(node) for node in lab.NODES}
 
 
+def ssh_pids_to(ss_text, hosts, port=22):
+    """Pids of the `ssh` processes that `ss -Htnp state established` shows connected to one of
+    `hosts` on `port`. OpenSSH retitles a ControlPersist master (`ssh: <path> [mux]`), so its
+    command line does not name the host: its connection does."""
+    import re
+    peers = set("%s:%d" % (host, port) for host in hosts)
+    pids = set()
+    for line in ss_text.splitlines():
+        words = line.split()
+        if not peers.intersection(words):
+            continue
+        for name, pid in re.findall(r'\("([^"]*)",pid=(\d+),', line):
+            if name == "ssh":
+                pids.add(int(pid))
+    return pids
+
+
+def ssh_master_ticks(hosts):
+    """{pid: utime+stime} of the ssh clients connected to `hosts` (controller side) at this
+    moment: between runs, the ControlPersist masters. They outlive the run that started them and
+    are nobody's reaped child, so rusage misses them."""
+    proc = subprocess.run(["ss", "-Htnp", "state", "established"], capture_output=True, text=True)
+    out = {}
+    for pid in ssh_pids_to(proc.stdout, hosts):
+        try:
+            with open("/proc/%d/stat" % pid) as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = int(fields[11]) + int(fields[12])
+    return out
+
+
+def master_delta(before, after):
+    """Ticks the masters alive after a run used during it (new masters: all of theirs). A
+    master that exited during the run is not counted (ControlPersist 60s: rare in a bench)."""
+    return sum(ticks - before.get(pid, 0) for pid, ticks in after.items())
+
+
 def measured(func):
-    """Run func(); add controller CPU seconds (children's rusage) and node CPU seconds."""
+    """Run func(); add controller CPU seconds (children's rusage), the CPU of the ssh control
+    masters (alive after the run) and node CPU seconds."""
+    hosts = [topo.NODE_BY_NAME[n].mgmt_ip for n in lab.NODES]
     nodes_before = cpu_snapshot()
+    masters_before = ssh_master_ticks(hosts)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = func()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    masters_after = ssh_master_ticks(hosts)
     nodes_after = cpu_snapshot()
     result["controller_cpu"] = round(after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime, 3)
+    result["ssh_master_cpu"] = round(master_delta(masters_before, masters_after) / float(CLK), 3)
+    result["ssh_masters"] = len(masters_after)
     result["node_cpu"] = {n: round((nodes_after[n] - nodes_before[n]) / float(CLK), 3) for n in lab.NODES}
     return result
 
@@ -225,8 +345,9 @@ def lower_over_ssh(files, wrap, forks):
     return {"seconds": round(time.monotonic() - start, 3), "rc": 0, "procs": lab.read_counts(wrap)}
 
 
-def measure_k(k, n, reps, forks, top, record):
-    res = record.setdefault(str(k), {"runs": {}})
+def measure_k(k, n, reps, forks, top, record, variants=("default",), envs=None):
+    envs = envs or {}
+    res = record.setdefault(str(k), {"variants": {}})
     res["lab"] = build_lab(k)
     log("K=%d lab built in %.1fs, MemAvailable -%d MiB" % (k, res["lab"]["build_seconds"],
                                                           res["lab"]["mem_available_drop_kib"] // 1024))
@@ -240,41 +361,92 @@ def measure_k(k, n, reps, forks, top, record):
     extra = ["-f", str(forks)]
     macs = {node: lab.tun0_mac(node) for node in lab.NODES}
     files = lab.lower_bound_files(runner.top, nb.namespaces, macs)
-    runs = res["runs"]
+    play = os.path.join(REPO, "playbooks", "egress.yml")
+
+    def ours(variant, label, args):
+        env = envs.get(variant, {})
+        return lambda: runner.playbook(nb, play, "%s-%s" % (variant, label), args, env=env)
+
     for rep in range(reps):
+        for variant in variants:
+            vres = res["variants"].setdefault(variant, {"env": env_record(envs.get(variant, {})), "runs": {}})
+            runs = vres["runs"]
+            lab.reset_all()
+            runs.setdefault("cold", []).append(measured(ours(variant, "cold", extra)))
+            runs.setdefault("warm", []).append(measured(ours(variant, "warm", extra)))
+            runs.setdefault("check", []).append(measured(ours(variant, "check", extra + ["--check", "--diff"])))
+            state = bench.state_all()
+            vres.setdefault("state", state)
+            first = res["variants"][variants[0]]["state"]
+            vres.setdefault("state_matches_%s" % variants[0], []).append(state == first)
+            if state != first:
+                log("K=%d %s: the end state differs from %s's" % (k, variant, variants[0]))
+            log("K=%d N=%d rep %d %s: %s" % (k, n, rep + 1, variant, ", ".join(
+                "%s %.2fs%s" % (name, runs[name][-1]["seconds"], "" if runs[name][-1]["rc"] == 0 else " FAILED")
+                for name in ("cold", "warm", "check"))))
         lab.reset_all()
-        runs.setdefault("cold", []).append(measured(lambda: runner.ours(nb, "cold", extra)))
-        runs.setdefault("warm", []).append(measured(lambda: runner.ours(nb, "warm", extra)))
-        runs.setdefault("check", []).append(measured(lambda: runner.ours(nb, "check", extra + ["--check", "--diff"])))
-        res.setdefault("state", bench.state_all())
-        lab.reset_all()
-        runs.setdefault("lower", []).append(measured(lambda: lower_over_ssh(files, runner.wrap, forks)))
-        log("K=%d N=%d rep %d: %s" % (k, n, rep + 1, ", ".join(
-            "%s %.2fs" % (name, runs[name][-1]["seconds"]) for name in ("cold", "warm", "check", "lower"))))
+        lower = res.setdefault("lower", [])
+        lower.append(measured(lambda: lower_over_ssh(files, runner.wrap, forks)))
+        log("K=%d N=%d rep %d: lower %.2fs" % (k, n, rep + 1, lower[-1]["seconds"]))
     lab.reset_all()
     lab.remove_bench_network()
 
 
+def result_rows(res):
+    """[(variant, run, [runs])] of one K's result, the lower bound last; results written
+    before variants existed ({"runs": {...}}) read as the default variant."""
+    if "variants" in res:
+        variants = res["variants"]
+        lower = res.get("lower", [])
+    else:
+        variants = {"default": {"runs": {name: r for name, r in res.get("runs", {}).items() if name != "lower"}}}
+        lower = res.get("runs", {}).get("lower", [])
+    rows = []
+    for variant, vres in variants.items():
+        for name in ("cold", "warm", "check"):
+            rows.append((variant, name, vres["runs"].get(name, [])))
+    rows.append(("-", "lower", lower))
+    return rows
+
+
+def summary_line(k, variant, name, runs):
+    """One table row from the runs of one K, variant and run kind (failed runs left out);
+    None when none succeeded."""
+    runs = [r for r in runs if r.get("rc") == 0]
+    if not runs:
+        return None
+    wall = bench.med([r["seconds"] for r in runs])
+    ctl = bench.med([r["controller_cpu"] for r in runs])
+    masters = [r["ssh_master_cpu"] for r in runs if "ssh_master_cpu" in r]    # not in older results
+    master = "%.2f" % bench.med(masters) if masters else "-"
+    cpu = sorted(bench.med([r["node_cpu"][node] for r in runs]) for node in runs[0]["node_cpu"])
+    mods = sorted(r["procs"][node].get("python3", 0) for r in runs[:1] for node in r["procs"])
+    cmds = sorted(r["procs"][node]["total"] for r in runs[:1] for node in r["procs"])
+    return "| %d | %s | %s | %.2f | %.2f (%.3f) | %s | %.3f, %.3f | %d-%d | %d-%d |" % (
+        k, variant, name, wall, ctl, ctl / k, master, cpu[len(cpu) // 2], cpu[-1], mods[0], mods[-1], cmds[0],
+        cmds[-1])
+
+
 def summary(record, forks):
-    lines = ["| K | run | wall s | controller CPU s (per node) | node CPU s per node (median, max) | module runs per node | commands per node |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| K | variant | run | wall s | controller CPU s (per node) | ssh masters CPU s "
+             "| node CPU s per node (median, max) | python starts per node | commands per node |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    failed = []
     for k, res in sorted(record.items(), key=lambda kv: int(kv[0])):
         k = int(k)
-        for name in ("cold", "warm", "check", "lower"):
-            runs = [r for r in res["runs"].get(name, []) if r.get("rc") == 0]
-            if not runs:
-                continue
-            wall = bench.med([r["seconds"] for r in runs])
-            ctl = bench.med([r["controller_cpu"] for r in runs])
-            cpu = sorted(bench.med([r["node_cpu"][node] for r in runs]) for node in runs[0]["node_cpu"])
-            mods = sorted(r["procs"][node].get("python3", 0) for r in runs[:1] for node in r["procs"])
-            cmds = sorted(r["procs"][node]["total"] for r in runs[:1] for node in r["procs"])
-            lines.append("| %d | %s | %.2f | %.2f (%.3f) | %.3f, %.3f | %d-%d | %d-%d |" % (
-                k, name, wall, ctl, ctl / k, cpu[len(cpu) // 2], cpu[-1], mods[0], mods[-1], cmds[0], cmds[-1]))
+        for variant, name, runs in result_rows(res):
+            line = summary_line(k, variant, name, runs)
+            if line:
+                lines.append(line)
+            bad = [r for r in runs if r.get("rc") != 0]
+            if bad:
+                failed.append("K=%d %s %s: %d failed run(s) (rc %s, log %s)" % (
+                    k, variant, name, len(bad), bad[0].get("rc"), bad[0].get("log")))
     lines.append("")
+    lines.extend(failed)
     lines.append("forks %d; lab build: %s" % (forks, "; ".join(
         "K=%s %.1fs, MemAvailable -%d MiB" % (k, r["lab"]["build_seconds"], r["lab"]["mem_available_drop_kib"] // 1024)
-        for k, r in sorted(record.items(), key=lambda kv: int(kv[0])))))
+        for k, r in sorted(record.items(), key=lambda kv: int(kv[0])) if "lab" in r)))
     return "\n".join(lines)
 
 
@@ -285,7 +457,22 @@ def main():
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--forks", type=int, default=20, help="Ansible forks and lower-bound parallelism (default 20)")
     ap.add_argument("--lab-cost-only", action="store_true", help="only build the lab at each K and measure it")
+    ap.add_argument("--variant", action="append", metavar="NAME",
+                    help="repeatable (or comma-separated): %s (default: default)" % ", ".join(VARIANTS))
     args = ap.parse_args()
+    try:
+        variants = parse_variants(args.variant)
+    except ValueError as exc:
+        ap.error(str(exc))
+    envs, mitogen_version = {}, None
+    for variant in variants:
+        strategy_dir = None
+        if variant == "mitogen":
+            try:
+                strategy_dir, mitogen_version = mitogen_strategy_dir()
+            except RuntimeError as exc:
+                ap.error(str(exc))
+        envs[variant] = variant_env(variant, strategy_dir)
     if os.geteuid() != 0:
         ap.error("needs root (the lab)")
     ks = [int(k) for k in args.nodes.split(",")]
@@ -295,7 +482,8 @@ def main():
     record = {}
     started = datetime.datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
     meta = {"started": started, "uptime_before": open("/proc/loadavg").read().strip(), "namespaces": args.namespaces,
-            "forks": args.forks, "reps": args.reps, "machine": None}
+            "forks": args.forks, "reps": args.reps, "machine": None, "variants": variants,
+            "mitogen_version": mitogen_version, "ansible_core": importlib.metadata.version("ansible-core")}
     top = tempfile.mkdtemp(prefix="sdne-bench-nodes-")
     try:
         for k in ks:
@@ -303,7 +491,7 @@ def main():
                 record[str(k)] = {"runs": {}, "lab": build_lab(k)}
                 log("K=%d: %s" % (k, json.dumps(record[str(k)]["lab"]["per_node_daemons"])))
                 continue
-            measure_k(k, args.namespaces, args.reps, args.forks, top, record)
+            measure_k(k, args.namespaces, args.reps, args.forks, top, record, variants, envs)
         meta["machine"] = bench.machine_info()
     finally:
         meta["uptime_after"] = open("/proc/loadavg").read().strip()

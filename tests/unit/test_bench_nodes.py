@@ -1,0 +1,137 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""bench/nodes.py's own arithmetic and options: variants, their environments, ssh master
+accounting and the table rows (loaded from its path: it is a script, not part of the collection)."""
+import importlib.util
+import os
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+@pytest.fixture(scope="module")
+def nodes():
+    spec = importlib.util.spec_from_file_location("sdn_egress_bench_nodes", os.path.join(ROOT, "bench", "nodes.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_variants_default_to_default_only(nodes):
+    assert nodes.parse_variants(None) == ["default"]
+    assert nodes.parse_variants([]) == ["default"]
+    assert nodes.parse_variants([","]) == ["default"]
+
+
+def test_variants_keep_order_split_commas_and_drop_repeats(nodes):
+    got = nodes.parse_variants(["mitogen", "default,no-pipelining", "mitogen", " no-controlpersist "])
+    assert got == ["mitogen", "default", "no-pipelining", "no-controlpersist"]
+
+
+def test_unknown_variant_is_named(nodes):
+    with pytest.raises(ValueError, match="'mitogen_free'"):
+        nodes.parse_variants(["default", "mitogen_free"])
+
+
+def test_variant_environments(nodes):
+    assert nodes.variant_env("default") == {}
+    assert nodes.variant_env("no-pipelining") == {"ANSIBLE_PIPELINING": "False"}
+    args = nodes.variant_env("no-controlpersist")["ANSIBLE_SSH_ARGS"].split()
+    assert "ControlPersist" not in " ".join(args)
+    assert "ControlPath=none" in args and "ControlMaster=no" in args
+    env = nodes.variant_env("mitogen", "/x/ansible_mitogen/plugins/strategy")
+    assert env == {"ANSIBLE_STRATEGY_PLUGINS": "/x/ansible_mitogen/plugins/strategy",
+                   "ANSIBLE_STRATEGY": "mitogen_linear"}
+    with pytest.raises(ValueError):
+        nodes.variant_env("mitogen")
+    with pytest.raises(ValueError):
+        nodes.variant_env("fast")
+
+
+def test_env_record_names_no_path_of_the_machine(nodes):
+    env = nodes.variant_env("mitogen", "/opt/venv/lib/python3.11/site-packages/ansible_mitogen/plugins/strategy")
+    assert nodes.env_record(env) == {"ANSIBLE_STRATEGY_PLUGINS": "<site-packages>/ansible_mitogen/plugins/strategy",
+                                     "ANSIBLE_STRATEGY": "mitogen_linear"}
+    assert nodes.env_record({"ANSIBLE_PIPELINING": "False"}) == {"ANSIBLE_PIPELINING": "False"}
+
+
+def test_mitogen_strategy_dir_points_at_the_installed_plugin_or_says_how_to_install(nodes):
+    if importlib.util.find_spec("ansible_mitogen") is None:
+        with pytest.raises(RuntimeError, match="pip install mitogen=="):
+            nodes.mitogen_strategy_dir()
+        return
+    path, version = nodes.mitogen_strategy_dir()
+    assert os.path.isfile(os.path.join(path, "mitogen_linear.py"))
+    assert version
+
+
+# `ss -Htnp state established` on a controller with two ControlPersist masters to lab nodes, an ssh
+# to another host, a second process sharing a master's socket, and a python client on port 22
+SS = """\
+0      0      203.0.113.129:41234 203.0.113.132:22 users:(("ssh",pid=4101,fd=3))
+0      0      203.0.113.129:41240 203.0.113.131:22 users:(("ssh",pid=4102,fd=3),("ssh",pid=4110,fd=3))
+0      0      192.0.2.7:50000 198.51.100.9:22 users:(("ssh",pid=4200,fd=3))
+0      0      203.0.113.129:41250 203.0.113.133:22 users:(("python3",pid=4300,fd=7))
+0      0      203.0.113.129:41260 203.0.113.132:2222 users:(("ssh",pid=4400,fd=3))
+"""
+
+
+def test_ssh_pids_are_those_connected_to_the_hosts_ssh_port(nodes):
+    hosts = ["203.0.113.131", "203.0.113.132", "203.0.113.133"]
+    assert nodes.ssh_pids_to(SS, hosts) == {4101, 4102, 4110}
+    assert nodes.ssh_pids_to(SS, ["203.0.113.132"]) == {4101}
+    assert nodes.ssh_pids_to(SS, ["203.0.113.13"]) == set()      # a prefix of an address is not it
+    assert nodes.ssh_pids_to(SS, ["203.0.113.132"], port=2222) == {4400}
+    assert nodes.ssh_pids_to("", hosts) == set()
+
+
+def test_master_delta_counts_growth_and_new_masters_whole(nodes):
+    assert nodes.master_delta({10: 5, 11: 7}, {10: 9, 12: 4}) == (9 - 5) + 4
+    assert nodes.master_delta({10: 5}, {}) == 0
+
+
+def run(seconds, ctl, master=None, rc=0, python3=8):
+    r = {"seconds": seconds, "controller_cpu": ctl, "rc": rc, "log": "/l",
+         "node_cpu": {"a": 1.0, "b": 3.0, "c": 2.0},
+         "procs": {"a": {"python3": python3, "total": 14}, "b": {"python3": python3 + 2, "total": 18},
+                   "c": {"python3": python3, "total": 15}}}
+    if master is not None:
+        r["ssh_master_cpu"] = master
+    return r
+
+
+def test_rows_of_a_variant_result_list_each_variant_then_the_lower_bound(nodes):
+    res = {"variants": {"default": {"runs": {"cold": [run(3, 1)], "warm": [run(2, 1)], "check": [run(2, 1)]}},
+                        "mitogen": {"runs": {"cold": [run(1, 1)]}}},
+           "lower": [run(0.5, 0.1)]}
+    rows = [(v, n, len(r)) for v, n, r in nodes.result_rows(res)]
+    assert rows == [("default", "cold", 1), ("default", "warm", 1), ("default", "check", 1),
+                    ("mitogen", "cold", 1), ("mitogen", "warm", 0), ("mitogen", "check", 0), ("-", "lower", 1)]
+
+
+def test_rows_of_an_older_result_read_as_the_default_variant(nodes):
+    res = {"runs": {"cold": [run(3, 1)], "warm": [run(2, 1)], "check": [run(2, 1)], "lower": [run(0.5, 0.1)]}}
+    rows = [(v, n, r[0]["seconds"]) for v, n, r in nodes.result_rows(res)]
+    assert rows == [("default", "cold", 3), ("default", "warm", 2), ("default", "check", 2), ("-", "lower", 0.5)]
+
+
+def test_summary_line_medians_per_node_and_failed_runs_left_out(nodes):
+    runs = [run(4.0, 6.0, 0.5), run(2.0, 3.0, 0.3), run(99.0, 99.0, rc=2)]
+    line = nodes.summary_line(3, "mitogen", "warm", runs)
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[:3] == ["3", "mitogen", "warm"]
+    assert float(cells[3]) == pytest.approx(3.0)                  # median wall of the two good runs
+    assert cells[4] == "4.50 (1.500)"                             # controller CPU and per node
+    assert float(cells[5]) == pytest.approx(0.4)
+    assert cells[6] == "2.000, 3.000"                             # node CPU: median node, max node
+    assert cells[7] == "8-10" and cells[8] == "14-18"
+    assert nodes.summary_line(3, "x", "cold", [run(1, 1, rc=1)]) is None
+    assert nodes.summary_line(3, "x", "cold", [run(1, 1)]).split("|")[6].strip() == "-"   # no master figure
+
+
+def test_summary_names_failed_runs(nodes):
+    record = {"3": {"lab": {"build_seconds": 1.0, "mem_available_drop_kib": 2048},
+                    "variants": {"mitogen": {"runs": {"cold": [run(1, 1, rc=2)]}}}, "lower": []}}
+    text = nodes.summary(record, 20)
+    assert "K=3 mitogen cold: 1 failed run(s) (rc 2, log /l)" in text
+    assert "| 3 | mitogen |" not in text
