@@ -4,8 +4,8 @@ reading its result, and reading a lab node with the tools themselves.
 
 The lab (lab/lab.py, fixed names sdnlab-*) is one per machine: `lab_fixture()` holds the lab
 lock file for the whole module (so such files are run directly, never under `flock` of the same
-file), builds the lab fresh and brings it down at the end. The OVN lab's files are run under
-`flock /tmp/ovnlab-dev.lock` instead: their fixture takes no lock (`lock=None`).
+file), builds the lab fresh and brings it down at the end. The OVN lab's files hold the OVN
+lab's own lock file the same way (`lock=OVNLAB_LOCK`).
 conftest.py puts this directory and lab/ on the path.
 """
 import fcntl
@@ -24,6 +24,7 @@ BIN = os.path.dirname(sys.executable)
 LAB = [sys.executable, os.path.join(ROOT, "lab", "lab.py")]
 OVNLAB = [sys.executable, os.path.join(ROOT, "lab", "ovnlab.py")]
 LOCK = "/tmp/sdnlab-dev.lock"
+OVNLAB_LOCK = "/tmp/ovnlab-dev.lock"
 OVS_RUNDIR = os.path.join(ROOT, ".cache", "lab", "{node}", "ovs")
 COOKIE = "cookie=0x65677265"
 NODES = ("master01", "router01", "router02")

@@ -9,7 +9,7 @@ via the new holder, and the node coming back does not move it again (stable); no
 endpoints leave with their node IPs by default, and get nothing with egress_service_fail_closed.
 The nftables-era backend (egress_service_snat_backend=nftables) converges and answers the same.
 
-The OVN lab is one per machine: run this file under `flock /tmp/ovnlab-dev.lock`.
+The OVN lab is one per machine: the module holds /tmp/ovnlab-dev.lock while it uses it.
 """
 import json
 import os
@@ -26,7 +26,7 @@ INVENTORY = os.path.join(ROOT, "inventories", "ovnlab")
 PLAYBOOK = [os.path.join(BIN, "ansible-playbook"), os.path.join(ROOT, "playbooks", "egress_service.yml"), "-i", INVENTORY]
 ENV = labplay.playbook_env()
 
-lab = labplay.lab_fixture(lab=OVNLAB, lock=None, check_down=True)  # run under flock of the OVN lab's lock
+lab = labplay.lab_fixture(lab=OVNLAB, lock=labplay.OVNLAB_LOCK, check_down=True)
 
 
 def lab_cli(*args, check_rc=True):

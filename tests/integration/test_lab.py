@@ -15,8 +15,9 @@ egress IPs leaves with both, that the lab's br-shim is what carries the mark, th
 namespace with no live egress node behave, and what `lab.py check` reports.
 
 Set SDNLAB_IPTABLES=legacy to run it against iptables-legacy in the nodes. The lab is one per
-machine: run this file under `flock /tmp/sdnlab-dev.lock`.
+machine: the module holds /tmp/sdnlab-dev.lock while it uses it (do not wrap it in `flock`).
 """
+import fcntl
 import json
 import os
 import subprocess
@@ -30,6 +31,7 @@ from sdnlab import topology as topo
 ROOT = topo.REPO_ROOT
 LAB = [sys.executable, os.path.join(ROOT, "lab", "lab.py")]
 BACKEND = os.environ.get("SDNLAB_IPTABLES", "nft")
+LAB_LOCK = "/tmp/sdnlab-dev.lock"
 
 
 def mark_for_vnid(vnid, masquerade_bit=0x1):
@@ -84,7 +86,15 @@ def seen_from(project, nodes=None, protos=("tcp", "udp"), timeout=3.0):
 
 
 @pytest.fixture(scope="module")
-def lab():
+def lablock():
+    """The lab's lock for the whole module (another lab user waits, and this module waits for it)."""
+    with open(LAB_LOCK, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.fixture(scope="module")
+def lab(lablock):
     lab_cli("up", "--rebuild", "--iptables", BACKEND)
     try:
         yield
@@ -308,7 +318,7 @@ def test_marks_match_spec_48():
 
 
 @pytest.fixture(scope="class")
-def lab48():
+def lab48(lablock):
     """A fresh lab in the 4.8+ layout for the tests of one class (replaces the 3.x lab)."""
     lab_cli("up", "--rebuild", "--layout", "sdn48", "--iptables", BACKEND)
     try:

@@ -9,7 +9,7 @@ on another node reaches the echo server with the LB IP (its packets crossed the 
 tunnel to the holder and back), that ovn-trace on the real southbound database shows the reroute,
 and that removing the policy puts the pod back on its node IP. Tears the lab down at the end.
 
-The OVN lab is one per machine: run this file under `flock /tmp/ovnlab-dev.lock`.
+The OVN lab is one per machine: the module holds /tmp/ovnlab-dev.lock while it uses it.
 """
 import json
 import subprocess
@@ -20,7 +20,7 @@ from ovnlab import topology as topo
 import labplay
 from labplay import OVNLAB
 
-lab = labplay.lab_fixture(lab=OVNLAB, lock=None, check_down=True)  # run under flock of the OVN lab's lock
+lab = labplay.lab_fixture(lab=OVNLAB, lock=labplay.OVNLAB_LOCK, check_down=True)
 
 
 def lab_cli(*args, check_rc=True):
