@@ -106,7 +106,7 @@ def test_owned_monitor_ports_come_from_the_same_ovsdb_read():
             return type("R", (), {"out": fixture("ovs", "vsctl_ports_owned.json")})()
 
     vsctl = type("V", (), {"runner": Runner()})()
-    ports, owned = pf.read_ports(vsctl, ["tun0", "vxlan0"], "0x65677265")
+    ports, owned, dummy = pf.read_ports(vsctl, ["tun0", "vxlan0"], "0x65677265")
     assert owned == ["sdne-c000020b"] and sorted(ports) == ["tun0", "vxlan0"]
     assert ports["vxlan0"]["ofport"] == 1 and ports["tun0"]["bridge"] == "br0"
     with pytest.raises(ValueError, match="expected 3 JSON documents"):
