@@ -187,3 +187,22 @@ def test_unchanged_needs_equal_digests_and_no_foreign_object_to_remove():
     assert digests.unchanged(node, dict(owned, flows="0"), {}, settings, True, foreign)["flows"] is False
     assert digests.unchanged(node, None, {}, settings, True, foreign) == {
         "flows": False, "rules": False, "addresses": False}
+
+
+def test_failover_flows_and_ff_groups_digest_as_ovs_prints_them_back():
+    """The dataplane failover plan of an egress node (reflector flows, ff groups) against what
+    ovs-ofctl parse-flows / parse-group print for it (fixtures/planner/README.md)."""
+    from ansible_collections.sdn.egress.plugins.module_utils.ovs import parse_flow_mods, parse_group_mod
+    from ansible_collections.sdn.egress.plugins.module_utils.plan import plan
+
+    from .test_failover import DATAPLANE, facts, raw
+
+    node = plan(raw(), facts(), DATAPLANE, compact=True)["nodes"]["node-a"]
+    flows = parse_flow_mods(read("planner", "failover_node-a.parse-flows.txt"))
+    groups = {}
+    for chunk in read("planner", "failover_node-a.parse-group.txt").split("usable protocols")[1:]:
+        line = parse_group_mod(chunk)
+        groups[group_id_of(line)] = line
+    assert any("IN_PORT" in f.actions for f in flows) and any("type=ff" in g for g in groups.values())
+    assert digests.node_flows(flows, 0, groups, set(groups)) == digests.plan_flows(node["flows_text"],
+                                                                                   node["groups_text"])
