@@ -373,7 +373,7 @@ plan:
           C(prune_monitor_ports) is false when the node wants no monitor port and its preflight
           found none of ours (O(node_facts) C(owned_monitor_ports)), so the role skips that prune.
           C(unchanged) {flows, rules, addresses} (booleans) is true for a kind whose preflight digest
-          (O(node_facts) C(owned)) equals the plan's: its modules would change nothing, and the role
+          (O(node_facts) C(owned)) equals the plan's, so its modules would change nothing and the role
           (C(egress_skip_unchanged)) does not run them.
       type: dict
       sample:

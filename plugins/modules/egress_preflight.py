@@ -132,12 +132,12 @@ options:
     description:
       - The filter chain of our REJECT rules (M(sdn.egress.egress_snat)
         O(sdn.egress.egress_snat#module:reject_chain)); with O(digests), its rules of O(owner) are in
-        RV(owned.rules).
+        C(owned.rules).
     type: str
   reject_inbound:
     description:
       - Whether M(sdn.egress.egress_snat) gets O(sdn.egress.egress_snat#module:reject_inbound) (returned in
-        RV(owned.rules_spec), for the plan's side of the digest).
+        C(owned.rules_spec), for the plan's side of the digest).
     type: bool
     default: true
 attributes:

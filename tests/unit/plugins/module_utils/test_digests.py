@@ -53,7 +53,10 @@ def test_flows_digest_of_the_recorded_dump_equals_the_plans():
 def test_flows_digest_changes_with_any_drift():
     node = sdn48_plan(compact=True)["nodes"]["node-a"]
     wanted = digests.plan_flows(node["flows_text"], node["groups_text"])
-    drop_first = lambda text: "\n".join(text.splitlines()[1:])  # noqa: E731
+
+    def drop_first(text):
+        return "\n".join(text.splitlines()[1:])
+
     assert node_side("node-a", flows_edit=drop_first) != wanted           # a flow deleted by hand
     assert node_side("node-a", flows_edit=lambda t: t.replace("actions=drop", "actions=NORMAL")) != wanted
     assert node_side("node-a", flows_edit=lambda t: t + " table=101, priority=5,ip actions=drop\n") != wanted
@@ -90,7 +93,8 @@ TEST3 = "0x2ec40e 192.0.2.50 egress-test3"
 NOT_TEST3 = ('--mark 0x0 ', '--mark 0xffffffff ', '"sdn.egressive"', 'plain_tag-1')
 
 
-def node_rules(backend, drop=NOT_TEST3, spec=SPEC):
+def node_rules(backend, drop=NOT_TEST3, spec=None):
+    spec = spec or SPEC
     nat = parse_save(read("iptables", "owned_nat_%s.txt" % backend))["nat"].rules[spec["chain"]]
     nat = [line for line in nat if not any(word in line for word in drop)]
     filt = parse_save(read("iptables", "owned_filter_%s.txt" % backend))["filter"].rules[spec["reject_chain"]]
@@ -204,5 +208,5 @@ def test_failover_flows_and_ff_groups_digest_as_ovs_prints_them_back():
         line = parse_group_mod(chunk)
         groups[group_id_of(line)] = line
     assert any("IN_PORT" in f.actions for f in flows) and any("type=ff" in g for g in groups.values())
-    assert digests.node_flows(flows, 0, groups, set(groups)) == digests.plan_flows(node["flows_text"],
-                                                                                   node["groups_text"])
+    wanted = digests.plan_flows(node["flows_text"], node["groups_text"])
+    assert digests.node_flows(flows, 0, groups, set(groups)) == wanted
