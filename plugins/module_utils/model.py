@@ -203,10 +203,11 @@ class NodeFacts:
     interface} of every address the node has now (the preflight's ``interfaces``), None when
     unknown; ``foreign_rules`` [(index, iptables-save line)] and ``foreign_flows`` [dump-flows
     line] (None: not read, no conflict check) what the plan checks for conflicts;
-    ``owned_monitor_ports`` [name] (None: unknown)."""
+    ``owned_monitor_ports`` [name] (None: unknown); ``owned`` the preflight's digests of what we own
+    (digests.py; None: not read, every phase runs)."""
 
     __slots__ = ("reachable", "unmanaged", "tun0_mac", "tun0_ofport", "vxlan_ofport", "networks", "problems",
-                 "held", "foreign_rules", "foreign_flows", "owned_monitor_ports")
+                 "held", "foreign_rules", "foreign_flows", "owned_monitor_ports", "owned")
 
     def __init__(self):
         self.reachable = True
@@ -220,6 +221,7 @@ class NodeFacts:
         self.foreign_rules = None
         self.foreign_flows = None
         self.owned_monitor_ports = None
+        self.owned = None
 
 
 class Intent:
@@ -572,6 +574,11 @@ def _node_facts(node_facts, nodes, values, warnings, no_hostsubnet=frozenset()):
         facts.foreign_flows = _fact_lines(raw.get("foreign_flows"), path + ".foreign_flows", problems)
         facts.owned_monitor_ports = _fact_lines(raw.get("owned_monitor_ports"), path + ".owned_monitor_ports",
                                                 problems)
+        owned = raw.get("owned")
+        if owned is not None and not isinstance(owned, dict):
+            problems.add(path + ".owned", owned, "is not a mapping")
+        elif owned is not None:
+            facts.owned = owned
         result[name] = facts
     return result, unmanaged
 

@@ -140,7 +140,7 @@ def reflector_flow(ofport):
     ``ofport``: back out of the same port, to REPLY_MAC ({table, priority, match, actions})."""
     return {"table": REFLECT_TABLE, "priority": REFLECT_PRIORITY,
             "match": "udp,in_port=%d,dl_dst=%s,tp_dst=%d" % (ofport, PROBE_MAC, BFD_PORT),
-            "actions": "set_field:%s->eth_dst,in_port" % REPLY_MAC}
+            "actions": "set_field:%s->eth_dst,IN_PORT" % REPLY_MAC}
 
 
 # --- OVSDB ----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.sdn.egress.plugins.module_utils import digests
 from ansible_collections.sdn.egress.plugins.module_utils.assign import assign
 from ansible_collections.sdn.egress.plugins.module_utils.compact import compact_node_plan
 from ansible_collections.sdn.egress.plugins.module_utils.layout_sdn3 import Sdn3
@@ -110,6 +111,8 @@ def plan(raw, node_facts=None, settings=None, compact=False):
             # the monitor-port prune has nothing to do on a node that has no monitor port of
             # ours (preflight; None: unknown) and wants none
             nodes[node.name]["prune_monitor_ports"] = bool(objects.monitor_ports) or facts.owned_monitor_ports != []
+            # which phases' modules would change nothing (the preflight's digests equal the plan's)
+            nodes[node.name]["unchanged"] = _unchanged(nodes[node.name], facts, intent.settings, layout)
         else:
             nodes[node.name] = _node_entry(header, objects, layout)
             nodes[node.name]["probes"] = probes
@@ -301,6 +304,21 @@ class _Conflicts:
                          "is a foreign flow that takes the traffic of %s first (our flow: table=%d, "
                          "priority=%d, %s): %s" % (self._who(group), table, priority, match, reason),
                          _FLOW_REMEDY)
+
+
+def _unchanged(node_plan, facts, settings, layout):
+    """digests.unchanged for a reachable node ({flows, rules, addresses}: all False without the
+    preflight's digests)."""
+    if not facts.reachable or facts.owned is None:
+        return dict((kind, False) for kind in digests.KINDS)
+    networks = None
+    if facts.networks is not None:
+        networks = {}
+        for name, net in facts.networks:
+            networks.setdefault(name, []).append(str(net))
+    foreign = {"flows": facts.foreign_flows,
+               "rules": None if facts.foreign_rules is None else [line for dummy, line in facts.foreign_rules]}
+    return digests.unchanged(node_plan, facts.owned, networks, settings.as_dict(), layout.snat_masquerade, foreign)
 
 
 def _node_entry(header, objects, layout):

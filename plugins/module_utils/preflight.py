@@ -37,6 +37,7 @@ __metaclass__ = type
 
 import json
 
+from ansible_collections.sdn.egress.plugins.module_utils import digests
 from ansible_collections.sdn.egress.plugins.module_utils.addr import AddrError, IPNetwork, parse_ip
 from ansible_collections.sdn.egress.plugins.module_utils.ipaddr import Ip, is_ours
 from ansible_collections.sdn.egress.plugins.module_utils.iptables import BINARIES, Iptables, Rule
@@ -47,6 +48,8 @@ from ansible_collections.sdn.egress.plugins.module_utils.ovs import (
     VsCtl,
     _ovsdb_rows,
     format_flow,
+    groups_record_key,
+    parse_groups_record,
     parse_dump_flows,
     parse_ovsdb_ports,
     ports_query,
@@ -158,17 +161,23 @@ def owned_ports_query(owner):
     return ["--", "--columns=name", "find", "Interface", "external_ids:%s=%s" % (OWNER_KEY, json.dumps(owner))]
 
 
-def read_ports(vsctl, names, owner):
+def read_ports(vsctl, names, owner, bridge=None):
     """(parse_ovsdb_ports of ``names``, sorted names of the interfaces owned by ``owner`` or None
-    without one): one ovs-vsctl process."""
+    without one, the external_ids of ``bridge`` or None without one): one ovs-vsctl process."""
     commands = ports_query(names) + (owned_ports_query(owner) if owner else [])
+    if bridge:
+        commands += ["--", "--columns=external_ids", "list", "Bridge", bridge]
     out = vsctl.runner.run("timeout json commands", timeout=VSCTL_TIMEOUT, commands=commands).out
     documents = [line for line in out.splitlines() if line.strip()]
-    expected = 4 if owner else 3
+    expected = 3 + (1 if owner else 0) + (1 if bridge else 0)
     if len(documents) != expected:
         raise ValueError("expected %d JSON documents from ovs-vsctl, got %d" % (expected, len(documents)))
     owned = sorted(row["name"] for row in _ovsdb_rows(documents[3])) if owner else None
-    return parse_ovsdb_ports("\n".join(documents[:3])), owned
+    external_ids = None
+    if bridge:
+        rows = _ovsdb_rows(documents[-1])
+        external_ids = (rows[0]["external_ids"] or {}) if rows else {}
+    return parse_ovsdb_ports("\n".join(documents[:3])), owned, external_ids
 
 
 def _missing(module, command, what, problems):
@@ -185,11 +194,12 @@ class Spec:
     protocol, backend, chains [(table, chain)], label_suffix; for the conflicts: snat_chain (None:
     no rules returned), snat_anchor, owner (of the rules), cookie (int, of the flows), port_owner (the
     owner text of monitor ports; None: not read), flow_tables ([int]; empty: no flows returned, the
-    bridge is probed instead), flow_priority."""
+    bridge is probed instead), flow_priority; digests (bool: also the digests of what we own,
+    digests.py, with reject_chain and reject_inbound as egress_snat gets them)."""
 
     __slots__ = ("bridge", "tun_port", "tun_interface", "vxlan_port", "rundir", "protocol", "backend", "chains",
                  "label_suffix", "snat_chain", "snat_anchor", "owner", "cookie", "port_owner", "flow_tables",
-                 "flow_priority")
+                 "flow_priority", "digests", "reject_chain", "reject_inbound")
 
     def __init__(self, **values):
         for key in self.__slots__:
@@ -201,13 +211,18 @@ def preflight(module, spec):
     problems = []
     result = {"reachable": True, "tun0_mac": None, "tun0_ofport": None, "vxlan_ofport": None,
               "foreign_rules": None, "foreign_flows": None, "owned_monitor_ports": None}
+    owned = {"flows": None, "rules": None, "addresses": None,
+             "rules_spec": {"owner": spec.owner, "chain": spec.snat_chain, "anchor": spec.snat_anchor,
+                            "reject_chain": spec.reject_chain, "reject_inbound": bool(spec.reject_inbound)}}
+    external_ids = None
 
     if _missing(module, "ovs-vsctl", OVSDB, problems):
         ports = None
     else:
         try:
-            ports, result["owned_monitor_ports"] = read_ports(VsCtl(module, spec.rundir),
-                                                              [spec.tun_port, spec.vxlan_port], spec.port_owner)
+            ports, result["owned_monitor_ports"], external_ids = read_ports(
+                VsCtl(module, spec.rundir), [spec.tun_port, spec.vxlan_port], spec.port_owner,
+                spec.bridge if spec.digests else None)
         except (CommandError, ValueError) as exc:
             ports = None
             problems.append(problem(OVSDB, "the Open vSwitch database does not answer: %s" % _one_line(exc)))
@@ -220,7 +235,20 @@ def preflight(module, spec):
     if not _missing(module, "ovs-ofctl", OPENFLOW, problems):
         ofctl = OfCtl(module, spec.protocol, spec.bridge, spec.rundir)
         try:
-            if spec.flow_tables:  # each dump also proves that the bridge answers OpenFlow
+            if spec.digests and external_ids is not None:
+                # one dump of every table: our flows (all tables, as ovs_flow converges them) and
+                # the foreign ones of flow_tables; it also proves that the bridge answers OpenFlow
+                flows = parse_dump_flows(ofctl.run("no_stats command switch", command="dump-flows",
+                                                   switch=spec.bridge).out)
+                tables = set(spec.flow_tables or [])
+                if tables:
+                    result["foreign_flows"] = foreign_flows([f for f in flows if f.table in tables], spec.cookie,
+                                                            spec.flow_priority or 0)
+                key = groups_record_key(spec.cookie)
+                recorded = parse_groups_record(external_ids.get(key), key)
+                dumped = ofctl.dump_groups() if recorded else {}
+                owned["flows"] = digests.node_flows(flows, spec.cookie, dumped, recorded)
+            elif spec.flow_tables:  # each dump also proves that the bridge answers OpenFlow
                 flows = []
                 for table in spec.flow_tables:
                     flows.extend(parse_dump_flows(ofctl.run("no_stats command switch argument", command="dump-flows",
@@ -229,7 +257,7 @@ def preflight(module, spec):
             else:
                 ofctl.run("command switch", command="probe", switch=spec.bridge)
             result["openflow"] = True
-        except CommandError as exc:
+        except (CommandError, ValueError) as exc:
             problems.append(problem(OPENFLOW, "bridge %s does not answer OpenFlow (is ovs-vswitchd running?): %s"
                                     % (spec.bridge, _one_line(exc))))
 
@@ -238,7 +266,10 @@ def preflight(module, spec):
     interfaces = None
     if not _missing(module, "ip", ADDRESSES, problems):
         try:
-            interfaces = address_entries(Ip(module).interfaces(FAMILIES), spec.label_suffix)
+            raw = Ip(module).interfaces(FAMILIES)
+            interfaces = address_entries(raw, spec.label_suffix)
+            if spec.digests:
+                owned["addresses"] = digests.node_addresses(raw, spec.label_suffix)
         except (CommandError, AddrError) as exc:
             problems.append(problem(ADDRESSES, "the node's addresses cannot be read: %s" % _one_line(exc)))
     if interfaces is not None:
@@ -252,7 +283,7 @@ def preflight(module, spec):
     result["iptables"] = {"backend": spec.backend, "chains": []}
     tables = {}
     cli = Iptables(module, spec.backend)
-    needed = sorted(set(table for table, dummy in spec.chains))
+    needed = sorted(set(table for table, dummy in spec.chains) | (set(["filter"]) if spec.digests else set()))
     if needed and _missing(module, BINARIES[spec.backend][0], IPTABLES, problems):
         needed = []
     for table in needed:
@@ -269,5 +300,12 @@ def preflight(module, spec):
     nat = tables.get("nat")
     if spec.snat_chain and nat is not None and nat.has_chain(spec.snat_chain):
         result["foreign_rules"] = foreign_rules(nat.rules[spec.snat_chain], spec.owner, spec.snat_anchor)
+        if spec.digests and spec.reject_chain and "filter" in tables:
+            current = tables["filter"]
+            filter_lines = current.rules.get(spec.reject_chain, []) if current is not None else []
+            owned["rules"] = digests.node_rules(nat.rules[spec.snat_chain], filter_lines, spec.owner,
+                                                spec.snat_anchor)
     result["problems"] = problems
+    if spec.digests:
+        result["owned"] = owned
     return result

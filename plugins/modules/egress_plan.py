@@ -160,6 +160,9 @@ options:
         the node is not checked (the node modules still check when they change it).
       - C(owned_monitor_ports) (optional, C([name])) are the BFD monitor ports of ours the node has;
         with O(compact=true) they decide C(prune_monitor_ports).
+      - C(owned) (optional, the preflight's RV(sdn.egress.egress_preflight#module:owned)) are the digests of the
+        flows and groups, rules and addresses we own on the node; with O(compact=true) the plan compares them with
+        the digests of what it wants for the node (C(unchanged)).
       - C(interfaces) (optional, a mapping of interface name to C(mac) and C(addresses), each C(A/P)) are the addresses
         the node holds now; planned addresses among them are not new (not probed); without it every
         planned address of the node counts as new.
@@ -369,6 +372,9 @@ plan:
           C(flows), C(mark_flows), C(groups), C(mark_groups), C(snat), C(addresses) and C(probes);
           C(prune_monitor_ports) is false when the node wants no monitor port and its preflight
           found none of ours (O(node_facts) C(owned_monitor_ports)), so the role skips that prune.
+          C(unchanged) {flows, rules, addresses} (booleans) is true for a kind whose preflight digest
+          (O(node_facts) C(owned)) equals the plan's, so its modules would change nothing and the role
+          (C(egress_skip_unchanged)) does not run them.
       type: dict
       sample:
         ocprouter01:

@@ -119,6 +119,27 @@ options:
     description: Foreign flows below this priority never take our flows' traffic first and are not returned.
     type: int
     default: 0
+  digests:
+    description:
+      - Also return RV(owned), digests of what we own on the node, so that the controller can skip the
+        module runs of a phase with nothing to do. Then the flows are read with one
+        C(ovs-ofctl dump-flows) of every table (instead of one per O(flow_tables)), the bridge's
+        C(external_ids) in the same C(ovs-vsctl), the recorded groups with C(ovs-ofctl dump-groups)
+        (only when some are recorded), and the filter table (for O(reject_chain)).
+    type: bool
+    default: false
+  reject_chain:
+    description:
+      - The filter chain of our REJECT rules (M(sdn.egress.egress_snat)
+        O(sdn.egress.egress_snat#module:reject_chain)); with O(digests), its rules of O(owner) are in
+        C(owned.rules).
+    type: str
+  reject_inbound:
+    description:
+      - Whether M(sdn.egress.egress_snat) gets O(sdn.egress.egress_snat#module:reject_inbound) (returned in
+        C(owned.rules_spec), for the plan's side of the digest).
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -238,6 +259,20 @@ owned_monitor_ports:
   type: list
   elements: str
   sample: ["sdne-c000020b"]
+owned:
+  description:
+    - With O(digests), sha256 digests (hex) of the objects we own, as sdn.egress's C(digests.py) computes
+      them on both sides; the plan computes the same of what it wants, and equal digests mean that
+      the phase's module would change nothing. Null entries could not be read.
+    - C(flows) our flows (cookie O(cookie), every table) and the groups recorded as ours in the
+      bridge's C(external_ids). C(rules) our rules of O(snat_chain) and O(reject_chain) with whether
+      they sit where M(sdn.egress.egress_snat) puts them. C(addresses) our addresses (label
+      C(<interface>:<label_suffix>)) with interface and prefix. C(rules_spec) the parameters the
+      rules were read with (owner, chain, anchor, reject_chain, reject_inbound).
+    - Absent without O(digests).
+  returned: when digests
+  type: dict
+  sample: {flows: "5f0c...", rules: "a31e...", addresses: "09be...", rules_spec: {owner: sdn.egress}}
 problems:
   description:
     - What the node lacks, one entry each; empty when the node can be planned and changed.
@@ -280,6 +315,9 @@ def main():
             cookie=dict(type='str', default='0x65677265'),
             flow_tables=dict(type='list', elements='int', default=[]),
             flow_priority=dict(type='int', default=0),
+            digests=dict(type='bool', default=False),
+            reject_chain=dict(type='str'),
+            reject_inbound=dict(type='bool', default=True),
             rundir=dict(type='path'),
         ),
         supports_check_mode=True,
@@ -300,7 +338,7 @@ def main():
             except ValueError as exc:
                 module.fail_json(msg='%s[%d]: %s' % (field, index, exc))
             chains.append((table, chain))
-    for field in ('snat_chain', 'snat_anchor'):
+    for field in ('snat_chain', 'snat_anchor', 'reject_chain'):
         if params[field] is not None:
             try:
                 check_chain_name(params[field])
@@ -327,7 +365,8 @@ def main():
                 chains=chains, label_suffix=params['label_suffix'], snat_chain=params['snat_chain'],
                 snat_anchor=params['snat_anchor'], owner=params['owner'], cookie=cookie,
                 port_owner=params['cookie'], flow_tables=params['flow_tables'],
-                flow_priority=params['flow_priority'])
+                flow_priority=params['flow_priority'], digests=params['digests'],
+                reject_chain=params['reject_chain'], reject_inbound=params['reject_inbound'])
     module.exit_json(changed=False, **preflight(module, spec))
 
 

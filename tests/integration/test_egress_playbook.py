@@ -90,10 +90,18 @@ def converged(lab):
     assert changed(first)["router01"] > 0
     second = playbook("inventories/lab")
     assert second["rc"] == 0 and set(changed(second).values()) == {0}, changed(second)
-    # egress nodes whose phase 1 found nothing undeclared skip the prune passes; master01
-    # (no egress IPs, no phase 1) runs them
+    # egress_skip_unchanged (default): every node's preflight found its rules and addresses as
+    # planned, so no node runs the prune passes (test_egress_skip_unchanged.py counts the rest)
     for task in ("Remove SNAT and REJECT rules", "Release egress addresses"):
         ran = task_results(second, task)
+        assert all(ran[node].get("skipped") for node in ("master01", "router01", "router02")), ran
+        assert "unchanged" in ran["master01"]["false_condition"], ran
+    # without it: egress nodes whose phase 1 found nothing undeclared skip the prune passes;
+    # master01 (no egress IPs, no phase 1) runs them
+    every = playbook("inventories/lab", "-e", "egress_skip_unchanged=false")
+    assert every["rc"] == 0 and set(changed(every).values()) == {0}, changed(every)
+    for task in ("Remove SNAT and REJECT rules", "Release egress addresses"):
+        ran = task_results(every, task)
         assert ran["router01"].get("skipped") and ran["router02"].get("skipped"), ran
         assert not ran["master01"].get("skipped"), ran
     return all_state()

@@ -5,6 +5,7 @@ every fault is reported as a problem (the module itself succeeds), and nothing o
 changes, whatever it finds."""
 import os
 import signal
+import sys
 import time
 
 from sdnlab.ovs import running  # conftest puts lab/ on the path
@@ -130,3 +131,72 @@ def test_returns_foreign_rules_and_flows_and_our_monitor_ports_only(ovs, netns, 
     assert out['foreign_flows'] == ['cookie=0x99, table=100, priority=200,ip actions=drop']
     assert out['owned_monitor_ports'] == ['sdne-c000020b']
     assert node_dump(netns, ovs) == before
+
+
+FLOWS = '\n'.join([
+    'table=101,priority=100,ip,reg0=0x2ec40e,actions=group:3064846',
+    'table=101,priority=100,reg0=0x9,actions=drop',
+    'table=100,priority=100,ip,reg0=0x6f7936,actions=move:NXM_NX_REG0[]->NXM_NX_TUN_ID[0..31],'
+    'set_field:10.0.0.3->tun_dst,output:1'])
+GROUPS = ('group_id=3064846,type=select,bucket=actions=set_field:0a:58:0a:80:00:00->eth_dst,'
+          'set_field:0x102e440e->pkt_mark,output:2')
+RULES = '0x2ec40e 192.0.2.51 egress-test'
+SPEC = {'owner': 'sdn.egress', 'chain': 'OPENSHIFT-MASQUERADE', 'anchor': 'OPENSHIFT-MASQUERADE-2',
+        'reject_chain': 'OPENSHIFT-FIREWALL-ALLOW', 'reject_inbound': True, 'cluster_cidrs': ['10.128.0.0/14'],
+        'masquerade_cluster': True}
+NAMED = [{'interface': 'eth0', 'prefix': 32, 'addresses': '203.0.113.9'}]
+
+
+def converge(ovs, ansible, netns):
+    """Our flows, groups, rules and addresses written by the modules themselves."""
+    res = ansible([
+        {'sdn.egress.ovs_flow': {'bridge': 'br0', 'rundir': ovs.rundir, 'flows_text': FLOWS, 'groups_text': GROUPS,
+                                 'state': 'overridden'}},
+        {'sdn.egress.egress_snat': {'chain': SPEC['chain'], 'anchor_target': SPEC['anchor'],
+                                    'cluster_cidrs': SPEC['cluster_cidrs'], 'rules_text': RULES,
+                                    'masquerade_cluster': True, 'reject_chain': SPEC['reject_chain'],
+                                    'reject_inbound': True,
+                                    'state': 'overridden'}},
+        {'sdn.egress.egress_addr': {'addresses': ['192.0.2.51'], 'named': NAMED, 'state': 'overridden'}},
+    ], netns=netns)
+    assert res.rc == 0, res.output
+
+
+def test_digests_of_what_the_modules_wrote_equal_the_plans_and_change_on_drift(ovs, netns, ansible):
+    """The preflight's digests (digests.py) of objects the modules converged equal the plan
+    side's digests of the texts they were given; a flow deleted, a rule deleted, an address
+    deleted by hand each change the one digest of its kind, and nothing on the node changes."""
+    collections = os.path.join(os.path.dirname(__file__), '..', '..', '.cache', 'collections')
+    if collections not in sys.path:
+        sys.path.insert(0, collections)
+    from ansible_collections.sdn.egress.plugins.module_utils import digests
+
+    lay_out(netns)
+    nat = ['iptables', '-t', 'nat']
+    netns.run(nat + ['-N', 'OPENSHIFT-MASQUERADE-2'])
+    netns.run(nat + ['-A', 'OPENSHIFT-MASQUERADE', '-s', '10.128.0.0/14', '-j', 'OPENSHIFT-MASQUERADE-2'])
+    converge(ovs, ansible, netns)
+
+    def owned():
+        before = node_dump(netns, ovs)
+        res = ansible([task(ovs, snat_chain=SPEC['chain'], flow_tables=[100, 101], flow_priority=100,
+                            reject_chain=SPEC['reject_chain'], digests=True)], check=True, netns=netns)
+        assert res.rc == 0 and not res.changed and res.last['problems'] == [], res.output
+        assert node_dump(netns, ovs) == before
+        return res.last['owned'], res.last['networks']
+
+    have, networks = owned()
+    wanted = {'flows': digests.plan_flows(FLOWS, GROUPS), 'rules': digests.plan_rules(RULES, SPEC),
+              'addresses': digests.plan_addresses('192.0.2.51', NAMED, networks)}
+    assert dict((kind, have[kind]) for kind in wanted) == wanted, (have, wanted)
+    assert have['rules_spec']['owner'] == 'sdn.egress'
+
+    ovs.ofctl('del-flows', 'br0', 'table=101,reg0=0x9,cookie=0x65677265/-1')
+    netns.run(['iptables', '-t', 'filter', '-F', 'OPENSHIFT-FIREWALL-ALLOW'])
+    netns.run(['ip', 'addr', 'del', '203.0.113.9/32', 'dev', 'eth0'])
+    drifted, dummy = owned()
+    assert all(drifted[kind] != wanted[kind] for kind in wanted), (drifted, wanted)
+
+    converge(ovs, ansible, netns)
+    again, dummy = owned()
+    assert dict((kind, again[kind]) for kind in wanted) == wanted

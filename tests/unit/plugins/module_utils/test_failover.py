@@ -90,7 +90,7 @@ def reflect(node):
 def reflector(node):
     return {"table": 0, "priority": 300,
             "match": "udp,in_port=%d,dl_dst=02:73:64:6e:65:70,tp_dst=3784" % PORT[node]["ofport"],
-            "actions": "set_field:02:73:64:6e:65:72->eth_dst,in_port"}
+            "actions": "set_field:02:73:64:6e:65:72->eth_dst,IN_PORT"}
 
 
 def test_monitor_ports_towards_egress_nodes_and_back_from_each_egress_node():
@@ -116,7 +116,7 @@ def test_egress_nodes_answer_bfd_with_reflector_flows_of_phase_one():
     compact = plan(raw(), facts(), DATAPLANE, compact=True)["nodes"]
     marks = compact["node-a"]["mark_flows_text"].splitlines()
     assert "table=0,priority=300,udp,in_port=%d,dl_dst=02:73:64:6e:65:70,tp_dst=3784,actions=" \
-           "set_field:02:73:64:6e:65:72->eth_dst,in_port" % PORT["node-c"]["ofport"] in marks
+           "set_field:02:73:64:6e:65:72->eth_dst,IN_PORT" % PORT["node-c"]["ofport"] in marks
     assert compact["node-a"]["monitor_ports_text"].splitlines()[1] == \
         "sdne-0a000004 %d 10.0.0.4 reflect" % PORT["node-c"]["ofport"]
     # run mode: no reflector

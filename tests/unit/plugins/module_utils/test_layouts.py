@@ -343,7 +343,7 @@ def test_compact_sdn3_keeps_its_keys_and_has_no_groups():
     assert sorted(node_a) == sorted([
         "inventory_host", "host_ip", "reachable", "flows_text", "mark_flows_text", "groups_text", "mark_groups_text",
         "snat_text", "snat_masquerade", "addresses", "named_addresses", "all_addresses", "counts", "probe_text",
-        "prune_monitor_ports"])
+        "prune_monitor_ports", "unchanged"])
 
 
 def test_compact_phase_one_follows_the_layout_not_the_action_text():

@@ -106,7 +106,7 @@ def test_owned_monitor_ports_come_from_the_same_ovsdb_read():
             return type("R", (), {"out": fixture("ovs", "vsctl_ports_owned.json")})()
 
     vsctl = type("V", (), {"runner": Runner()})()
-    ports, owned = pf.read_ports(vsctl, ["tun0", "vxlan0"], "0x65677265")
+    ports, owned, dummy = pf.read_ports(vsctl, ["tun0", "vxlan0"], "0x65677265")
     assert owned == ["sdne-c000020b"] and sorted(ports) == ["tun0", "vxlan0"]
     assert ports["vxlan0"]["ofport"] == 1 and ports["tun0"]["bridge"] == "br0"
     with pytest.raises(ValueError, match="expected 3 JSON documents"):
@@ -416,3 +416,55 @@ def test_monitor_port_prune_only_where_there_is_something_to_prune():
     assert unknown["nodes"]["node-a"]["prune_monitor_ports"] is True
     wanted = plan(raw, facts(node_a={"owned_monitor_ports": []}), {"failover": "dataplane"}, compact=True)
     assert wanted["nodes"]["node-a"]["prune_monitor_ports"] is True   # it wants a monitor port towards node-b
+
+
+# ----------------------------------------------------------------------------- digests of what we own
+
+BRIDGE_IDS = '{"data":[[["map",%s]]],"headings":["external_ids"]}\n'
+
+
+def test_module_digests_read_every_table_once_and_the_bridge_ids_in_the_same_ovsdb_read(tools, capsys, monkeypatch):
+    from ansible_collections.sdn.egress.plugins.module_utils import digests
+
+    vsctl = fixture("ovs", "vsctl_ports_owned.json")
+    outputs = {"ovs-vsctl": vsctl.rstrip("\n") + "\n" + BRIDGE_IDS % "[]"}
+    real = basic.AnsibleModule.run_command
+
+    def run_command(module, args, **kwargs):
+        if os.path.basename(args[0]) in outputs:
+            tools["calls"].append(args)
+            return 0, outputs[os.path.basename(args[0])], ""
+        return real(module, args, **kwargs)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
+    args = {"snat_chain": "OPENSHIFT-MASQUERADE", "flow_tables": [100], "flow_priority": 100,
+            "reject_chain": "OPENSHIFT-FIREWALL-ALLOW", "digests": True}
+    out = run_module(capsys, args, check=True)
+    assert not out.get("failed") and out["changed"] is False, out
+    # one dump-flows of every table (no table=), the nat and the filter table
+    assert [os.path.basename(call[0]) for call in tools["calls"]] == ["ovs-vsctl", "ovs-ofctl", "ip",
+                                                                      "iptables-save", "iptables-save"]
+    assert tools["calls"][1][-2:] == ["dump-flows", "br0"]
+    assert tools["calls"][0][-4:] == ["--columns=external_ids", "list", "Bridge", "br0"]
+    flows = parse_dump_flows(fixture("ovs", "dump_seed_node_a.txt"))
+    nat = parse_save(fixture("iptables", "seed_nat_nft.txt"))["nat"].rules["OPENSHIFT-MASQUERADE"]
+    assert out["owned"] == {
+        "flows": digests.node_flows(flows, 0x65677265, {}, set()),
+        "rules": digests.node_rules(nat, [], "sdn.egress", "OPENSHIFT-MASQUERADE-2"),
+        "addresses": digests.node_addresses(parse_ip_addr(fixture("ip", "two_nics.json"), pf.FAMILIES), "sdne"),
+        "rules_spec": {"owner": "sdn.egress", "chain": "OPENSHIFT-MASQUERADE", "anchor": "OPENSHIFT-MASQUERADE-2",
+                       "reject_chain": "OPENSHIFT-FIREWALL-ALLOW", "reject_inbound": True}}
+    # the foreign flows are those of flow_tables only, from the same dump
+    assert out["foreign_flows"] == pf.foreign_flows([f for f in flows if f.table == 100], 0x65677265, 100)
+    # groups recorded as ours: one dump-groups more; a recorded group the switch lacks changes the digest
+    tools["calls"][:] = []
+    outputs["ovs-vsctl"] = vsctl.rstrip("\n") + "\n" + BRIDGE_IDS % '[["sdn-egress-groups-65677265","7"]]'
+    again = run_module(capsys, args, check=True)
+    assert [call[-2:] for call in tools["calls"] if os.path.basename(call[0]) == "ovs-ofctl"] == [
+        ["dump-flows", "br0"], ["dump-groups", "br0"]]
+    assert again["owned"]["flows"] == digests.node_flows(flows, 0x65677265, {}, {7}) != out["owned"]["flows"]
+    # without digests: no owned, the per-table dump as before
+    tools["calls"][:] = []
+    outputs["ovs-vsctl"] = vsctl
+    plain = run_module(capsys, dict(args, digests=False), check=True)
+    assert not [p for p in plain["problems"] if p["what"] == "OVSDB"], plain["problems"]
+    assert "owned" not in plain and tools["calls"][1][-3:] == ["dump-flows", "br0", "table=100"]
