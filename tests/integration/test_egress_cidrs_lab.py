@@ -77,8 +77,15 @@ def mac_of(node, ifname="eth1"):
 
 
 def neighbour(ip):
-    """The external router's neighbour entry for ``ip``: its MAC (None when it has none)."""
-    out = subprocess.run(["ip", "netns", "exec", topo.EXT_NS, "ip", "-j", "neigh", "show", ip],
+    """The external router's neighbour entry for ``ip`` on its interface in the egress network
+    (the one holding topo.EXT_EGRESS_IP): its MAC (None when it has none). The router can also
+    learn the address on its underlay side, from a node's ARP request for the gateway sent with
+    the egress IP as sender (Linux's arp_announce 0); that entry is not the claim."""
+    links = json.loads(subprocess.run(["ip", "netns", "exec", topo.EXT_NS, "ip", "-j", "addr", "show"],
+                                      capture_output=True, text=True, check=True).stdout)
+    dev = [link["ifname"] for link in links
+           if any(a.get("local") == topo.EXT_EGRESS_IP for a in link.get("addr_info", []))][0]
+    out = subprocess.run(["ip", "netns", "exec", topo.EXT_NS, "ip", "-j", "neigh", "show", ip, "dev", dev],
                          capture_output=True, text=True, check=True).stdout
     entries = [entry for entry in json.loads(out or "[]") if entry.get("lladdr")]
     return entries[0]["lladdr"] if entries else None
