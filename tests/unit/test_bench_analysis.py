@@ -2,7 +2,6 @@
 """The benchmark's arithmetic: the figures the README publishes are what the stored results say.
 
 bench/run.py is loaded from its path (it is a script, not part of the collection)."""
-import importlib.util
 import json
 import math
 import os
@@ -16,11 +15,8 @@ RESULTS = os.path.join(ROOT, "bench", "results")
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("sdn_egress_bench_run", os.path.join(ROOT, "bench", "run.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(bench_script):
+    return bench_script("run")
 
 
 def load(name):

@@ -6,15 +6,10 @@ import os
 
 import pytest
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
 
 @pytest.fixture(scope="module")
-def nodes():
-    spec = importlib.util.spec_from_file_location("sdn_egress_bench_nodes", os.path.join(ROOT, "bench", "nodes.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def nodes(bench_script):
+    return bench_script("nodes")
 
 
 def test_variants_default_to_default_only(nodes):
