@@ -31,6 +31,7 @@ import hashlib
 import json
 
 from ansible_collections.sdn.egress.plugins.module_utils.addr import AddrError, parse_ip, parse_network
+from ansible_collections.sdn.egress.plugins.module_utils.ipaddr import VERSION, ClaimError, LocalNetworks, choose_interface
 from ansible_collections.sdn.egress.plugins.module_utils.iptables import Rule, rule_key
 from ansible_collections.sdn.egress.plugins.module_utils.ovs import group_id_of, parse_flows_text
 
@@ -160,22 +161,23 @@ def node_addresses(interfaces, suffix):
     return addresses_digest(entries)
 
 
-def _place(address, networks, interface=None):
-    """(interface, prefix) where egress_addr claims ``address``: the interface whose networks
-    hold it (only ``interface``'s when named), the longest prefix of those; None when it is not
-    exactly one interface (then egress_addr decides, or fails)."""
-    ip = parse_ip(address, "address")
-    found = {}
-    for name, nets in networks.items():
-        if interface is not None and name != interface:
-            continue
-        lengths = [net.prefixlen for net in (parse_network(n, "network") for n in nets)
-                   if net.version == ip.version and ip in net]
-        if lengths:
-            found[name] = max(lengths)
-    if len(found) != 1:
+def _local_networks(networks):
+    """The preflight's ``networks`` {interface: [CIDR]} as ipaddr.LocalNetworks, so that the
+    plan side places an address with egress_addr's own choose_interface."""
+    nets = LocalNetworks()
+    for name, cidrs in networks.items():
+        nets[name] = [net for net in (parse_network(n, "network") for n in cidrs) if net.version == VERSION]
+    return nets
+
+
+def _place(address, nets, interface=None):
+    """(interface, prefix) where egress_addr claims ``address`` (ipaddr.choose_interface over
+    the node's local networks ``nets``); None when egress_addr could not place it that way
+    (then the module runs and decides, or fails)."""
+    try:
+        return choose_interface((), address, interface=interface, nets=nets)
+    except ClaimError:
         return None
-    return found.popitem()
 
 
 def plan_addresses(addresses, named, networks):
@@ -187,8 +189,9 @@ def plan_addresses(addresses, named, networks):
         return None
     entries = []
     try:
+        nets = _local_networks(networks)
         for address in [a for a in (addresses or "").split(",") if a]:
-            place = _place(address, networks)
+            place = _place(address, nets)
             if place is None:
                 return None
             entries.append((str(parse_ip(address, "address")), place[0], place[1]))
@@ -196,7 +199,7 @@ def plan_addresses(addresses, named, networks):
             for address in [a for a in (group.get("addresses") or "").split(",") if a]:
                 prefix = group.get("prefix")
                 if prefix is None:
-                    place = _place(address, networks, group["interface"])
+                    place = _place(address, nets, group["interface"])
                     if place is None:
                         return None
                     prefix = place[1]

@@ -12,7 +12,7 @@ import os
 
 from ansible_collections.sdn.egress.plugins.module_utils import digests
 from ansible_collections.sdn.egress.plugins.module_utils.iptables import parse_save
-from ansible_collections.sdn.egress.plugins.module_utils.ipaddr import parse_ip_addr
+from ansible_collections.sdn.egress.plugins.module_utils.ipaddr import ClaimError, choose_interface, local_networks, parse_ip_addr
 from ansible_collections.sdn.egress.plugins.module_utils.ovs import group_id_of, parse_dump_flows, parse_dump_groups
 from ansible_collections.sdn.egress.plugins.module_utils.preflight import address_entries
 
@@ -173,6 +173,26 @@ def test_an_address_in_no_or_two_networks_is_not_placed():
     assert digests.plan_addresses("203.0.113.5", [], networks) is None    # none does
     assert digests.plan_addresses("192.0.2.200", [], networks) is not None
     assert digests.plan_addresses("192.0.2.200", [], None) is None
+
+
+def test_the_plan_side_places_as_egress_addr_does():
+    """Over the recorded host, for addresses in one, none and nested networks, with and without
+    a named interface: the plan side's place is egress_addr's choose_interface's, or None
+    exactly where that refuses."""
+    interfaces = claimed()
+    nets = digests._local_networks(networks_of(interfaces))
+    interfaces = parse_ip_addr(read("ip", "claimed.json"))  # IPv4, as egress_addr reads it
+    host = local_networks(interfaces, "sdne")
+    assert dict((k, [str(n) for n in v]) for k, v in nets.items() if v) == \
+        dict((k, [str(n) for n in v]) for k, v in host.items() if v)
+    names = sorted(host) + [None, "nosuch0"]
+    for address in ("198.51.100.50", "192.0.2.51", "203.0.113.77", "10.9.9.9", "192.0.2.255"):
+        for name in names:
+            try:
+                want = choose_interface(interfaces, address, "sdne", name)
+            except ClaimError:
+                want = None
+            assert digests._place(address, nets, name) == want, (address, name)
 
 
 # ----------------------------------------------------------------------------- the decision
