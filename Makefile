@@ -46,10 +46,10 @@ lint: bootstrap
 LABLOCK := flock /tmp/sdnlab-dev.lock
 
 molecule: bootstrap
-	$(LABLOCK) $(BIN)/molecule test
-	$(LABLOCK) $(BIN)/molecule test -s sdn48
-	$(LABLOCK) $(BIN)/molecule test -s failover
-	flock /tmp/ovnlab-dev.lock $(BIN)/molecule test -s ovn_egress_service
+	$(LABLOCK) .ci/molecule-scenario $(BIN)/molecule default
+	$(LABLOCK) .ci/molecule-scenario $(BIN)/molecule sdn48
+	$(LABLOCK) .ci/molecule-scenario $(BIN)/molecule failover
+	flock /tmp/ovnlab-dev.lock .ci/molecule-scenario $(BIN)/molecule ovn_egress_service
 
 test: unit integration sanity lint molecule
 	@echo "make test: all suites passed"

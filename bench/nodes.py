@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`make bench-nodes`: the node axis - what a converge costs as the lab grows from 3 to K nodes.
 
-    bench/nodes.py [--nodes 3,10,30] [--namespaces 1000] [--reps 1] [--forks 20] [--lab-cost-only]
+    bench/nodes.py [--nodes 3,10,30] [--namespaces 1000] [--reps 1] [--forks 20] [--naive 10,40]
+                   [--lab-cost-only]
                    [--variant default|mitogen|no-pipelining|no-controlpersist ...]
 
 For every K: `lab/lab.py up --nodes K --rebuild` (build seconds, memory per node), N namespaces
@@ -16,7 +17,11 @@ node by its sshd), module runs and counted commands per node (bench/labnodes.py 
 `--variant` (repeatable, or comma-separated) runs cold/warm/check once per variant, back to back
 at the same K, N and rep: `default` (ansible.cfg: pipelining, ControlPersist), `no-pipelining`,
 `no-controlpersist` (ssh without a control master) and `mitogen` (the mitogen_linear strategy of
-the optional PyPI package `mitogen`). The lower bound runs once per rep.
+the optional PyPI package `mitogen`). The lower bound runs once per rep, and so does Ansible's
+floor (bench/floor.yml: one `ping` per node, what any playbook over the same SSH costs). The by-hand playbook
+(bench/naive.yml) runs once per K at each of `--naive` sizes (default 10 and 40 namespaces, the
+first ones of the N): it runs one task item per namespace and node, so its time at N is
+extrapolated on the line through those sizes (a measurement at N=1000 and K=30 would take hours).
 Takes /tmp/sdnlab-dev.lock for the whole run (waits for it); brings the lab down at the end.
 Writes bench/results/nodes-<date>.json and prints a table. See bench/README.md "Node axis" and
 "Strategy, pipelining, ControlPersist".
@@ -345,7 +350,7 @@ def lower_over_ssh(files, wrap, forks):
     return {"seconds": round(time.monotonic() - start, 3), "rc": 0, "procs": lab.read_counts(wrap)}
 
 
-def measure_k(k, n, reps, forks, top, record, variants=("default",), envs=None):
+def measure_k(k, n, reps, forks, top, record, variants=("default",), envs=None, naive_sizes=()):
     envs = envs or {}
     res = record.setdefault(str(k), {"variants": {}})
     res["lab"] = build_lab(k)
@@ -388,8 +393,86 @@ def measure_k(k, n, reps, forks, top, record, variants=("default",), envs=None):
         lower = res.setdefault("lower", [])
         lower.append(measured(lambda: lower_over_ssh(files, runner.wrap, forks)))
         log("K=%d N=%d rep %d: lower %.2fs" % (k, n, rep + 1, lower[-1]["seconds"]))
+        floor = res.setdefault("floor", [])
+        floor.append(measured(lambda: runner.playbook(nb, os.path.join(HERE, "floor.yml"), "floor", extra)))
+        log("K=%d rep %d: Ansible's floor (one ping per node) %.2fs" % (k, rep + 1, floor[-1]["seconds"]))
+    for size in naive_sizes:
+        lab.reset_all()
+        subset = os.path.join(runner.top, "bench_naive_%d.json" % size)
+        with open(subset, "w") as handle:
+            json.dump({"bench_namespaces": nb.namespaces[:size]}, handle)
+        result = measured(lambda: runner.playbook(nb, os.path.join(HERE, "naive.yml"), "naive-%d" % size,
+                                                  extra + ["-e", "@" + subset]))
+        result["namespaces"] = size
+        res.setdefault("naive", []).append(result)
+        log("K=%d naive at %d namespaces: %.2fs%s" % (k, size, result["seconds"],
+                                                      "" if result["rc"] == 0 else " FAILED"))
     lab.reset_all()
     lab.remove_bench_network()
+
+
+def fit_line(points):
+    """(fixed, per unit) of the least-squares line through [(x, y)] (at least two distinct x)."""
+    xs = [x for x, y in points]
+    if len(set(xs)) < 2:
+        raise ValueError("a line needs two distinct sizes, got %s" % sorted(set(xs)))
+    mx = sum(xs) / float(len(xs))
+    my = sum(y for x, y in points) / float(len(points))
+    slope = sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x in xs)
+    return my - slope * mx, slope
+
+
+def naive_at(res, n):
+    """The by-hand playbook at ``n`` namespaces, extrapolated on a line through its measured
+    sizes (it runs one task item per namespace and node: linear in N): {seconds,
+    controller_cpu, fixed, per_namespace, sizes}, or None when fewer than two sizes ran."""
+    runs = [r for r in res.get("naive", []) if r.get("rc") == 0]
+    if len(set(r["namespaces"] for r in runs)) < 2:
+        return None
+    fixed, per = fit_line([(r["namespaces"], r["seconds"]) for r in runs])
+    cfixed, cper = fit_line([(r["namespaces"], r["controller_cpu"]) for r in runs])
+    return {"seconds": round(fixed + per * n, 1), "controller_cpu": round(cfixed + cper * n, 1),
+            "fixed": round(fixed, 2), "per_namespace": round(per, 4),
+            "sizes": sorted(set(r["namespaces"] for r in runs))}
+
+
+def targets(record, n):
+    """The issue's three targets from one result: warm at the smallest K against 3x the lower
+    bound + 1 s, controller CPU per node from the smallest to the largest K, cold at the
+    largest K against the by-hand playbook there (extrapolated to N, see naive_at)."""
+    def med(res, name, key="seconds"):
+        runs = [r for r in res["variants"]["default"]["runs"].get(name, []) if r.get("rc") == 0]
+        return bench.med([r[key] for r in runs]) if runs else None
+
+    ks = sorted(int(k) for k, res in record.items() if "default" in res.get("variants", {}))
+    if not ks:
+        return []
+    lines = []
+    lo, hi = record[str(ks[0])], record[str(ks[-1])]
+    warm = med(lo, "warm")
+    lower = bench.med([r["seconds"] for r in lo.get("lower", [])]) if lo.get("lower") else None
+    if warm is not None and lower is not None:
+        bound = 3 * lower + 1
+        lines.append("warm at K=%d: %.2f s against 3 x lower bound + 1 s = %.2f s: %s" % (
+            ks[0], warm, bound, "met" if warm <= bound else "not met (%.1fx the bound)" % (warm / bound)))
+        floor = [r["seconds"] for r in lo.get("floor", []) if r.get("rc") == 0]
+        if floor:
+            lines.append("Ansible's floor at K=%d (one ping per node, bench/floor.yml): %.2f s; warm above it: %.2f s" % (
+                ks[0], bench.med(floor), warm - bench.med(floor)))
+    if len(ks) > 1:
+        for name in ("cold", "warm"):
+            a, b = med(lo, name, "controller_cpu"), med(hi, name, "controller_cpu")
+            if a is not None and b is not None:
+                lines.append("controller CPU per node, %s: K=%d %.3f s, K=%d %.3f s (ratio %.2f)" % (
+                    name, ks[0], a / ks[0], ks[-1], b / ks[-1], (b / ks[-1]) / (a / ks[0])))
+    cold, naive = med(hi, "cold"), naive_at(hi, n)
+    if cold is not None and naive is not None:
+        speedup = naive["seconds"] / cold
+        lines.append("cold at K=%d: %.2f s; by-hand playbook at N=%d extrapolated from N=%s (%.2f s + %.4f s "
+                     "per namespace): %.1f s; %.1fx: %s" % (
+                         ks[-1], cold, n, ",".join(str(x) for x in naive["sizes"]), naive["fixed"],
+                         naive["per_namespace"], naive["seconds"], speedup, "met" if speedup >= 20 else "not met"))
+    return lines
 
 
 def result_rows(res):
@@ -406,6 +489,10 @@ def result_rows(res):
         for name in ("cold", "warm", "check"):
             rows.append((variant, name, vres["runs"].get(name, [])))
     rows.append(("-", "lower", lower))
+    if res.get("floor"):
+        rows.append(("-", "floor", res["floor"]))
+    for run in res.get("naive", []):
+        rows.append(("by hand", "cold, N=%d" % run["namespaces"], [run]))
     return rows
 
 
@@ -459,7 +546,16 @@ def main():
     ap.add_argument("--lab-cost-only", action="store_true", help="only build the lab at each K and measure it")
     ap.add_argument("--variant", action="append", metavar="NAME",
                     help="repeatable (or comma-separated): %s (default: default)" % ", ".join(VARIANTS))
+    ap.add_argument("--naive", default="10,40", metavar="SIZES",
+                    help="namespace counts at which the by-hand playbook (bench/naive.yml) runs at each K, "
+                         "extrapolated on a line to N (default 10,40; '' for none)")
     args = ap.parse_args()
+    try:
+        naive_sizes = [int(x) for x in args.naive.split(",") if x.strip()]
+    except ValueError:
+        ap.error("--naive: comma-separated namespace counts, got %r" % args.naive)
+    if any(size < 1 or size > args.namespaces for size in naive_sizes):
+        ap.error("--naive: each size between 1 and --namespaces (%d), got %r" % (args.namespaces, args.naive))
     try:
         variants = parse_variants(args.variant)
     except ValueError as exc:
@@ -482,7 +578,7 @@ def main():
     record = {}
     started = datetime.datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
     meta = {"started": started, "uptime_before": open("/proc/loadavg").read().strip(), "namespaces": args.namespaces,
-            "forks": args.forks, "reps": args.reps, "machine": None, "variants": variants,
+            "forks": args.forks, "reps": args.reps, "machine": None, "variants": variants, "naive_sizes": naive_sizes,
             "mitogen_version": mitogen_version, "ansible_core": importlib.metadata.version("ansible-core")}
     top = tempfile.mkdtemp(prefix="sdne-bench-nodes-")
     try:
@@ -491,7 +587,7 @@ def main():
                 record[str(k)] = {"runs": {}, "lab": build_lab(k)}
                 log("K=%d: %s" % (k, json.dumps(record[str(k)]["lab"]["per_node_daemons"])))
                 continue
-            measure_k(k, args.namespaces, args.reps, args.forks, top, record, variants, envs)
+            measure_k(k, args.namespaces, args.reps, args.forks, top, record, variants, envs, naive_sizes)
         meta["machine"] = bench.machine_info()
     finally:
         meta["uptime_after"] = open("/proc/loadavg").read().strip()
@@ -503,6 +599,8 @@ def main():
             json.dump({"meta": meta, "record": record}, handle, indent=1)
         log("wrote %s" % path)
     print(summary(record, args.forks))
+    for line in targets(record, args.namespaces):
+        print(line)
     print("load before %s, after %s" % (meta["uptime_before"], meta["uptime_after"]))
     return 0
 

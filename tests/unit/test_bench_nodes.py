@@ -130,3 +130,59 @@ def test_summary_names_failed_runs(nodes):
     text = nodes.summary(record, 20)
     assert "K=3 mitogen cold: 1 failed run(s) (rc 2, log /l)" in text
     assert "| 3 | mitogen |" not in text
+
+
+def test_fit_line_through_exact_and_noisy_points(nodes):
+    assert nodes.fit_line([(10, 12.0), (40, 42.0)]) == pytest.approx((2.0, 1.0))
+    fixed, per = nodes.fit_line([(10, 11.0), (10, 13.0), (40, 42.0)])
+    assert per == pytest.approx(1.0 * 30 / 30, rel=0.05) and fixed == pytest.approx(2.0, abs=0.5)
+    with pytest.raises(ValueError, match=r"\[10\]"):
+        nodes.fit_line([(10, 1.0), (10, 2.0)])
+
+
+def naive_run(size, seconds, ctl, rc=0):
+    r = run(seconds, ctl, rc=rc)
+    r["namespaces"] = size
+    return r
+
+
+def test_naive_at_extrapolates_on_the_measured_sizes_and_leaves_failed_runs_out(nodes):
+    res = {"naive": [naive_run(10, 12.0, 5.0), naive_run(40, 42.0, 20.0), naive_run(40, 999.0, 999.0, rc=2)]}
+    got = nodes.naive_at(res, 1000)
+    assert got["seconds"] == pytest.approx(1002.0)
+    assert got["controller_cpu"] == pytest.approx(500.0)
+    assert (got["fixed"], got["per_namespace"], got["sizes"]) == (2.0, 1.0, [10, 40])
+    assert nodes.naive_at({"naive": [naive_run(10, 12.0, 5.0)]}, 1000) is None
+    assert nodes.naive_at({}, 1000) is None
+
+
+def k_result(cold, warm, ctl_cold, ctl_warm, lower, naive=()):
+    return {"variants": {"default": {"runs": {"cold": [run(cold, ctl_cold)], "warm": [run(warm, ctl_warm)],
+                                              "check": [run(warm, ctl_warm)]}}},
+            "lower": [run(lower, 0.1)], "naive": list(naive)}
+
+
+def test_targets_name_each_figure_and_whether_it_is_met(nodes):
+    record = {"3": k_result(5.0, 4.0, 6.0, 3.0, 0.5),
+              "30": k_result(60.0, 40.0, 45.0, 30.0, 2.0, [naive_run(10, 12.0, 5.0), naive_run(40, 42.0, 20.0)])}
+    lines = nodes.targets(record, 1000)
+    assert lines[0] == "warm at K=3: 4.00 s against 3 x lower bound + 1 s = 2.50 s: not met (1.6x the bound)"
+    assert lines[1] == "controller CPU per node, cold: K=3 2.000 s, K=30 1.500 s (ratio 0.75)"
+    assert lines[2] == "controller CPU per node, warm: K=3 1.000 s, K=30 1.000 s (ratio 1.00)"
+    assert lines[3].startswith("cold at K=30: 60.00 s; by-hand playbook at N=1000 extrapolated from N=10,40")
+    assert lines[3].endswith("1002.0 s; 16.7x: not met")
+    record["3"]["variants"]["default"]["runs"]["warm"] = [run(2.0, 3.0)]
+    assert nodes.targets(record, 1000)[0].endswith(": met")
+    record["3"]["floor"] = [run(1.5, 1.0), run(1.7, 1.0), run(1.6, 1.0)]
+    assert nodes.targets(record, 1000)[1] == ("Ansible's floor at K=3 (one ping per node, bench/floor.yml): "
+                                              "1.60 s; warm above it: 0.40 s")
+    assert nodes.targets({}, 1000) == []
+
+
+def test_rows_list_the_by_hand_runs_after_the_lower_bound(nodes):
+    res = k_result(5.0, 4.0, 6.0, 3.0, 0.5, [naive_run(10, 12.0, 5.0), naive_run(40, 42.0, 20.0)])
+    rows = [(v, n) for v, n, r in nodes.result_rows(res)]
+    assert rows[-3:] == [("-", "lower"), ("by hand", "cold, N=10"), ("by hand", "cold, N=40")]
+    res["floor"] = [run(1.5, 1.0)]
+    assert [(v, n) for v, n, r in nodes.result_rows(res)][-4:-2] == [("-", "lower"), ("-", "floor")]
+    assert "| by hand | cold, N=40 |" in nodes.summary_line(30, "by hand", "cold, N=40", res["naive"][1:])
