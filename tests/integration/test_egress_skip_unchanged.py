@@ -9,6 +9,8 @@ and was not skipped.
 import os
 import subprocess
 
+import yaml
+
 import labplay
 from labplay import task_results
 
@@ -32,6 +34,29 @@ def module_runs(doc):
 
 WARM = ["egress_lock", "egress_lock", "egress_preflight"]
 
+PHASE_FILES = ("claim.yml", "flows.yml", "prune.yml")
+
+
+def phase_task_names():
+    """The names of the tasks of the three phases (roles/egress_node/tasks)."""
+    names = set()
+    for name in PHASE_FILES:
+        with open(os.path.join(labplay.ROOT, "roles", "egress_node", "tasks", name)) as handle:
+            names.update(task["name"] for task in yaml.safe_load(handle))
+    return names
+
+
+def phase_tasks_run(doc):
+    """The phase tasks the run evaluated on any node (skipped or not): none when every node is
+    settled, because the phases' includes are skipped as a whole."""
+    seen = set()
+    for play in doc["plays"]:
+        for task in play["tasks"]:
+            name = task["task"]["name"].split(" : ", 1)[-1]  # "sdn.egress.egress_node : <name>"
+            if task["hosts"] and name in phase_task_names():
+                seen.add(name)
+    return seen
+
 
 def changed(doc):
     """{node: changed count} of the lab's three nodes."""
@@ -45,6 +70,7 @@ def test_warm_run_starts_only_preflight_and_lock(lab):
     assert warm["rc"] == 0, warm
     assert set(changed(warm).values()) == {0}, changed(warm)
     assert module_runs(warm) == dict((node, WARM) for node in labplay.NODES), module_runs(warm)
+    assert phase_task_names() and phase_tasks_run(warm) == set(), phase_tasks_run(warm)
     check = labplay.playbook(check=True)
     assert check["rc"] == 0 and set(changed(check).values()) == {0}, changed(check)
     assert module_runs(check) == dict((node, WARM) for node in labplay.NODES), module_runs(check)
@@ -52,6 +78,7 @@ def test_warm_run_starts_only_preflight_and_lock(lab):
     every = labplay.playbook("-e", "egress_skip_unchanged=false")
     assert every["rc"] == 0 and set(changed(every).values()) == {0}, changed(every)
     assert all("ovs_flow" in names for names in module_runs(every).values()), module_runs(every)
+    assert phase_tasks_run(every) == phase_task_names(), phase_tasks_run(every)
 
 
 def test_a_flow_deleted_by_hand_runs_that_nodes_flow_phase_only(lab):
