@@ -90,12 +90,14 @@ def converged(lab):
     assert changed(first)["router01"] > 0
     second = playbook("inventories/lab")
     assert second["rc"] == 0 and set(changed(second).values()) == {0}, changed(second)
-    # egress_skip_unchanged (default): every node's preflight found its rules and addresses as
-    # planned, so no node runs the prune passes (test_egress_skip_unchanged.py counts the rest)
+    # egress_skip_unchanged (default): every node's preflight found its flows, rules and addresses
+    # as planned, so every node is settled: the phases are not included, their tasks (the prune
+    # passes among them) not even evaluated (test_egress_skip_unchanged.py counts the rest)
     for task in ("Remove SNAT and REJECT rules", "Release egress addresses"):
-        ran = task_results(second, task)
-        assert all(ran[node].get("skipped") for node in ("master01", "router01", "router02")), ran
-        assert "unchanged" in ran["master01"]["false_condition"], ran
+        assert task_results(second, task) == {}, task_results(second, task)
+    phase3 = task_results(second, "Phase 3 - prune")
+    assert all(phase3[node].get("skipped") for node in ("master01", "router01", "router02")), phase3
+    assert "egress_node_settled" in phase3["master01"]["false_condition"], phase3
     # without it: egress nodes whose phase 1 found nothing undeclared skip the prune passes;
     # master01 (no egress IPs, no phase 1) runs them
     every = playbook("inventories/lab", "-e", "egress_skip_unchanged=false")
