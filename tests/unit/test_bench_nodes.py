@@ -186,3 +186,38 @@ def test_rows_list_the_by_hand_runs_after_the_lower_bound(nodes):
     res["floor"] = [run(1.5, 1.0)]
     assert [(v, n) for v, n, r in nodes.result_rows(res)][-4:-2] == [("-", "lower"), ("-", "floor")]
     assert "| by hand | cold, N=40 |" in nodes.summary_line(30, "by hand", "cold, N=40", res["naive"][1:])
+
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+README_RUN = os.path.join(ROOT, "bench", "results", "nodes-2026-12-01T10-58-57.json")
+
+
+def test_readme_many_nodes_table_is_the_stored_run(nodes):
+    """The README's "Many nodes" rows and targets are what the stored run says (medians, per-node
+    controller CPU, the by-hand extrapolation and the ratio), computed with nodes.py's own code."""
+    import json
+    with open(README_RUN) as handle:
+        data = json.load(handle)
+    with open(os.path.join(ROOT, "README.md")) as handle:
+        readme = handle.read()
+    record, n = data["record"], data["meta"]["namespaces"]
+
+    def med(runs, key="seconds"):
+        return nodes.bench.med([r[key] for r in runs if r.get("rc") == 0])
+
+    for k in ("3", "10", "30"):
+        res = record[k]
+        runs = res["variants"]["default"]["runs"]
+        warm_cpu = sorted(nodes.bench.med([r["node_cpu"][node] for r in runs["warm"]])
+                          for node in runs["warm"][0]["node_cpu"])
+        naive = nodes.naive_at(res, n)
+        row = "| %s | %.1f s | %.1f s | %.1f s | %.2f / %.2f s | %.2f s | 3 | %.2f s | %.2f s | %.0f s | %.0fx |" % (
+            k, med(runs["cold"]), med(runs["warm"]), med(runs["check"]),
+            med(runs["cold"], "controller_cpu") / int(k), med(runs["warm"], "controller_cpu") / int(k),
+            warm_cpu[len(warm_cpu) // 2], med(res["lower"]), med(res["floor"]), naive["seconds"],
+            naive["seconds"] / med(runs["cold"]))
+        assert row in readme.splitlines(), row
+    lines = nodes.targets(record, n)
+    assert lines[0].startswith("warm at K=3: 6.42 s against 3 x lower bound + 1 s = 3.56 s: not met")
+    assert "| warm run at K=3 within 3x the lower bound + 1 s | 6.4 s against 3.6 s | no |" in readme
+    assert lines[-1].endswith("9131.4 s; 120.6x: met") and "| 121x (by hand extrapolated" in readme
